@@ -1,0 +1,137 @@
+"""Configuration of the user-conditioned next-item recommender (``model_type="rec_transformer"``).
+
+This file is copied next to every saved model so that ``AutoConfig.from_pretrained(...,
+trust_remote_code=True)`` works without ``hf_recsys`` installed: it imports only ``transformers``.
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedConfig
+
+USER_CONDITIONING_MODES = ("none", "add", "prepend", "concat")
+LOSS_TYPES = ("ce", "sampled_softmax", "bce", "gbce")
+POSITION_EMBEDDING_TYPES = ("learned", "sinusoidal", "none")
+NEGATIVE_SAMPLERS = ("uniform", "popularity")
+
+
+class RecTransformerConfig(PreTrainedConfig):
+    r"""Hyperparameters of [`RecTransformerForNextItemPrediction`], a causal (SASRec-style) transformer over a
+    user's chronological item history, optionally conditioned on who the user is.
+
+    Item tokens: 0 is padding (`pad_token_id`); the catalogue's items are tokens `1..num_items`, so the item
+    embedding table (and the logits) have `num_items + 1` rows. Users: index 0 is the learned *unknown user*
+    (people the model never saw), known users are `1..num_users`.
+
+    Args:
+        num_items (`int`): catalogue size, special tokens excluded.
+        num_users (`int`): number of known users (the unknown-user row is added on top). 0 disables user ids.
+        hidden_size (`int`): width of item/user embeddings and of the transformer.
+        num_hidden_layers (`int`): number of transformer blocks.
+        num_attention_heads (`int`): attention heads per block; must divide `hidden_size`.
+        intermediate_size (`int`): width of the feed-forward layer in each block.
+        hidden_act (`str`): feed-forward activation, `"gelu"` or `"relu"`.
+        hidden_dropout_prob (`float`): dropout on embeddings, attention output and feed-forward output.
+        attention_probs_dropout_prob (`float`): dropout on attention probabilities.
+        max_position_embeddings (`int`): longest history the model reads; longer inputs keep their most recent
+            items (see `truncate_long_inputs`).
+        position_embedding_type (`str`): `"learned"` (SASRec), `"sinusoidal"` (the original notebook) or `"none"`.
+        truncate_long_inputs (`bool`): if True, inputs longer than `max_position_embeddings` are cut to their
+            most recent items; if False they raise a `ValueError`.
+        user_conditioning (`str`): how the user id enters the model: `"none"`; `"add"` (user embedding added to
+            every position); `"prepend"` (a user token before the first item); `"concat"` (the original notebook:
+            user embedding concatenated with the transformer output, projected back to `hidden_size`).
+        user_dropout_prob (`float`): probability, during training, of replacing a user's id by the unknown-user
+            index so the unknown-user embedding learns to serve new people.
+        user_feature_sizes (`list[int]`): cardinalities of categorical user side features (e.g. gender, age
+            group, occupation; value 0 = unknown), embedded and summed with the user embedding. Empty: none.
+        num_item_genres (`int`): number of item genres; >0 adds a mean genre embedding to each item embedding
+            (the item-to-genre table is a saved buffer, set with `set_item_features`).
+        num_item_year_buckets (`int`): number of release-year buckets; >0 adds a year embedding to each item.
+        loss_type (`str`): `"ce"` full softmax cross-entropy over the catalogue; `"sampled_softmax"` softmax over
+            the positive and `num_negatives` shared negatives with logQ correction; `"bce"` binary cross-entropy
+            with one random negative per position (original SASRec); `"gbce"` generalised BCE (gSASRec).
+        num_negatives (`int`): negatives per batch (sampled softmax) or per position (gBCE).
+        negative_sampling (`str`): `"uniform"` or `"popularity"` (proportional to training counts, see
+            `set_item_popularity`) for the sampled losses.
+        gbce_t (`float`): gSASRec calibration parameter `t` in [0, 1] (1 = full correction).
+        label_smoothing (`float`): label smoothing of the full cross-entropy.
+        initializer_range (`float`): std of the normal initialiser.
+        layer_norm_eps (`float`): epsilon of the layer norms.
+        tie_word_embeddings (`bool`): score items with the item embedding table itself (fewer parameters, better
+            on sparse data); False learns a separate output matrix.
+        pad_token_id (`int`): padding token (always 0 here).
+    """
+
+    model_type = "rec_transformer"
+
+    num_items: int = 3416
+    num_users: int = 0
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 1
+    intermediate_size: int = 256
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.2
+    attention_probs_dropout_prob: float = 0.2
+    max_position_embeddings: int = 200
+    position_embedding_type: str = "learned"
+    truncate_long_inputs: bool = True
+    user_conditioning: str = "none"
+    user_dropout_prob: float = 0.0
+    user_feature_sizes: list[int] | None = None
+    num_item_genres: int = 0
+    num_item_year_buckets: int = 0
+    loss_type: str = "ce"
+    num_negatives: int = 256
+    negative_sampling: str = "uniform"
+    gbce_t: float = 0.75
+    label_smoothing: float = 0.0
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-6
+    tie_word_embeddings: bool = True
+    pad_token_id: int | None = 0
+
+    def __post_init__(self, **kwargs):
+        self.user_feature_sizes = list(self.user_feature_sizes or [])
+        checks = [
+            (self.num_items >= 1, f"num_items must be >= 1, got {self.num_items}"),
+            (self.num_users >= 0, f"num_users must be >= 0, got {self.num_users}"),
+            (
+                self.hidden_size % self.num_attention_heads == 0,
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})",
+            ),
+            (self.max_position_embeddings >= 1, "max_position_embeddings must be >= 1"),
+            (self.hidden_act in ("gelu", "relu"), f"hidden_act must be 'gelu' or 'relu', got {self.hidden_act!r}"),
+            (
+                self.position_embedding_type in POSITION_EMBEDDING_TYPES,
+                f"position_embedding_type must be one of {POSITION_EMBEDDING_TYPES}, "
+                f"got {self.position_embedding_type!r}",
+            ),
+            (
+                self.user_conditioning in USER_CONDITIONING_MODES,
+                f"user_conditioning must be one of {USER_CONDITIONING_MODES}, got {self.user_conditioning!r}",
+            ),
+            (self.loss_type in LOSS_TYPES, f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}"),
+            (
+                self.negative_sampling in NEGATIVE_SAMPLERS,
+                f"negative_sampling must be one of {NEGATIVE_SAMPLERS}, got {self.negative_sampling!r}",
+            ),
+            (self.num_negatives >= 1, f"num_negatives must be >= 1, got {self.num_negatives}"),
+            (0.0 <= self.gbce_t <= 1.0, f"gbce_t must be in [0, 1], got {self.gbce_t}"),
+            (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),
+            (all(s >= 1 for s in self.user_feature_sizes), "user_feature_sizes must all be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        self.pad_token_id = 0
+        super().__post_init__(**kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the item embedding table and columns of the logits: the catalogue plus the padding token."""
+        return self.num_items + 1
+
+
+__all__ = ["RecTransformerConfig"]

@@ -1,0 +1,560 @@
+"""The user-conditioned next-item recommender: a causal (SASRec-style) transformer over item histories.
+
+Layout follows transformers' modeling files: embeddings -> blocks -> backbone (`RecTransformerModel`) -> head
+(`RecTransformerForNextItemPrediction`). This package is copied next to every saved model for
+``trust_remote_code`` loading, so it imports only torch, transformers and its own sibling files.
+
+Shapes: B = batch, L = history length, H = hidden size, V = num_items + 1 (token 0 is padding).
+Histories may be right- or left-padded with token 0; positions are counted from each user's first real item,
+so both paddings give the same scores. Right-padded batches (what the collator builds) take the fast
+``is_causal`` attention path with no mask tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_rec_transformer import RecTransformerConfig
+from .losses import binary_cross_entropy, full_cross_entropy, gbce, sampled_softmax
+
+
+@dataclass
+class RecTransformerModelOutput(ModelOutput):
+    """Backbone output.
+
+    Args:
+        last_hidden_state: (B, L', H) final hidden states; L' = L + 1 when a user token is prepended (position 0).
+        attention_mask: (B, L') bool, True at real positions (including the user token).
+        hidden_states: per-layer hidden states when `output_hidden_states=True`.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    attention_mask: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class NextItemPredictionOutput(ModelOutput):
+    """Head output.
+
+    Args:
+        loss: training loss when `labels` is given.
+        logits: (B, V) scores of the next item after each history (default), (B, k, V) for `logits_to_keep=k`,
+            (B, L', V) for `logits_to_keep=0`; None when training with per-position labels (only labelled
+            positions are scored, inside the loss). Column 0 (padding) is -inf.
+        hidden_states: per-layer hidden states when `output_hidden_states=True`.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class NextItemRecommendations(ModelOutput):
+    """Top-k recommendations: `item_ids` (B, k) item tokens, best first, and their `scores` (B, k)."""
+
+    item_ids: torch.Tensor | None = None
+    scores: torch.Tensor | None = None
+
+
+def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
+    """Fixed sin/cos position table of "Attention is all you need" (the original notebook's encoding)."""
+    position = torch.arange(num_positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(num_positions, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return table
+
+
+class RecTransformerEmbeddings(nn.Module):
+    """Item embedding (+ genre/year side features) + position embedding, scaled, then dropout."""
+
+    def __init__(self, config: RecTransformerConfig):
+        super().__init__()
+        self.config = config
+        self.item_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=0)
+        if config.position_embedding_type == "learned":
+            self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        elif config.position_embedding_type == "sinusoidal":
+            table = sinusoidal_table(config.max_position_embeddings, config.hidden_size)
+            self.register_buffer("sinusoidal_positions", table, persistent=False)
+        if config.num_item_genres > 0:
+            self.genre_embeddings = nn.Embedding(config.num_item_genres, config.hidden_size)
+            self.register_buffer("item_genres", torch.zeros(config.vocab_size, config.num_item_genres))
+        if config.num_item_year_buckets > 0:
+            self.year_embeddings = nn.Embedding(config.num_item_year_buckets + 1, config.hidden_size, padding_idx=0)
+            self.register_buffer("item_year_buckets", torch.zeros(config.vocab_size, dtype=torch.long))
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.scale = math.sqrt(config.hidden_size)
+
+    def item_vectors(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Embedding of each item token, side features included."""
+        x = self.item_embeddings(input_ids)
+        if self.config.num_item_genres > 0:
+            genres = self.item_genres[input_ids]
+            x = x + (genres @ self.genre_embeddings.weight) / genres.sum(-1, keepdim=True).clamp_min(1.0)
+        if self.config.num_item_year_buckets > 0:
+            x = x + self.year_embeddings(self.item_year_buckets[input_ids])
+        return x
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        x = self.item_vectors(input_ids) * self.scale
+        if self.config.position_embedding_type == "learned":
+            x = x + self.position_embeddings(position_ids)
+        elif self.config.position_embedding_type == "sinusoidal":
+            x = x + self.sinusoidal_positions[position_ids]
+        return self.dropout(x)
+
+
+class RecTransformerUserEmbeddings(nn.Module):
+    """Who the user is: id embedding (row 0 = unknown user) + summed categorical side-feature embeddings."""
+
+    def __init__(self, config: RecTransformerConfig):
+        super().__init__()
+        self.config = config
+        self.user_embeddings = nn.Embedding(config.num_users + 1, config.hidden_size)
+        self.feature_embeddings = nn.ModuleList(
+            nn.Embedding(size, config.hidden_size, padding_idx=0) for size in config.user_feature_sizes
+        )
+
+    def forward(self, user_ids: torch.Tensor | None, user_features: torch.Tensor | None, batch: int) -> torch.Tensor:
+        device = self.user_embeddings.weight.device
+        if user_ids is None:
+            user_ids = torch.zeros(batch, dtype=torch.long, device=device)
+        if self.training and self.config.user_dropout_prob > 0:
+            drop = torch.rand(user_ids.shape, device=device) < self.config.user_dropout_prob
+            user_ids = user_ids.masked_fill(drop, 0)
+        u = self.user_embeddings(user_ids)
+        if user_features is not None:
+            for i, embedding in enumerate(self.feature_embeddings):
+                u = u + embedding(user_features[:, i])
+        return u
+
+
+class RecTransformerAttention(nn.Module):
+    """Multi-head causal self-attention through `scaled_dot_product_attention`."""
+
+    def __init__(self, config: RecTransformerConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.out = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_p = config.attention_probs_dropout_prob
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b, length, h = x.shape
+        q, k, v = self.qkv(x).view(b, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.dropout_p if self.training else 0.0,
+            is_causal=mask is None,
+        )
+        return self.out(y.transpose(1, 2).reshape(b, length, h))
+
+
+class RecTransformerBlock(nn.Module):
+    """Pre-LayerNorm transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, config: RecTransformerConfig):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = RecTransformerAttention(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = nn.Sequential(
+            nn.Linear(config.hidden_size, config.intermediate_size),
+            nn.GELU() if config.hidden_act == "gelu" else nn.ReLU(),
+            nn.Linear(config.intermediate_size, config.hidden_size),
+        )
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.dropout(self.attention(self.attention_norm(x), mask))
+        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+
+
+class RecTransformerPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the transformers plumbing shared by the backbone and the head."""
+
+    config_class = RecTransformerConfig
+    base_model_prefix = "rec_transformer"
+    main_input_name = "input_ids"
+    _supports_sdpa = True
+    _no_split_modules = ["RecTransformerBlock"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, RecTransformerEmbeddings):
+            if self.config.position_embedding_type == "sinusoidal":
+                table = sinusoidal_table(self.config.max_position_embeddings, self.config.hidden_size)
+                init.copy_(module.sinusoidal_positions, table)
+            if self.config.num_item_genres > 0:
+                init.zeros_(module.item_genres)
+            if self.config.num_item_year_buckets > 0:
+                init.zeros_(module.item_year_buckets)
+        elif isinstance(module, RecTransformerModel):
+            init.zeros_(module.item_counts)
+
+
+class RecTransformerModel(RecTransformerPreTrainedModel):
+    """The backbone: item history (+ user) -> hidden state at every position.
+
+    Also holds `item_counts` (V,), the training popularity of each item: the sampler of the popularity-based
+    losses reads it, and inference uses it to serve users with no history.
+    """
+
+    def __init__(self, config: RecTransformerConfig):
+        super().__init__(config)
+        self.embeddings = RecTransformerEmbeddings(config)
+        if config.user_conditioning != "none":
+            self.user = RecTransformerUserEmbeddings(config)
+        if config.user_conditioning == "concat":
+            self.user_projection = nn.Linear(2 * config.hidden_size, config.hidden_size)
+        self.layers = nn.ModuleList(RecTransformerBlock(config) for _ in range(config.num_hidden_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.register_buffer("item_counts", torch.zeros(config.vocab_size))
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.item_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.item_embeddings = value
+
+    def _check_inputs(
+        self, input_ids: torch.Tensor, user_ids: torch.Tensor | None, user_features: torch.Tensor | None
+    ) -> None:
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dim() != 2:
+            got = (
+                f"{input_ids.dtype} tensor of shape {tuple(input_ids.shape)}"
+                if torch.is_tensor(input_ids)
+                else type(input_ids).__name__
+            )
+            raise ValueError(f"input_ids must be an integer tensor of shape (batch, length); got {got}")
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"input_ids must be item tokens in [0, {self.config.vocab_size - 1}] (0 = padding); got values in "
+                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+            )
+        batch = input_ids.shape[0]
+        if user_ids is not None:
+            if user_ids.dtype.is_floating_point or user_ids.shape != (batch,):
+                raise ValueError(f"user_ids must be an integer tensor of shape ({batch},); got {tuple(user_ids.shape)}")
+            if user_ids.numel() and (user_ids.min() < 0 or user_ids.max() > self.config.num_users):
+                raise ValueError(
+                    f"user_ids must be in [0, {self.config.num_users}] (0 = unknown user); got values in "
+                    f"[{int(user_ids.min())}, {int(user_ids.max())}]"
+                )
+        if user_features is not None and user_features.shape != (batch, len(self.config.user_feature_sizes)):
+            raise ValueError(
+                f"user_features must have shape ({batch}, {len(self.config.user_feature_sizes)}); "
+                f"got {tuple(user_features.shape)}"
+            )
+
+    def _truncate(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the `max_position_embeddings` most recent items of each row (the result is left-padded)."""
+        max_len = self.config.max_position_embeddings
+        lengths = mask.sum(1, keepdim=True)
+        if input_ids.shape[1] <= max_len:
+            return input_ids, mask
+        if not self.config.truncate_long_inputs and bool((lengths > max_len).any()):
+            raise ValueError(
+                f"a history has {int(lengths.max())} items but max_position_embeddings is {max_len} "
+                "(set truncate_long_inputs=True to keep the most recent items)"
+            )
+        rank_from_end = lengths - mask.long().cumsum(1)  # 0 for the most recent item
+        keep = mask & (rank_from_end < max_len)
+        column = (max_len - 1 - rank_from_end).clamp_min(0)
+        new_ids = input_ids.new_zeros(input_ids.shape[0], max_len)
+        new_ids.scatter_(1, torch.where(keep, column, 0), torch.where(keep, input_ids, 0))
+        return new_ids, new_ids != 0
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        user_ids: torch.Tensor | None = None,
+        user_features: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> RecTransformerModelOutput:
+        """Encode histories.
+
+        Args:
+            input_ids: (B, L) item tokens, 0 = padding (left or right).
+            attention_mask: (B, L) 1 at real items; derived from `input_ids != 0` when omitted.
+            user_ids: (B,) user indices (0 = unknown user); used when `config.user_conditioning != "none"`.
+            user_features: (B, F) categorical user side features (0 = unknown).
+        """
+        self._check_inputs(input_ids, user_ids, user_features)
+        mask = (input_ids != 0) if attention_mask is None else attention_mask.bool() & (input_ids != 0)
+        input_ids, mask = self._truncate(input_ids, mask)
+        position_ids = (mask.long().cumsum(1) - 1).clamp_min(0)
+        x = self.embeddings(input_ids, position_ids)
+
+        mode = self.config.user_conditioning
+        user = self.user(user_ids, user_features, input_ids.shape[0]) if mode != "none" else None
+        if mode == "add":
+            x = x + user[:, None, :]
+        elif mode == "prepend":
+            x = torch.cat([user[:, None, :], x], dim=1)
+            mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
+
+        # Right-padded rows (real items first) need no mask: causal attention never looks at the padding after
+        # a real position. Anything else gets an explicit (B, 1, L, L) mask; each position may always see itself
+        # so that fully padded rows stay finite.
+        length = mask.shape[1]
+        if bool((mask[:, 1:] <= mask[:, :-1]).all()):
+            attn_mask = None
+        else:
+            causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+            attn_mask = (causal & mask[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
+            attn_mask = attn_mask[:, None]
+
+        all_hidden = (x,) if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, attn_mask)
+            if output_hidden_states:
+                all_hidden = (*all_hidden, x)
+        x = self.final_norm(x)
+        if mode == "concat":
+            x = self.user_projection(torch.cat([x, user[:, None, :].expand_as(x)], dim=-1))
+        return RecTransformerModelOutput(last_hidden_state=x, attention_mask=mask, hidden_states=all_hidden)
+
+
+class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
+    """Backbone + item-scoring head: score(next = i) = <hidden state, output embedding of i>."""
+
+    _tied_weights_keys = {"output_embeddings.weight": "rec_transformer.embeddings.item_embeddings.weight"}
+
+    def __init__(self, config: RecTransformerConfig):
+        super().__init__(config)
+        self.rec_transformer = RecTransformerModel(config)
+        self.output_embeddings = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.rec_transformer.embeddings.item_embeddings
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.output_embeddings
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.output_embeddings = value
+
+    def _score(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.output_embeddings(hidden)
+        logits[..., 0] = -torch.inf
+        return logits
+
+    def _loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        config, weight = self.config, self.output_embeddings.weight
+        if config.loss_type == "ce":
+            return full_cross_entropy(hidden, targets, weight, config.label_smoothing)
+        if config.loss_type == "sampled_softmax":
+            counts = self.rec_transformer.item_counts if config.negative_sampling == "popularity" else None
+            return sampled_softmax(hidden, targets, weight, config.num_negatives, counts)
+        if config.loss_type == "bce":
+            return binary_cross_entropy(hidden, targets, weight)
+        return gbce(hidden, targets, weight, config.num_negatives, config.gbce_t)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        user_ids: torch.Tensor | None = None,
+        user_features: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        logits_to_keep: int = 1,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> NextItemPredictionOutput:
+        """Score the next item.
+
+        Args:
+            labels: either (B, L) per-position next-item tokens aligned with `input_ids` (-100 = no label; the
+                training signal: logits are computed only where a label exists, and `logits` is None), or (B,) the
+                item that follows each whole history (evaluation: loss = full cross-entropy at the last position).
+            logits_to_keep: 1 (default) scores the position after the last real item of each history; 0 scores
+                every position (B, L', V).
+        """
+        out = self.rec_transformer(
+            input_ids,
+            attention_mask=attention_mask,
+            user_ids=user_ids,
+            user_features=user_features,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden, mask = out.last_hidden_state, out.attention_mask
+        prepend = self.config.user_conditioning == "prepend"
+
+        if labels is not None and labels.dim() == 2:
+            if labels.shape != input_ids.shape:
+                raise ValueError(f"labels {tuple(labels.shape)} must match input_ids {tuple(input_ids.shape)}")
+            if input_ids.shape[1] > self.config.max_position_embeddings:
+                raise ValueError(
+                    f"training histories may not exceed max_position_embeddings={self.config.max_position_embeddings}"
+                    f" (got {input_ids.shape[1]}); crop them in the collator"
+                )
+            if prepend:  # the user token predicts the first item of the history
+                first = input_ids.gather(1, (input_ids != 0).long().argmax(1, keepdim=True))
+                labels = torch.cat([first.masked_fill(first == 0, -100), labels], dim=1)
+            selected = labels != -100
+            loss = self._loss(hidden[selected], labels[selected])
+            return NextItemPredictionOutput(loss=loss, logits=None, hidden_states=out.hidden_states)
+
+        if logits_to_keep == 0:
+            logits = self._score(hidden)
+        else:
+            length = mask.shape[1]
+            last = length - 1 - mask.flip(1).long().argmax(1)  # index of the last real position of each row
+            index = (last[:, None] - torch.arange(logits_to_keep - 1, -1, -1, device=last.device)).clamp_min(0)
+            picked = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+            logits = self._score(picked.squeeze(1) if logits_to_keep == 1 else picked)
+        loss = None
+        if labels is not None:
+            if logits_to_keep != 1 or labels.shape != (input_ids.shape[0],):
+                raise ValueError("1-D labels (the next item of each history) need logits_to_keep=1")
+            loss = F.cross_entropy(logits, labels.long())
+        return NextItemPredictionOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+
+    @torch.no_grad()
+    def recommend(
+        self,
+        input_ids: torch.Tensor,
+        user_ids: torch.Tensor | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        attention_mask: torch.Tensor | None = None,
+        user_features: torch.Tensor | None = None,
+        exclude_item_ids: torch.Tensor | None = None,
+    ) -> NextItemRecommendations:
+        """Top-`k` next items for each history in the batch, best first.
+
+        Never returns the padding token; with `exclude_seen` never returns an item present in the history;
+        `exclude_item_ids` (B, M) removes further items per row (0 entries are ignored).
+        """
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k > self.config.num_items:
+            raise ValueError(f"k={k} is larger than the catalogue ({self.config.num_items} items)")
+        if (
+            self.config.user_conditioning != "prepend"
+            and input_ids.shape[1]
+            and not bool((input_ids != 0).any(1).all())
+        ):
+            raise ValueError(
+                "every history needs at least one item (this model has no user token to start from); "
+                "serve empty histories with popularity (hf_recsys.Recommender does this)"
+            )
+        if input_ids.shape[1] == 0 and self.config.user_conditioning != "prepend":
+            raise ValueError("empty histories need a model with user_conditioning='prepend'")
+        was_training = self.training
+        self.eval()
+        try:
+            logits = self(
+                input_ids, attention_mask=attention_mask, user_ids=user_ids, user_features=user_features
+            ).logits
+        finally:
+            self.train(was_training)
+        if exclude_seen:
+            logits = logits.scatter(1, input_ids.long(), -torch.inf)
+        if exclude_item_ids is not None:
+            logits = logits.scatter(1, exclude_item_ids.long(), -torch.inf)
+        logits[:, 0] = -torch.inf
+        available = int(torch.isfinite(logits).sum(1).min())
+        if k > available:
+            raise ValueError(f"k={k} but only {available} items are left to recommend after exclusions")
+        scores, item_ids = logits.topk(k, dim=1)
+        return NextItemRecommendations(item_ids=item_ids, scores=scores)
+
+    def resize_item_embeddings(self, new_num_items: int) -> None:
+        """Grow (or shrink) the catalogue to `new_num_items`, keeping the rows of existing items bit-identical.
+
+        New items start at the mean of the existing item embeddings (a neutral, popular-ish point) so they are
+        neither ignored nor over-recommended before fine-tuning; their popularity and side features are 0.
+        """
+        old_vocab, new_vocab = self.config.vocab_size, new_num_items + 1
+        if new_num_items < 1:
+            raise ValueError(f"new_num_items must be >= 1, got {new_num_items}")
+        emb = self.rec_transformer.embeddings
+        keep = min(old_vocab, new_vocab)
+
+        def grown(old: torch.Tensor, fill: torch.Tensor | float) -> torch.Tensor:
+            new = old.new_zeros((new_vocab, *old.shape[1:]))
+            new[:keep] = old[:keep]
+            if new_vocab > keep:
+                new[keep:] = fill
+            return new
+
+        old_weight = emb.item_embeddings.weight.data
+        item_embeddings = nn.Embedding(new_vocab, self.config.hidden_size, padding_idx=0).to(old_weight.device)
+        item_embeddings.weight.data = grown(old_weight, old_weight[1:].mean(0))
+        emb.item_embeddings = item_embeddings
+        self.rec_transformer.item_counts = grown(self.rec_transformer.item_counts, 0.0)
+        if self.config.num_item_genres > 0:
+            emb.item_genres = grown(emb.item_genres, 0.0)
+        if self.config.num_item_year_buckets > 0:
+            emb.item_year_buckets = grown(emb.item_year_buckets, 0)
+        old_out = self.output_embeddings.weight.data
+        self.output_embeddings = nn.Linear(self.config.hidden_size, new_vocab, bias=False).to(old_out.device)
+        self.output_embeddings.weight.data = grown(old_out, old_out[1:].mean(0))
+        self.config.num_items = new_num_items
+        if self.config.tie_word_embeddings:
+            self.output_embeddings.weight = emb.item_embeddings.weight
+
+    def resize_user_embeddings(self, new_num_users: int) -> None:
+        """Grow (or shrink) the known users to `new_num_users`, keeping existing rows bit-identical.
+
+        New users start as copies of the unknown-user embedding (row 0): before fine-tuning, a new user is
+        served exactly like a stranger, which is the honest prior.
+        """
+        if self.config.user_conditioning == "none":
+            self.config.num_users = new_num_users
+            return
+        user = self.rec_transformer.user
+        old = user.user_embeddings.weight.data
+        new = old.new_empty(new_num_users + 1, old.shape[1])
+        keep = min(old.shape[0], new_num_users + 1)
+        new[:keep] = old[:keep]
+        new[keep:] = old[0]
+        user.user_embeddings = nn.Embedding(new_num_users + 1, old.shape[1]).to(old.device)
+        user.user_embeddings.weight.data = new
+        self.config.num_users = new_num_users
+
+    def set_item_popularity(self, counts: torch.Tensor) -> None:
+        """Store training interaction counts per item token (V,), saved with the weights."""
+        counts = torch.as_tensor(counts, dtype=torch.float32)
+        if counts.shape != (self.config.vocab_size,):
+            raise ValueError(f"counts must have shape ({self.config.vocab_size},), got {tuple(counts.shape)}")
+        self.rec_transformer.item_counts.copy_(counts)
+
+    def set_item_features(self, genres: torch.Tensor | None = None, year_buckets: torch.Tensor | None = None) -> None:
+        """Store the item -> genres multi-hot table (V, num_item_genres) and item -> year bucket (V,)."""
+        emb = self.rec_transformer.embeddings
+        if genres is not None:
+            emb.item_genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
+        if year_buckets is not None:
+            emb.item_year_buckets.copy_(torch.as_tensor(year_buckets, dtype=torch.long))
+
+
+__all__ = [
+    "NextItemPredictionOutput",
+    "NextItemRecommendations",
+    "RecTransformerForNextItemPrediction",
+    "RecTransformerModel",
+    "RecTransformerPreTrainedModel",
+]
