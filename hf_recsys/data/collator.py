@@ -1,0 +1,77 @@
+"""Batches for training and evaluation: dataset rows -> right-padded tensors the model takes.
+
+A row (see the builder) is "this user, this history, then this next item". For training the collator turns a
+row into a next-item sequence (every position predicts the item after it); for evaluation it keeps only the
+history and the single target. Right padding lets the model use its fast mask-free causal attention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class NextItemCollator:
+    """Collate rows with `input_ids` (history tokens), `target` (next token) and `user_index` into a batch.
+
+    Args:
+        max_length: the model's `max_position_embeddings`; histories keep their most recent items.
+        train: True builds per-position labels (`labels[t] = item t+1`, -100 at padding) from
+            `input_ids + [target]`; False builds `labels` = the target (B,) for full-ranking evaluation.
+        random_crop: in training, histories longer than `max_length` are cut to a random window of
+            `max_length + 1` consecutive items instead of the most recent one, so long histories contribute
+            all their items over the epochs. Draws from torch's global RNG, which the Trainer seeds and
+            checkpoints, so resumed runs repeat the same crops.
+        user_features: optional (num_users + 1, F) int table (row = user index) of categorical side features;
+            when given, batches carry `user_features`.
+        use_users: put `user_ids` in the batch (False for models without user conditioning).
+    """
+
+    max_length: int = 200
+    train: bool = True
+    random_crop: bool = True
+    user_features: np.ndarray | None = None
+    use_users: bool = True
+
+    def _sequence(self, row: dict[str, Any]) -> list[int]:
+        history = list(row["input_ids"])
+        if not self.train:
+            return history[-self.max_length :] if self.max_length else history
+        sequence = [*history, int(row["target"])]
+        window = self.max_length + 1
+        if len(sequence) > window:
+            start = len(sequence) - window
+            if self.random_crop:
+                start = int(torch.randint(0, start + 1, ()).item())
+            sequence = sequence[start : start + window]
+        return sequence
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        sequences = [self._sequence(row) for row in rows]
+        if self.train:
+            inputs = [s[:-1] for s in sequences]
+            length = max(1, max(len(s) for s in inputs))
+            labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
+            for i, s in enumerate(sequences):
+                labels[i, : len(s) - 1] = torch.as_tensor(s[1:], dtype=torch.long)
+        else:
+            inputs = sequences
+            length = max(1, max(len(s) for s in inputs))
+            labels = torch.as_tensor([int(row["target"]) for row in rows], dtype=torch.long)
+        input_ids = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, s in enumerate(inputs):
+            input_ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+        batch = {"input_ids": input_ids, "labels": labels}
+        if self.use_users:
+            user_index = torch.as_tensor([int(row["user_index"]) for row in rows], dtype=torch.long)
+            batch["user_ids"] = user_index
+            if self.user_features is not None:
+                batch["user_features"] = torch.as_tensor(self.user_features[user_index.numpy()], dtype=torch.long)
+        return batch

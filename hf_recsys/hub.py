@@ -1,0 +1,746 @@
+"""Share a trained run on the Hugging Face Hub: the model card, the training curve and a one-commit upload.
+
+A run folder (see ``docs/INTERFACES.md``) is everything a stranger needs: weights, the model code for
+``trust_remote_code``, the vocabularies that map MovieLens ids and titles to tokens, and ``results.json``. This module
+turns ``results.json`` + ``config.json`` into a real model card (``model_cards/model_card_template.md``), plots the
+validation curve, and uploads the folder in ONE commit after checking everything that can be checked offline, so a
+bad repo id, a missing token or an incomplete folder fails before anything leaves the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+
+__all__ = [
+    "CARD_FILE",
+    "CURVE_FILE",
+    "HANDLER_FILE",
+    "TEMPLATE_DIR",
+    "TEMPLATE_FILE",
+    "hub_timeouts",
+    "plot_training_curve",
+    "push_to_hub",
+    "render_model_card",
+    "upload_files",
+    "write_model_card",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Folder of the card template and the Inference Endpoints handler (``model_cards/`` at the repository root).
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "model_cards"
+TEMPLATE_FILE = "model_card_template.md"
+HANDLER_FILE = "handler.py"
+CARD_FILE = "README.md"
+CURVE_FILE = "training_curve.png"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
+DATA_FILES = ("config.json", "item_vocab.json", "user_vocab.json", "results.json")
+
+GROUPLENS_URL = "https://grouplens.org/datasets/movielens/"
+_README_BASE = "https://files.grouplens.org/datasets/movielens/"
+# Canonical dataset key -> (pretty name, README with the usage licence).
+_DATASETS: dict[str, tuple[str, str]] = {
+    "ml-100k": ("MovieLens 100K", _README_BASE + "ml-100k-README.txt"),
+    "ml-1m": ("MovieLens 1M", _README_BASE + "ml-1m-README.txt"),
+    "ml-10m": ("MovieLens 10M", _README_BASE + "ml-10m-README.html"),
+    "ml-20m": ("MovieLens 20M", _README_BASE + "ml-20m-README.html"),
+    "ml-25m": ("MovieLens 25M", _README_BASE + "ml-25m-README.html"),
+    "ml-32m": ("MovieLens 32M", _README_BASE + "ml-32m-README.html"),
+    "ml-latest-small": ("MovieLens Latest Small", _README_BASE + "ml-latest-small-README.html"),
+}
+_METRIC_RE = re.compile(r"^(ndcg|hr|mrr|recall|precision|map|coverage)@(\d+)$")
+_METRIC_ORDER = ("ndcg", "hr", "mrr", "recall", "precision", "map", "coverage")
+_METRIC_LABELS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "recall": "Recall", "precision": "Precision", "map": "MAP"}
+_SPLITS = (("validation", "Validation"), ("test", "Test"))
+_PREFERRED_HISTORY = (1, 260, 1196)  # Toy Story, Star Wars IV and V: recognisable in every MovieLens version
+_RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", re.MULTILINE)
+_CONFIG_KEYS = (
+    "num_items",
+    "num_users",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "max_position_embeddings",
+    "position_embedding_type",
+    "user_conditioning",
+    "user_feature_sizes",
+    "num_item_genres",
+    "num_item_year_buckets",
+    "loss_type",
+    "num_negatives",
+    "negative_sampling",
+    "gbce_t",
+    "label_smoothing",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "user_dropout_prob",
+    "tie_word_embeddings",
+)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------------------------------
+def _atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + rename, so a reader (or a crash)
+    never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """Read a JSON object, naming the file and its role in any error."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not valid JSON ({path}): {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must hold a JSON object: {path}")
+    return data
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number, else None (metrics may be missing or NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _fmt_metric(value: Any) -> str:
+    number = _finite(value)
+    return "—" if number is None else f"{number:.4f}"
+
+
+def _fmt_value(value: Any) -> str:
+    """A training/config value as table text (markdown-safe, compact floats)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_fmt_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt_value(v)}" for k, v in value.items())
+    return str(value).replace("|", "\\|")
+
+
+def _fmt_bytes(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def _metric_key(name: str) -> tuple[int, int]:
+    family, k = _METRIC_RE.match(name).groups()  # type: ignore[union-attr]
+    return _METRIC_ORDER.index(family), int(k)
+
+
+def _metric_label(name: str) -> str:
+    family, k = _METRIC_RE.match(name).groups()  # type: ignore[union-attr]
+    return f"{_METRIC_LABELS[family]}@{k}" if family in _METRIC_LABELS else f"{family.capitalize()}@{k}"
+
+
+def _dataset_info(name: str) -> tuple[str, str, str]:
+    """(canonical key, pretty name, README url) of a MovieLens dataset name as written in results.json."""
+    key = name.strip().lower().replace("_", "-").replace("movielens-", "ml-").replace("movielens", "ml-")
+    key = key.replace("ml--", "ml-")
+    if key in _DATASETS:
+        return (key, *_DATASETS[key])
+    return name, name, GROUPLENS_URL
+
+
+def _weights_files(run_dir: Path) -> list[str]:
+    """Weight files of the run: ``model.safetensors`` or a sharded index plus its shards."""
+    if (run_dir / WEIGHTS_FILE).is_file():
+        return [WEIGHTS_FILE]
+    index = run_dir / WEIGHTS_INDEX_FILE
+    if index.is_file():
+        shards = sorted(set(_read_json(index, "weights index").get("weight_map", {}).values()))
+        return [WEIGHTS_INDEX_FILE, *shards]
+    return []
+
+
+def _code_files(config: Mapping[str, Any]) -> set[str]:
+    """Python files named by ``auto_map`` (and ``custom_pipelines``) that must sit next to config.json.
+
+    References to code in another repository (``"repo--module.Class"``) need no local file.
+    """
+    refs: list[str] = []
+    for value in (config.get("auto_map") or {}).values():
+        refs.extend(v for v in (value if isinstance(value, list | tuple) else [value]) if isinstance(v, str))
+    for task in (config.get("custom_pipelines") or {}).values():
+        if isinstance(task, Mapping) and isinstance(task.get("impl"), str):
+            refs.append(task["impl"])
+    return {ref.rsplit(".", 1)[0].replace(".", "/") + ".py" for ref in refs if "--" not in ref and "." in ref}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# run folder checks
+# --------------------------------------------------------------------------------------------------------------------
+def upload_files(run_dir: str | os.PathLike[str]) -> list[str]:
+    """Check that ``run_dir`` is a complete run and return the files (relative paths) to upload, sorted.
+
+    Complete = config.json with an ``auto_map``, the weights, every code file that ``auto_map`` /
+    ``custom_pipelines`` name and every file their relative imports need, ``item_vocab.json``, ``user_vocab.json`` and
+    ``results.json``. All missing files are named in one ``FileNotFoundError`` so a user fixes the folder in one go.
+    The card, the curve and the handler are not listed: `push_to_hub` renders or adds them.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run_dir}")
+    missing = [name for name in DATA_FILES if not (run_dir / name).is_file()]
+    weights = _weights_files(run_dir)
+    if not weights:
+        missing.append(WEIGHTS_FILE)
+    else:
+        missing.extend(name for name in weights if not (run_dir / name).is_file())
+    code: set[str] = set()
+    if (run_dir / "config.json").is_file():
+        config = _read_json(run_dir / "config.json", "config.json")
+        if not config.get("auto_map"):
+            raise ValueError(
+                f"{run_dir / 'config.json'} has no auto_map: the model could not be loaded with trust_remote_code. "
+                "Save the model with hf-recsys (save_pretrained registers the auto classes)."
+            )
+        code = _code_files(config)
+    code |= {p.name for p in run_dir.glob("*.py") if p.is_file()}
+    # Relative imports of the code files (e.g. modeling -> losses, vocab) must travel too, or loading fails remotely.
+    pending = sorted(code)
+    while pending:
+        path = run_dir / pending.pop()
+        if not path.is_file():
+            continue
+        for module in _RELATIVE_IMPORT_RE.findall(path.read_text(encoding="utf-8")):
+            name = module.replace(".", "/") + ".py"
+            if name not in code:
+                code.add(name)
+                pending.append(name)
+    missing.extend(sorted(name for name in code if not (run_dir / name).is_file()))
+    if missing:
+        raise FileNotFoundError(
+            f"run folder {run_dir} is incomplete, missing: {', '.join(missing)}. "
+            "A run folder holds config.json (with auto_map), model.safetensors, the model code files, "
+            "item_vocab.json, user_vocab.json and results.json (see docs/INTERFACES.md)."
+        )
+    return sorted({*DATA_FILES, *weights, *code})
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# model card
+# --------------------------------------------------------------------------------------------------------------------
+def _template_path(template_path: str | os.PathLike[str] | None) -> Path:
+    path = Path(template_path) if template_path is not None else TEMPLATE_DIR / TEMPLATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"model card template not found: {path}. It ships in the hf-recsys source tree (model_cards/); "
+            "install hf-recsys from a checkout (pip install -e .) or pass template_path=."
+        )
+    return path
+
+
+def _example_history(item_ids: Sequence[int]) -> list[int]:
+    known = set(item_ids)
+    if all(m in known for m in _PREFERRED_HISTORY):
+        return list(_PREFERRED_HISTORY)
+    return list(item_ids[:3])
+
+
+def _protocol_paragraph(protocol: str, num_items: int, num_users: int, exclude_seen: bool) -> str:
+    seen = (
+        "movies already in the user's history are excluded from the ranking"
+        if exclude_seen
+        else "movies already in the user's history stay in the ranking"
+    )
+    ranking = (
+        f"For every user the model ranks the **whole catalogue** ({num_items} movies, no sampled negatives) and {seen}. "
+        f"NDCG@k, HR@k (hit rate: the target is in the top k) and MRR@k are averaged over **all {num_users} users**; "
+        "the best epoch is chosen on validation NDCG@10 and the test split is evaluated once, at the end."
+    )
+    if protocol == "leave-one-out":
+        return (
+            "Leave-one-out, the protocol of SASRec and its successors: each user's ratings are sorted by time, the "
+            "last one is the test target, the second-to-last the validation target, and all earlier ones form the "
+            "training history (the validation target joins the history when testing). " + ranking
+        )
+    return f"Protocol `{protocol}` (see the hf-recsys documentation for its splits). " + ranking
+
+
+def _results_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, rows and metric names of the results table: one row per metric, model vs baselines vs literature."""
+    metrics = results.get("metrics") or {}
+    popularity = (results.get("baselines") or {}).get("popularity") or {}
+    published = results.get("published") or {}
+    names = {n for split, _ in _SPLITS for n in (metrics.get(split) or {}) if _METRIC_RE.match(n)}
+    names = sorted(names, key=_metric_key)
+    header = ["Metric", *(label for _, label in _SPLITS)]
+    columns: list[Mapping[str, Any]] = [metrics.get(split) or {} for split, _ in _SPLITS]
+    for split, label in _SPLITS:
+        if popularity.get(split):
+            header.append(f"Popularity ({label.lower()})")
+            columns.append(popularity[split])
+    for name, values in published.items():
+        header.append(f"Published: {name} (test)")
+        columns.append(values or {})
+    rows = [[_metric_label(n), *(_fmt_metric(col.get(n)) for col in columns)] for n in names]
+    return header, rows, names
+
+
+def _eval_results(results: Mapping[str, Any], dataset_key: str, dataset_label: str) -> list[EvalResult]:
+    """``model-index`` entries (one per split and ranking metric) so the Hub shows the measured numbers."""
+    out: list[EvalResult] = []
+    protocol = str(results.get("protocol") or "leave-one-out")
+    for split, _ in _SPLITS:
+        split_metrics = (results.get("metrics") or {}).get(split) or {}
+        for name in sorted((n for n in split_metrics if _METRIC_RE.match(n)), key=_metric_key):
+            value = _finite(split_metrics[name])
+            if value is None:
+                continue
+            out.append(
+                EvalResult(
+                    task_type="recommendation",
+                    task_name="Next-item recommendation",
+                    dataset_type=dataset_key,
+                    dataset_name=dataset_label,
+                    dataset_config=protocol,
+                    dataset_split=split,
+                    metric_type=name,
+                    metric_name=f"{_metric_label(name)} ({split})",
+                    metric_value=round(value, 4),
+                )
+            )
+    return out
+
+
+def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, dict[str, Any]]:
+    """Everything the template shows, computed from the run folder (the template only lays it out)."""
+    from . import __version__
+
+    results = _read_json(run_dir / "results.json", "results.json")
+    config = _read_json(run_dir / "config.json", "config.json")
+    items = _read_json(run_dir / "item_vocab.json", "item_vocab.json")
+    users = _read_json(run_dir / "user_vocab.json", "user_vocab.json")
+
+    dataset_key, dataset_label, readme_url = _dataset_info(str(results.get("dataset") or "MovieLens"))
+    model = str(results.get("model") or "rec-transformer")
+    model_name = repo_id.split("/")[-1] if repo_id else f"{model}-{dataset_key}"
+    item_ids = [int(m) for m in items.get("item_ids") or []]
+    user_ids = [int(u) for u in users.get("user_ids") or []]
+    num_items = int(config.get("num_items") or len(item_ids))
+    num_users = int(users.get("num_users") or len(user_ids))
+    training = results.get("training") or {}
+    header, rows, _ = _results_table(results)
+    published = results.get("published") or {}
+
+    notes = [
+        "*Popularity*: the most-rated movies of the training data"
+        + (", minus those already seen" if training.get("exclude_seen", True) else "")
+        + ", the same list for everybody."
+        if (results.get("baselines") or {}).get("popularity")
+        else "",
+        f"*Published*: test-split numbers reported in the literature for {dataset_label} under the same protocol "
+        "(full ranking, all users); quoted for reference, not re-run here."
+        if published
+        else "",
+    ]
+    uc = str(config.get("user_conditioning", "none"))
+    uc_text = {
+        "none": "none: recommendations depend on the history only",
+        "add": "user embedding added at every position of the history",
+        "prepend": "a user token placed before the history",
+        "concat": "user embedding concatenated with the transformer output",
+    }.get(uc, uc)
+    feature_names = list((users.get("features") or {}).keys())
+    if uc != "none" and config.get("user_feature_sizes"):
+        uc_text += f", plus user side features ({', '.join(feature_names) or 'categorical'})"
+    loss = str(config.get("loss_type", "ce"))
+    loss_text = {
+        "ce": "full softmax cross-entropy over the catalogue",
+        "sampled_softmax": f"sampled softmax ({config.get('num_negatives')} shared negatives, logQ correction)",
+        "bce": "binary cross-entropy with one random negative per position (original SASRec)",
+        "gbce": f"gBCE (gSASRec, t={config.get('gbce_t')}, {config.get('num_negatives')} negatives)",
+    }.get(loss, loss)
+    if _finite(config.get("label_smoothing")):
+        loss_text += f", label smoothing {config['label_smoothing']:g}"
+    weights_bytes = sum((run_dir / f).stat().st_size for f in _weights_files(run_dir) if (run_dir / f).is_file())
+    date = str(results.get("date") or "")
+    try:
+        year = datetime.fromisoformat(date).year
+    except ValueError:
+        year = datetime.now(UTC).year
+    train_seconds = _finite(results.get("train_seconds"))
+
+    card_data = ModelCardData(
+        library_name="transformers",
+        license="other",
+        license_name="movielens-usage-license",
+        license_link=readme_url,
+        tags=["recommendation", "sequential-recommendation", "movielens", "sasrec", "hf-recsys", "rec_transformer"],
+        model_name=model_name,
+        eval_results=_eval_results(results, dataset_key, dataset_label) or None,
+    )
+    context: dict[str, Any] = {
+        "title": repo_id or model_name,
+        "repo_id": repo_id or f"your-username/{model_name}",
+        "package_version": __version__,
+        "git_commit": results.get("git_commit") or "",
+        "date": date,
+        "year": year,
+        "dataset_label": dataset_label,
+        "dataset_readme_url": readme_url,
+        "architecture": (config.get("architectures") or ["RecTransformerForNextItemPrediction"])[0],
+        "num_layers": config.get("num_hidden_layers"),
+        "num_heads": config.get("num_attention_heads"),
+        "hidden_size": config.get("hidden_size"),
+        "max_len": config.get("max_position_embeddings"),
+        "user_conditioning": uc,
+        "user_conditioning_text": uc_text,
+        "user_features": bool(feature_names and any((users.get("features") or {}).values())),
+        "loss_text": loss_text,
+        "num_items": num_items,
+        "num_users": num_users,
+        "weights_size": _fmt_bytes(weights_bytes),
+        "empty_history_text": (
+            "An empty history is scored from the user token alone."
+            if uc == "prepend"
+            else "This model needs at least one movie in the history; hf-recsys serves empty histories with the "
+            "most popular movies."
+        ),
+        "interaction_text": (
+            f'a rating of at least {training["min_rating"]:g} counts as an interaction (a "watch")'
+            if _finite(training.get("min_rating")) is not None
+            else 'a rating of any value counts as an interaction (a "watch")'
+        ),
+        "protocol_paragraph": _protocol_paragraph(
+            str(results.get("protocol") or "leave-one-out"),
+            num_items,
+            num_users,
+            bool(training.get("exclude_seen", True)),
+        ),
+        "results_intro": (
+            f"Full-ranking accuracy on {dataset_label} (higher is better), {num_users} users per split."
+            if rows
+            else "No evaluation results were recorded for this run."
+        ),
+        "results_header": header,
+        "results_rows": rows,
+        "results_notes": "\n\n".join(n for n in notes if n),
+        "has_curve": (run_dir / CURVE_FILE).is_file(),
+        "curve_file": CURVE_FILE,
+        "train_seconds": train_seconds,
+        "train_time": _fmt_duration(train_seconds) if train_seconds is not None else "",
+        "training_rows": [(k, _fmt_value(v)) for k, v in training.items() if v is not None],
+        "config_rows": [(k, _fmt_value(config[k])) for k in _CONFIG_KEYS if k in config],
+        "example_history": _example_history(item_ids),
+        "example_user": user_ids[0] if user_ids else 0,
+        "has_handler": (run_dir / HANDLER_FILE).is_file() or (TEMPLATE_DIR / HANDLER_FILE).is_file(),
+    }
+    return card_data, context
+
+
+def render_model_card(
+    run_dir: str | os.PathLike[str],
+    repo_id: str | None = None,
+    template_path: str | os.PathLike[str] | None = None,
+) -> ModelCard:
+    """Render the model card of a run folder from its ``results.json``, ``config.json`` and vocabularies.
+
+    Args:
+        run_dir: the run folder (as written by training).
+        repo_id: the Hub id the card's code snippets load (``"user/name"``); without it (a local preview, e.g. at
+            the end of training) the snippets show a ``your-username/...`` placeholder.
+        template_path: a Jinja template to use instead of ``model_cards/model_card_template.md``.
+
+    Returns:
+        The card, YAML metadata included (``model-index`` with the measured metrics, licence, tags).
+    """
+    run_dir = Path(run_dir)
+    template = _template_path(template_path)
+    card_data, context = _card_context(run_dir, repo_id)
+    return ModelCard.from_template(card_data, template_path=str(template), **context)
+
+
+def write_model_card(
+    run_dir: str | os.PathLike[str],
+    repo_id: str | None = None,
+    template_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Render the card (see `render_model_card`) and write it atomically as ``README.md`` in the run folder."""
+    card = render_model_card(run_dir, repo_id=repo_id, template_path=template_path)
+    return _atomic_write_bytes(Path(run_dir) / CARD_FILE, str(card).encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# training curve
+# --------------------------------------------------------------------------------------------------------------------
+def plot_training_curve(
+    history: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    metric: str = "valid_ndcg@10",
+) -> Path | None:
+    """Plot validation NDCG@10 per epoch (rows of ``results["history"]``) and write it atomically as a PNG.
+
+    Uses matplotlib's Agg canvas directly (no pyplot), so it works headless, changes no global backend and is safe
+    from threads. Rows without the metric (loss-only log lines) are skipped; with nothing to plot, nothing is written
+    and None is returned so training never fails on a missing curve.
+    """
+    points = sorted(
+        (float(row["epoch"]), value)
+        for row in history
+        if _finite(row.get("epoch")) is not None and (value := _finite(row.get(metric))) is not None
+    )
+    if not points:
+        logger.warning("no %s in the training history: training curve not written", metric)
+        return None
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs, values = zip(*points)
+    best = max(range(len(values)), key=values.__getitem__)
+    fig = Figure(figsize=(6, 3.6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(epochs, values, marker="o", markersize=3, linewidth=1.5, label="validation")
+    ax.scatter([epochs[best]], [values[best]], color="tab:red", zorder=3, label=f"best {values[best]:.4f}")
+    ax.set_xlabel("epoch")
+    label = metric.removeprefix("valid_").upper()
+    ax.set_ylabel(label)
+    ax.set_title(f"Validation {label} per epoch")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return _atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# upload
+# --------------------------------------------------------------------------------------------------------------------
+def _check_timeout(timeout: Any) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def _timeout_errors() -> tuple[type[BaseException], ...]:
+    """The timeout exception of the HTTP library huggingface_hub uses (httpx2 in 2.x, httpx in 1.x)."""
+    from huggingface_hub.utils import _http
+
+    module = getattr(_http, "httpx2", None) or getattr(_http, "httpx", None)
+    return (TimeoutError, *((module.TimeoutException,) if module is not None else ()))
+
+
+@contextlib.contextmanager
+def hub_timeouts(timeout: float) -> Iterator[None]:
+    """Make every ``huggingface_hub`` request in the block time out after ``timeout`` seconds of network silence.
+
+    huggingface_hub 1.x/2.x sends requests through one shared httpx client built by a factory whose default has NO
+    timeout (``timeout=None``), and `HfApi.create_repo` / `create_commit` pass none either: a stalled connection
+    would hang forever. Inside this block the factory builds the same client with ``httpx.Timeout(timeout)`` (connect,
+    read, write and pool), installed with the public `huggingface_hub.set_client_factory`; the previous factory is
+    restored on exit. Large files go through hf_xet, which has its own (finite) timeouts; they are set to the same
+    value through ``HF_XET_CLIENT_CONNECT_TIMEOUT`` / ``HF_XET_CLIENT_READ_TIMEOUT`` unless the user set them.
+    Requests retried by huggingface_hub (uploads, on 5xx or timeouts) may each take up to ``timeout``.
+    """
+    _check_timeout(timeout)
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils import _http
+
+    previous = getattr(_http, "_GLOBAL_CLIENT_FACTORY", _http.default_client_factory)
+
+    def factory() -> Any:
+        client = previous()
+        client.timeout = timeout  # httpx accepts a number for all four timeouts
+        return client
+
+    xet_env = {
+        "HF_XET_CLIENT_CONNECT_TIMEOUT": f"{math.ceil(timeout)}s",
+        "HF_XET_CLIENT_READ_TIMEOUT": f"{math.ceil(timeout)}s",
+    }
+    added = [name for name in xet_env if name not in os.environ]
+    set_client_factory(factory)
+    for name in added:
+        os.environ[name] = xet_env[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+        set_client_factory(previous)
+
+
+def _check_repo_id(repo_id: Any) -> str:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(repo_id, str) or not repo_id:
+        raise ValueError(f"repo_id must be a non-empty string like 'username/model-name', got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ValueError(
+            f"invalid repo_id {repo_id!r}: {exc} Use 'namespace/name' with letters, digits, '-', '_' and '.' only."
+        ) from exc
+    if "/" not in repo_id:
+        raise ValueError(
+            f"repo_id {repo_id!r} has no namespace: use 'username/{repo_id}' (or 'organisation/{repo_id}') so the "
+            "model card can show the id others load the model with."
+        )
+    return repo_id
+
+
+def _resolve_token(token: str | None) -> str:
+    """The token to push with: the argument, else ``HF_TOKEN``, else the stored login; a clear error if none."""
+    from huggingface_hub import get_token
+
+    resolved = token or get_token()
+    if not resolved:
+        raise PermissionError(
+            "no Hugging Face token: pass token=..., set the HF_TOKEN environment variable or run `hf auth login` "
+            "(a token with write access: https://huggingface.co/settings/tokens)."
+        )
+    return resolved
+
+
+def _default_commit_message(run_dir: Path) -> str:
+    results = _read_json(run_dir / "results.json", "results.json")
+    message = f"Upload {results.get('model') or 'rec-transformer'} trained on {results.get('dataset') or 'MovieLens'}"
+    ndcg = _finite(((results.get("metrics") or {}).get("test") or {}).get("ndcg@10"))
+    return message + (f" (test NDCG@10 {ndcg:.4f})" if ndcg is not None else "")
+
+
+def push_to_hub(
+    run_dir: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    commit_message: str | None = None,
+    token: str | None = None,
+    timeout: float = 60.0,
+    endpoint: str | None = None,
+    template_path: str | os.PathLike[str] | None = None,
+) -> CommitInfo:
+    """Upload a trained run to the Hub in ONE commit, with its model card and training curve.
+
+    Everything that can be checked offline is checked before the first request: the repo id syntax (and a
+    namespace), the token, the offline mode and the run folder's files (config.json with ``auto_map``, weights, the
+    code files, both vocabularies, results.json). Then the card is rendered for ``repo_id`` (hf-recsys's card, not
+    the generic transformers one) into ``README.md``, the training curve is drawn if missing, the repo is created if
+    needed and a single `HfApi.create_commit` adds: config.json, the weights, every ``*.py`` code file, the
+    vocabularies, results.json, training_curve.png, README.md and the Inference Endpoints ``handler.py``.
+
+    Args:
+        run_dir: the run folder written by training.
+        repo_id: ``"namespace/name"`` on the Hub.
+        private: create the repo private (None: the namespace's default); ignored if the repo exists.
+        revision: branch to commit to (created from the default branch if missing).
+        create_pr: open a pull request instead of committing to the branch.
+        commit_message: defaults to a message naming the model, the dataset and the test NDCG@10.
+        token: a write token; defaults to ``HF_TOKEN`` or the stored login.
+        timeout: seconds of network silence after which a request fails (see `hub_timeouts`).
+        endpoint: another Hub endpoint (mirror, tests); defaults to ``HF_ENDPOINT`` / huggingface.co.
+        template_path: card template to use instead of ``model_cards/model_card_template.md``.
+
+    Returns:
+        The `huggingface_hub.CommitInfo` (``commit_url``, ``pr_url`` when ``create_pr``).
+
+    Raises:
+        ValueError: invalid repo id or arguments. PermissionError: no token. FileNotFoundError: incomplete run folder
+        or missing template. RuntimeError: offline mode. TimeoutError: the Hub stopped answering.
+    """
+    from huggingface_hub import constants
+
+    run_dir = Path(run_dir)
+    repo_id = _check_repo_id(repo_id)
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        raise ValueError(f"revision must be a branch name, got {revision!r}")
+    if not isinstance(create_pr, bool):
+        raise ValueError(f"create_pr must be True or False, got {create_pr!r}")
+    if private is not None and not isinstance(private, bool):
+        raise ValueError(f"private must be True, False or None, got {private!r}")
+    files = upload_files(run_dir)
+    template = _template_path(template_path)
+    token = _resolve_token(token)
+    if constants.is_offline_mode():
+        raise RuntimeError("Hugging Face Hub offline mode is on (HF_HUB_OFFLINE=1): unset it to push.")
+    _check_timeout(timeout)
+
+    # Local artefacts: the card for this repo id, the curve if training did not draw it.
+    if not (run_dir / CURVE_FILE).is_file():
+        history = _read_json(run_dir / "results.json", "results.json").get("history") or []
+        plot_training_curve(history, run_dir / CURVE_FILE)
+    write_model_card(run_dir, repo_id=repo_id, template_path=template)
+
+    paths = {name: run_dir / name for name in files}
+    for extra in (CURVE_FILE, CARD_FILE):
+        if (run_dir / extra).is_file():
+            paths[extra] = run_dir / extra
+    if HANDLER_FILE not in paths and (TEMPLATE_DIR / HANDLER_FILE).is_file():
+        paths[HANDLER_FILE] = TEMPLATE_DIR / HANDLER_FILE
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(paths[name])) for name in sorted(paths)]
+    message = commit_message or _default_commit_message(run_dir)
+
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        with hub_timeouts(timeout):
+            api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True, token=token)
+            if revision is not None and not revision.startswith("refs/pr/"):
+                api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True, token=token)
+            info = api.create_commit(
+                repo_id,
+                operations,
+                commit_message=message,
+                repo_type="model",
+                revision=revision,
+                create_pr=create_pr,
+                token=token,
+            )
+    except _timeout_errors() as exc:
+        raise TimeoutError(
+            f"the Hub did not answer within {timeout:g} s while pushing {run_dir} to {repo_id} ({exc!r}); "
+            "nothing was committed unless the commit call itself timed out. Retry, or raise timeout=."
+        ) from exc
+    logger.info("pushed %s to %s: %s", run_dir, repo_id, getattr(info, "pr_url", None) or info.commit_url)
+    return info

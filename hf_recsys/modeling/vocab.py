@@ -1,0 +1,490 @@
+"""Item and user vocabularies: the "tokenizer" of a sequential recommender.
+
+A model never sees MovieLens ids, only the contiguous token ids defined here, so the vocabularies
+are saved beside every model (``item_vocab.json``, ``user_vocab.json``) and must be deterministic
+for the same input. The layout is fixed by ``docs/INTERFACES.md``:
+
+* Items: token 0 is ``[PAD]`` (padding, never recommended); movie tokens are ``1..num_items`` in
+  ascending order of the original movie id. ``ItemVocab.NUM_SPECIAL == 1``; there are no other
+  special tokens (no ``[MASK]``/``[CLS]``; a model that needs one appends it after ``num_items``).
+* Users: index 0 is the unknown user (serves users unseen in training); known users are
+  ``1..num_users`` in ascending order of the original user id. Optional categorical side features
+  (gender, age group, occupation) are mapped to ids with 0 = unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ITEM_VOCAB_FILE",
+    "USER_VOCAB_FILE",
+    "ItemVocab",
+    "UnknownItemError",
+    "UserVocab",
+    "atomic_write_json",
+    "load_vocabs",
+    "save_vocabs",
+]
+
+ITEM_VOCAB_FILE = "item_vocab.json"
+USER_VOCAB_FILE = "user_vocab.json"
+_ITEM_FORMAT = "hf_recsys.ItemVocab"
+_USER_FORMAT = "hf_recsys.UserVocab"
+_FORMAT_VERSION = 1
+
+
+class UnknownItemError(KeyError):
+    """A movie id that is not in the vocabulary (a ``KeyError`` that names the id)."""
+
+    def __init__(self, movie_id: Any, num_items: int | None = None) -> None:
+        self.movie_id = movie_id
+        detail = f" (vocabulary has {num_items} movies)" if num_items is not None else ""
+        super().__init__(f"movie id {movie_id!r} is not in the item vocabulary{detail}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message and add quotes
+        return str(self.args[0])
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (temp file in the same folder + ``os.replace``).
+
+    A reader never sees a half-written vocabulary, even if the writer is killed mid-way.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path: str | os.PathLike[str], expected_format: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or data.get("format") != expected_format:
+        raise ValueError(f"{path}: not a {expected_format} file (missing or wrong 'format' field)")
+    if data.get("version", 0) > _FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {data['version']} is newer than supported ({_FORMAT_VERSION})")
+    return data
+
+
+def _sorted_ids(ids: Iterable[int], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return (sorted int64 ids, permutation from input order to sorted order); reject duplicates."""
+    arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64).reshape(-1)
+    order = np.argsort(arr, kind="stable")
+    arr = arr[order]
+    if arr.size > 1:
+        dup = np.flatnonzero(arr[1:] == arr[:-1])
+        if dup.size:
+            raise ValueError(f"duplicate {what} id {int(arr[dup[0]])} in vocabulary input")
+    return arr, order
+
+
+class ItemVocab:
+    """Movie id <-> token id mapping with optional movie metadata (title, year, genres).
+
+    Args:
+        item_ids: original movie ids (any order; tokens are assigned in ascending id order).
+        titles, years, genres: optional per-movie metadata aligned with ``item_ids``.
+        genre_names: the genre vocabulary, i.e. the columns of :meth:`genre_matrix`.
+    """
+
+    PAD_TOKEN = "[PAD]"
+    PAD_TOKEN_ID = 0
+    SPECIAL_TOKENS = ("[PAD]",)
+    NUM_SPECIAL = 1
+
+    def __init__(
+        self,
+        item_ids: Sequence[int] | np.ndarray,
+        titles: Sequence[str | None] | None = None,
+        years: Sequence[int | None] | None = None,
+        genres: Sequence[Sequence[str]] | None = None,
+        genre_names: Sequence[str] | None = None,
+    ) -> None:
+        ids, order = _sorted_ids(item_ids, "movie")
+        n = ids.size
+
+        def aligned(values: Sequence[Any] | None, name: str) -> list[Any] | None:
+            if values is None:
+                return None
+            if len(values) != n:
+                raise ValueError(f"ItemVocab: {name} has {len(values)} entries, expected {n} (one per item)")
+            return [values[i] for i in order.tolist()]
+
+        self._ids = ids
+        self._titles: list[str | None] | None = aligned(titles, "titles")
+        years_aligned = aligned(years, "years")
+        self._years: list[int | None] | None = (
+            None if years_aligned is None else [None if y is None else int(y) for y in years_aligned]
+        )
+        genres_aligned = aligned(genres, "genres")
+        self._genres: list[list[str]] | None = None if genres_aligned is None else [list(g) for g in genres_aligned]
+        names = list(genre_names) if genre_names is not None else []
+        if self._genres is not None and not names:
+            names = sorted({g for gs in self._genres for g in gs})
+        if len(set(names)) != len(names):
+            raise ValueError("ItemVocab: genre_names contains duplicates")
+        self.genre_names: list[str] = names
+        self._id_to_token: dict[int, int] = {m: t for t, m in enumerate(ids.tolist(), start=self.NUM_SPECIAL)}
+
+    # -- sizes -------------------------------------------------------------------------------------------
+    @property
+    def num_items(self) -> int:
+        """Number of movies (tokens ``1..num_items``)."""
+        return int(self._ids.size)
+
+    def __len__(self) -> int:
+        """Number of tokens including ``[PAD]``: the embedding table / logits size."""
+        return self.num_items + self.NUM_SPECIAL
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """Original movie ids in token order (``item_ids[t - 1]`` is the movie of token ``t``)."""
+        return self._ids.copy()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ItemVocab) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"ItemVocab(num_items={self.num_items}, genres={len(self.genre_names)})"
+
+    # -- encoding ----------------------------------------------------------------------------------------
+    def encode(self, movie_id: int) -> int:
+        """Token of ``movie_id``; raises :class:`UnknownItemError` for an id not in the vocabulary."""
+        try:
+            return self._id_to_token[int(movie_id)]
+        except (KeyError, TypeError, ValueError):
+            raise UnknownItemError(movie_id, self.num_items) from None
+
+    def encode_many(self, movie_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`encode` (int32 array); raises :class:`UnknownItemError` on the first unknown id."""
+        ids = np.asarray(movie_ids, dtype=np.int64)
+        if ids.size > 100_000 and self._ids.size and self._ids[0] >= 0 and self._ids[-1] < 50_000_000:
+            # many lookups of small non-negative ids: a dense lookup table beats a binary search
+            lut = np.zeros(int(self._ids[-1]) + 1, dtype=np.int32)
+            lut[self._ids] = np.arange(self.NUM_SPECIAL, len(self), dtype=np.int32)
+            inside = (ids >= 0) & (ids <= self._ids[-1])
+            out = np.zeros(ids.shape, dtype=np.int32)
+            out[inside] = lut[ids[inside]]
+            if not np.all(out):
+                raise UnknownItemError(int(ids[np.flatnonzero(out == 0)[0]]), self.num_items)
+            return out
+        pos = np.searchsorted(self._ids, ids)
+        pos_clipped = np.minimum(pos, max(self._ids.size - 1, 0))
+        ok = (pos < self._ids.size) & (self._ids[pos_clipped] == ids) if self._ids.size else np.zeros_like(ids, bool)
+        if not np.all(ok):
+            raise UnknownItemError(int(ids[np.flatnonzero(~ok)[0]]), self.num_items)
+        return (pos + self.NUM_SPECIAL).astype(np.int32)
+
+    def _check_token(self, token: int) -> int:
+        token = int(token)
+        if not self.NUM_SPECIAL <= token < len(self):
+            what = "the [PAD] token" if token == self.PAD_TOKEN_ID else "out of range"
+            raise ValueError(f"token {token} is {what}; movie tokens are 1..{self.num_items}")
+        return token
+
+    def decode(self, token: int) -> int:
+        """Original movie id of ``token``; ``ValueError`` for ``[PAD]`` or an out-of-range token."""
+        return int(self._ids[self._check_token(token) - self.NUM_SPECIAL])
+
+    def decode_many(self, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`decode` (int64 array)."""
+        t = np.asarray(tokens, dtype=np.int64)
+        bad = (t < self.NUM_SPECIAL) | (t >= len(self))
+        if np.any(bad):
+            self._check_token(int(t[np.flatnonzero(bad)[0]]))
+        return self._ids[t - self.NUM_SPECIAL]
+
+    # -- metadata ----------------------------------------------------------------------------------------
+    def title(self, token: int) -> str | None:
+        """Title of the movie of ``token`` (None if unknown); ``[PAD]`` for token 0."""
+        if int(token) == self.PAD_TOKEN_ID:
+            return self.PAD_TOKEN
+        i = self._check_token(token) - self.NUM_SPECIAL
+        return None if self._titles is None else self._titles[i]
+
+    def year(self, token: int) -> int | None:
+        """Release year of the movie of ``token`` (None if unknown or token 0)."""
+        if int(token) == self.PAD_TOKEN_ID:
+            return None
+        i = self._check_token(token) - self.NUM_SPECIAL
+        return None if self._years is None else self._years[i]
+
+    def genres(self, token: int) -> list[str]:
+        """Genres of the movie of ``token`` (empty if unknown or token 0)."""
+        if int(token) == self.PAD_TOKEN_ID:
+            return []
+        i = self._check_token(token) - self.NUM_SPECIAL
+        return [] if self._genres is None else list(self._genres[i])
+
+    def genre_matrix(self) -> np.ndarray:
+        """Multi-hot genres, float32 of shape ``(num_items + 1, len(genre_names))``; row 0 ([PAD]) is zero."""
+        mat = np.zeros((len(self), len(self.genre_names)), dtype=np.float32)
+        if self._genres is not None:
+            col = {g: j for j, g in enumerate(self.genre_names)}
+            for i, gs in enumerate(self._genres, start=self.NUM_SPECIAL):
+                for g in gs:
+                    if g in col:
+                        mat[i, col[g]] = 1.0
+        return mat
+
+    def year_buckets(self, width: int = 10, min_year: int | None = None) -> np.ndarray:
+        """Categorical year ids, int64 of shape ``(num_items + 1,)``, for a year embedding.
+
+        Bucket ``1 + (year - start) // width`` where ``start`` is ``min_year`` (default: the earliest
+        known year rounded down to a multiple of ``width``); 0 = [PAD] or unknown year, and years
+        before ``min_year`` are clamped into bucket 1. The embedding size is ``int(result.max()) + 1``.
+        """
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width}")
+        out = np.zeros(len(self), dtype=np.int64)
+        if self._years is None:
+            return out
+        known = [y for y in self._years if y is not None]
+        if not known:
+            return out
+        start = min_year if min_year is not None else (min(known) // width) * width
+        for i, y in enumerate(self._years, start=self.NUM_SPECIAL):
+            if y is not None:
+                out[i] = 1 + max(y - start, 0) // width
+        return out
+
+    # -- serialisation -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (stable key order; the same vocabulary always gives the same dict)."""
+        return {
+            "format": _ITEM_FORMAT,
+            "version": _FORMAT_VERSION,
+            "special_tokens": list(self.SPECIAL_TOKENS),
+            "num_items": self.num_items,
+            "item_ids": self._ids.tolist(),
+            "titles": self._titles,
+            "years": self._years,
+            "genres": self._genres,
+            "genre_names": list(self.genre_names),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemVocab:
+        """Inverse of :meth:`to_dict`."""
+        if data.get("format", _ITEM_FORMAT) != _ITEM_FORMAT:
+            raise ValueError(f"not an item vocabulary: format={data.get('format')!r}")
+        if list(data.get("special_tokens", cls.SPECIAL_TOKENS)) != list(cls.SPECIAL_TOKENS):
+            raise ValueError(f"unsupported special tokens {data.get('special_tokens')}; expected {cls.SPECIAL_TOKENS}")
+        return cls(
+            data["item_ids"],
+            titles=data.get("titles"),
+            years=data.get("years"),
+            genres=data.get("genres"),
+            genre_names=data.get("genre_names") or [],
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the vocabulary as JSON (atomic)."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ItemVocab:
+        """Read a vocabulary written by :meth:`save`."""
+        return cls.from_dict(_read_json(path, _ITEM_FORMAT))
+
+
+class UserVocab:
+    """User id <-> user index mapping (index 0 = unknown user) with optional categorical side features.
+
+    Args:
+        user_ids: original user ids (any order; indices are assigned in ascending id order).
+        gender, age, occupation: optional per-user raw values (strings, ``None`` = unknown) aligned
+            with ``user_ids``. Each feature that is given becomes a categorical feature whose
+            category ids are ``1..k`` in sorted order of the distinct values (0 = unknown).
+    """
+
+    UNKNOWN_INDEX = 0
+    NUM_SPECIAL = 1
+    FEATURE_NAMES = ("gender", "age", "occupation")
+
+    def __init__(
+        self,
+        user_ids: Sequence[int] | np.ndarray,
+        gender: Sequence[str | None] | None = None,
+        age: Sequence[str | None] | None = None,
+        occupation: Sequence[str | None] | None = None,
+    ) -> None:
+        ids, order = _sorted_ids(user_ids, "user")
+        self._ids = ids
+        self._id_to_index: dict[int, int] = {u: i for i, u in enumerate(ids.tolist(), start=self.NUM_SPECIAL)}
+        self._values: dict[str, list[str | None]] = {}
+        for name, values in zip(self.FEATURE_NAMES, (gender, age, occupation)):
+            if values is None:
+                continue
+            if len(values) != ids.size:
+                raise ValueError(f"UserVocab: {name} has {len(values)} entries, expected {ids.size} (one per user)")
+            self._values[name] = [None if values[i] is None else str(values[i]) for i in order.tolist()]
+        self._categories: dict[str, list[str]] = {
+            name: sorted({v for v in vals if v is not None}) for name, vals in self._values.items()
+        }
+        self._category_ids: dict[str, dict[str, int]] = {
+            name: {v: j for j, v in enumerate(cats, start=1)} for name, cats in self._categories.items()
+        }
+        names = self.feature_names
+        mat = np.zeros((len(self), len(names)), dtype=np.int64)
+        for j, name in enumerate(names):
+            cid = self._category_ids[name]
+            mat[self.NUM_SPECIAL :, j] = [0 if v is None else cid[v] for v in self._values[name]]
+        self._feature_matrix = mat
+
+    @property
+    def num_users(self) -> int:
+        """Number of known users (indices ``1..num_users``)."""
+        return int(self._ids.size)
+
+    def __len__(self) -> int:
+        """Number of indices including the unknown user: the user embedding table size."""
+        return self.num_users + self.NUM_SPECIAL
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """Original user ids in index order (``user_ids[i - 1]`` is the user of index ``i``)."""
+        return self._ids.copy()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserVocab) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"UserVocab(num_users={self.num_users}, features={self.feature_names})"
+
+    def encode(self, user_id: int) -> int:
+        """Index of ``user_id``; 0 (the unknown user) for an id not seen in the data."""
+        try:
+            return self._id_to_index.get(int(user_id), self.UNKNOWN_INDEX)
+        except (TypeError, ValueError):
+            return self.UNKNOWN_INDEX
+
+    def encode_many(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`encode` (int32 array, 0 for unknown users)."""
+        ids = np.asarray(user_ids, dtype=np.int64)
+        if not self._ids.size:
+            return np.zeros(ids.shape, dtype=np.int32)
+        pos = np.searchsorted(self._ids, ids)
+        pos_clipped = np.minimum(pos, self._ids.size - 1)
+        ok = (pos < self._ids.size) & (self._ids[pos_clipped] == ids)
+        return np.where(ok, pos + self.NUM_SPECIAL, self.UNKNOWN_INDEX).astype(np.int32)
+
+    def decode(self, index: int) -> int | None:
+        """Original user id of ``index``; None for the unknown user 0; ``ValueError`` if out of range."""
+        index = int(index)
+        if index == self.UNKNOWN_INDEX:
+            return None
+        if not self.NUM_SPECIAL <= index < len(self):
+            raise ValueError(f"user index {index} out of range 0..{self.num_users}")
+        return int(self._ids[index - self.NUM_SPECIAL])
+
+    # -- side features -----------------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the side features present, in the fixed order gender, age, occupation."""
+        return [n for n in self.FEATURE_NAMES if n in self._values]
+
+    @property
+    def feature_sizes(self) -> list[int]:
+        """Embedding table size per feature (number of categories + 1 for unknown)."""
+        return [len(self._categories[n]) + 1 for n in self.feature_names]
+
+    def categories(self, name: str) -> list[str]:
+        """Category values of feature ``name``; category id ``j`` is ``categories(name)[j - 1]``."""
+        return list(self._categories[name])
+
+    def features(self, index: int) -> list[int]:
+        """Categorical ids of the side features of user ``index`` (all 0 for the unknown user)."""
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise ValueError(f"user index {index} out of range 0..{self.num_users}")
+        return self._feature_matrix[index].tolist()
+
+    def feature_matrix(self) -> np.ndarray:
+        """All users' feature ids, int64 of shape ``(num_users + 1, len(feature_names))`` (row 0 = unknown)."""
+        return self._feature_matrix.copy()
+
+    def feature_values(self, index: int) -> dict[str, str | None]:
+        """Raw side-feature values of user ``index`` (for display); empty values for the unknown user."""
+        index = int(index)
+        if index == self.UNKNOWN_INDEX:
+            return dict.fromkeys(self.feature_names)
+        self.decode(index)  # range check
+        return {n: self._values[n][index - self.NUM_SPECIAL] for n in self.feature_names}
+
+    def encode_features(self, **values: str | None) -> list[int]:
+        """Feature ids for a new (cold-start) user from raw values, e.g. ``encode_features(gender="F")``.
+
+        Missing or unseen values map to 0 (unknown); unknown feature names raise ``ValueError``.
+        """
+        extra = set(values) - set(self.FEATURE_NAMES)
+        if extra:
+            raise ValueError(f"unknown user features {sorted(extra)}; expected some of {self.FEATURE_NAMES}")
+        out = []
+        for n in self.feature_names:
+            v = values.get(n)
+            out.append(0 if v is None else self._category_ids[n].get(str(v), 0))
+        return out
+
+    # -- serialisation -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (stable; the same vocabulary always gives the same dict)."""
+        return {
+            "format": _USER_FORMAT,
+            "version": _FORMAT_VERSION,
+            "unknown_index": self.UNKNOWN_INDEX,
+            "num_users": self.num_users,
+            "user_ids": self._ids.tolist(),
+            "features": {n: self._values[n] for n in self.feature_names},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserVocab:
+        """Inverse of :meth:`to_dict`."""
+        if data.get("format", _USER_FORMAT) != _USER_FORMAT:
+            raise ValueError(f"not a user vocabulary: format={data.get('format')!r}")
+        feats = data.get("features") or {}
+        return cls(data["user_ids"], **{n: feats.get(n) for n in cls.FEATURE_NAMES})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the vocabulary as JSON (atomic)."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> UserVocab:
+        """Read a vocabulary written by :meth:`save`."""
+        return cls.from_dict(_read_json(path, _USER_FORMAT))
+
+
+def save_vocabs(folder: str | os.PathLike[str], items: ItemVocab, users: UserVocab) -> tuple[Path, Path]:
+    """Write ``item_vocab.json`` and ``user_vocab.json`` into ``folder`` (created if needed)."""
+    folder = Path(folder)
+    items.save(folder / ITEM_VOCAB_FILE)
+    users.save(folder / USER_VOCAB_FILE)
+    return folder / ITEM_VOCAB_FILE, folder / USER_VOCAB_FILE
+
+
+def load_vocabs(folder: str | os.PathLike[str]) -> tuple[ItemVocab, UserVocab]:
+    """Read the vocabularies written by :func:`save_vocabs` (e.g. from a model folder)."""
+    folder = Path(folder)
+    for name in (ITEM_VOCAB_FILE, USER_VOCAB_FILE):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} not found: expected the vocabularies saved by save_vocabs()")
+    return ItemVocab.load(folder / ITEM_VOCAB_FILE), UserVocab.load(folder / USER_VOCAB_FILE)

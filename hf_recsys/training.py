@@ -1,0 +1,383 @@
+"""Training and evaluation through `transformers.Trainer`.
+
+`run_training(model_args, data_args, training_args)` is the whole job behind `scripts/train.py`: load the data
+through the builder, build (or load, to fine-tune) the model, train with validation NDCG@10 choosing the best
+epoch, evaluate the test split once, score the popularity baseline with the same code, and write a complete
+run folder (weights, code, vocabularies, results.json, training curve, model card).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+
+from .baselines import evaluate_popularity, item_counts
+from .data.collator import NextItemCollator
+from .metrics import KS, make_compute_metrics, make_preprocess_logits_for_metrics
+from .modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+
+logger = logging.getLogger(__name__)
+
+# Published ML-1M figures under the same protocol (leave-one-out, full ranking, max length 200).
+PUBLISHED_ML1M = {
+    "SASRec (BCE)": {"ndcg@10": 0.134, "hr@10": 0.250},
+    "BERT4Rec": {"ndcg@10": 0.154, "hr@10": 0.284},
+    "SASRec (full CE)": {"ndcg@10": 0.182, "hr@10": 0.315},
+    "gSASRec": {"ndcg@10": 0.173, "hr@10": 0.300},
+}
+
+
+@dataclass
+class ModelArguments:
+    """The model to train: a new one from these hyperparameters, or `model_name_or_path` to fine-tune.
+
+    Defaults are the package's default recipe for ML-1M (see README, "Benchmarks").
+    """
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Run folder or Hub id of a trained model to fine-tune; None trains anew."}
+    )
+    hidden_size: int = field(default=64, metadata={"help": "Embedding and transformer width."})
+    num_hidden_layers: int = field(default=2, metadata={"help": "Transformer blocks."})
+    num_attention_heads: int = field(default=1, metadata={"help": "Attention heads per block."})
+    intermediate_size: int = field(default=256, metadata={"help": "Feed-forward width."})
+    hidden_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on embeddings and block outputs."})
+    attention_probs_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on attention weights."})
+    position_embedding_type: str = field(default="learned", metadata={"help": "learned | sinusoidal | none"})
+    user_conditioning: str = field(default="none", metadata={"help": "none | add | prepend | concat"})
+    user_dropout_prob: float = field(default=0.0, metadata={"help": "Train the unknown-user row (see config)."})
+    use_user_features: bool = field(default=False, metadata={"help": "Feed gender/age/occupation embeddings."})
+    loss_type: str = field(default="ce", metadata={"help": "ce | sampled_softmax | bce | gbce"})
+    num_negatives: int = field(default=256, metadata={"help": "Negatives of sampled_softmax / gbce."})
+    negative_sampling: str = field(default="uniform", metadata={"help": "uniform | popularity"})
+    gbce_t: float = field(default=0.75, metadata={"help": "gSASRec calibration t."})
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the full cross-entropy."})
+    freeze_transformer: bool = field(
+        default=False, metadata={"help": "Fine-tuning: train only item/user embeddings, keep the blocks frozen."}
+    )
+
+
+@dataclass
+class DataArguments:
+    """Which data, which protocol and how histories are cut."""
+
+    dataset: str = field(default="ml-1m", metadata={"help": "Builder config: ml-1m, ml-100k, ..., sequences."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder with the official files; default $HF_RECSYS_DATA_DIR or download."}
+    )
+    protocol: str = field(default="leave-one-out", metadata={"help": "leave-one-out | seed-windows | temporal"})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    max_length: int = field(
+        default=200, metadata={"help": "Most recent items the model reads (max_position_embeddings)."}
+    )
+    random_crop: bool = field(default=True, metadata={"help": "Train on random windows of long histories."})
+    exclude_seen: bool = field(default=True, metadata={"help": "Never rank items already in the history."})
+
+
+@dataclass
+class RecTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with this task's defaults, plus early stopping and a wall-clock budget."""
+
+    output_dir: str = field(default="runs/rec-transformer", metadata={"help": "The run folder."})
+    per_device_train_batch_size: int = 128
+    per_device_eval_batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    adam_beta2: float = 0.98
+    num_train_epochs: float = 200.0
+    lr_scheduler_type: SchedulerType | str = "constant"
+    eval_strategy: IntervalStrategy | str = "epoch"
+    save_strategy: SaveStrategy | str = "epoch"
+    save_total_limit: int | None = 1
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str = "ndcg@10"
+    greater_is_better: bool = True
+    logging_strategy: IntervalStrategy | str = "epoch"
+    remove_unused_columns: bool = False
+    label_names: list[str] | None = field(default_factory=lambda: ["labels", "input_ids"])
+    train_sampling_strategy: str = "group_by_length"
+    dataloader_num_workers: int = 0
+    early_stopping_patience: int = field(default=10, metadata={"help": "Evaluations without improvement."})
+    max_train_minutes: float | None = field(default=None, metadata={"help": "Stop training after this long."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow replacing a different run."})
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training once `minutes` have passed (checked after every step); the best epoch is still kept."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.start = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.start > self.seconds:
+            control.should_training_stop = True
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
+def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
+    """Add the `length` column the length-grouped sampler reads (training positions per row)."""
+    return dataset.map(
+        lambda batch: {"length": [min(len(h) + 1, max_length + 1) for h in batch["input_ids"]]},
+        batched=True,
+        desc="lengths",
+    )
+
+
+def sorted_for_eval(dataset: Dataset, max_length: int) -> Dataset:
+    """Evaluation rows sorted by history length: batches need almost no padding; metrics are per-row means."""
+    lengths = np.fromiter((min(len(h), max_length) for h in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
+    return dataset.select(np.argsort(lengths, kind="stable"))
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def check_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
+    """Refuse to silently overwrite a folder that holds a different, finished run."""
+    path = Path(output_dir)
+    if resume or overwrite or not path.exists():
+        return
+    if (path / "results.json").exists() or (path / "model.safetensors").exists():
+        raise FileExistsError(
+            f"{path} already holds a trained run (results.json / model.safetensors). Pass --overwrite_output_dir "
+            "to replace it, --resume_from_checkpoint to continue it, or choose another --output_dir."
+        )
+
+
+def build_model(model_args: ModelArguments, num_items: int, num_users: int, user_feature_sizes: list[int]):
+    """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies)."""
+    config = RecTransformerConfig(
+        num_items=num_items,
+        num_users=num_users,
+        hidden_size=model_args.hidden_size,
+        num_hidden_layers=model_args.num_hidden_layers,
+        num_attention_heads=model_args.num_attention_heads,
+        intermediate_size=model_args.intermediate_size,
+        hidden_dropout_prob=model_args.hidden_dropout_prob,
+        attention_probs_dropout_prob=model_args.attention_probs_dropout_prob,
+        position_embedding_type=model_args.position_embedding_type,
+        user_conditioning=model_args.user_conditioning,
+        user_dropout_prob=model_args.user_dropout_prob,
+        user_feature_sizes=user_feature_sizes if model_args.use_user_features else [],
+        loss_type=model_args.loss_type,
+        num_negatives=model_args.num_negatives,
+        negative_sampling=model_args.negative_sampling,
+        gbce_t=model_args.gbce_t,
+        label_smoothing=model_args.label_smoothing,
+    )
+    return RecTransformerForNextItemPrediction(config)
+
+
+def make_trainer(
+    model: RecTransformerForNextItemPrediction,
+    training_args: RecTrainingArguments,
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+    max_length: int,
+    random_crop: bool = True,
+    exclude_seen: bool = True,
+    user_features: np.ndarray | None = None,
+) -> Trainer:
+    """A `Trainer` wired for next-item prediction: training collator with per-position labels, evaluation
+    collator with one target per history, top-k ids kept per batch, full-ranking metrics."""
+    use_users = model.config.user_conditioning != "none"
+    features = user_features if (use_users and model.config.user_feature_sizes) else None
+    train_collator = NextItemCollator(max_length, True, random_crop, features, use_users)
+    eval_collator = NextItemCollator(max_length, False, False, features, use_users)
+    callbacks: list[TrainerCallback] = []
+    if training_args.load_best_model_at_end and training_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(training_args.early_stopping_patience))
+    if training_args.max_train_minutes:
+        callbacks.append(TimeBudgetCallback(training_args.max_train_minutes))
+    return NextItemTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=train_collator,
+        eval_data_collator=eval_collator,
+        compute_metrics=make_compute_metrics(model.config.num_items),
+        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=max(KS), exclude_seen=exclude_seen),
+        callbacks=callbacks,
+    )
+
+
+class NextItemTrainer(Trainer):
+    """`Trainer` whose evaluation/test batches come from a separate collator: training rows become
+    per-position next-item sequences, evaluation rows stay "history -> one target"."""
+
+    def __init__(self, *args: Any, eval_data_collator: NextItemCollator, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+
+    def _with_eval_collator(self, make_loader, *args):
+        train_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            return make_loader(*args)
+        finally:
+            self.data_collator = train_collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        return self._with_eval_collator(super().get_test_dataloader, test_dataset)
+
+
+def evaluate_split(trainer: Trainer, dataset: Dataset, prefix: str) -> dict[str, float]:
+    """Full-ranking metrics of the trainer's model on one split, keys without the prefix."""
+    out = trainer.evaluate(dataset, metric_key_prefix=prefix)
+    return {k[len(prefix) + 1 :]: float(v) for k, v in out.items() if k.startswith(prefix + "_")}
+
+
+def epoch_history(trainer: Trainer) -> list[dict[str, float]]:
+    """Per-epoch training loss and validation NDCG@10 from the Trainer's log."""
+    rows: dict[float, dict[str, float]] = {}
+    for entry in trainer.state.log_history:
+        epoch = entry.get("epoch")
+        if epoch is None:
+            continue
+        row = rows.setdefault(round(epoch, 3), {"epoch": round(epoch, 3)})
+        if "loss" in entry:
+            row["loss"] = float(entry["loss"])
+        if "eval_ndcg@10" in entry:
+            row["valid_ndcg@10"] = float(entry["eval_ndcg@10"])
+            row["valid_hr@10"] = float(entry.get("eval_hr@10", math.nan))
+    return [rows[k] for k in sorted(rows)]
+
+
+def write_results(output_dir: str | Path, results: dict[str, Any]) -> Path:
+    """Atomically write results.json into the run folder."""
+    path = Path(output_dir) / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux ru_maxrss is in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_training(
+    model_args: ModelArguments, data_args: DataArguments, training_args: RecTrainingArguments
+) -> dict[str, Any]:
+    """Train, select the best epoch on validation NDCG@10, test once, write the run folder; return results."""
+    from .data import load_movielens, save_vocabs  # the builder is heavy; import only when training
+
+    check_output_dir(
+        training_args.output_dir, bool(training_args.resume_from_checkpoint), training_args.overwrite_output_dir
+    )
+    set_seed(training_args.seed)
+    data = load_movielens(
+        data_args.dataset,
+        data_dir=data_args.data_dir,
+        protocol=data_args.protocol,
+        cache_dir=data_args.cache_dir,
+        seed=training_args.seed,
+    )
+    splits = data.dataset
+    items, users = data.items, data.users
+
+    if model_args.model_name_or_path:
+        model = RecTransformerForNextItemPrediction.from_pretrained(model_args.model_name_or_path)
+    else:
+        model = build_model(model_args, items.num_items, users.num_users, list(users.feature_sizes))
+    counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
+    model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
+    if model_args.freeze_transformer:
+        for name, param in model.named_parameters():
+            param.requires_grad = "item_embeddings" in name or "user_embeddings" in name
+
+    max_length = model.config.max_position_embeddings
+    train_ds = with_lengths(splits["train"], max_length)
+    valid_ds = sorted_for_eval(splits["validation"], max_length)
+    test_ds = sorted_for_eval(splits["test"], max_length)
+    user_features = users.feature_matrix() if len(users.feature_names) else None
+    trainer = make_trainer(
+        model,
+        training_args,
+        train_ds,
+        valid_ds,
+        max_length,
+        data_args.random_crop,
+        data_args.exclude_seen,
+        user_features,
+    )
+
+    start = time.monotonic()
+    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_seconds = time.monotonic() - start
+    valid_metrics = evaluate_split(trainer, valid_ds, "valid")
+    test_metrics = evaluate_split(trainer, test_ds, "test")
+    popularity = {
+        "validation": evaluate_popularity(splits["validation"], items.num_items, exclude_seen=data_args.exclude_seen),
+        "test": evaluate_popularity(splits["test"], items.num_items, exclude_seen=data_args.exclude_seen),
+    }
+
+    results: dict[str, Any] = {
+        "model": "rec-transformer",
+        "dataset": data_args.dataset,
+        "protocol": data_args.protocol,
+        "metrics": {"validation": valid_metrics, "test": test_metrics},
+        "baselines": {"popularity": popularity},
+        "published": PUBLISHED_ML1M if data_args.dataset == "ml-1m" and data_args.protocol == "leave-one-out" else {},
+        "history": epoch_history(trainer),
+        "training": {
+            **{k: v for k, v in asdict(model_args).items()},
+            **{k: v for k, v in asdict(data_args).items() if k not in ("data_dir", "cache_dir")},
+            "learning_rate": training_args.learning_rate,
+            "per_device_train_batch_size": training_args.per_device_train_batch_size,
+            "num_train_epochs": training_args.num_train_epochs,
+            "epochs_run": float(trainer.state.epoch or 0),
+            "best_epoch_metric": trainer.state.best_metric,
+            "seed": training_args.seed,
+            "max_train_minutes": training_args.max_train_minutes,
+        },
+        "train_seconds": round(train_seconds, 1),
+        "train_samples_per_second": train_output.metrics.get("train_samples_per_second"),
+        "peak_mem_mb": round(peak_memory_mb(), 1),
+        "git_commit": _git_commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if trainer.is_world_process_zero():
+        out = Path(training_args.output_dir)
+        trainer.save_model(str(out))
+        save_vocabs(out, items, users)
+        write_results(out, results)
+        try:
+            from .hub import plot_training_curve, write_model_card
+
+            plot_training_curve(results["history"], out / "training_curve.png")
+            write_model_card(out)
+        except ImportError as exc:  # the Hub module is optional for training
+            logger.warning("model card not written: %s", exc)
+    return results
