@@ -29,6 +29,7 @@ from .baselines import evaluate_popularity, item_counts
 from .data.collator import NextItemCollator
 from .metrics import KS, make_compute_metrics, make_preprocess_logits_for_metrics
 from .modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+from .modeling.losses import compile_cross_entropy
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ModelArguments:
     num_attention_heads: int = field(default=1, metadata={"help": "Attention heads per block."})
     intermediate_size: int = field(default=256, metadata={"help": "Feed-forward width."})
     hidden_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on embeddings and block outputs."})
-    attention_probs_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on attention weights."})
+    attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
     position_embedding_type: str = field(default="learned", metadata={"help": "learned | sinusoidal | none"})
     user_conditioning: str = field(default="none", metadata={"help": "none | add | prepend | concat"})
     user_dropout_prob: float = field(default=0.0, metadata={"help": "Train the unknown-user row (see config)."})
@@ -114,6 +115,9 @@ class RecTrainingArguments(TrainingArguments):
     early_stopping_patience: int = field(default=10, metadata={"help": "Evaluations without improvement."})
     max_train_minutes: float | None = field(default=None, metadata={"help": "Stop training after this long."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow replacing a different run."})
+    compile_loss: bool = field(
+        default=True, metadata={"help": "torch.compile the full cross-entropy chunks (2-3x faster on CPU)."}
+    )
 
 
 class TimeBudgetCallback(TrainerCallback):
@@ -169,11 +173,14 @@ def check_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
         )
 
 
-def build_model(model_args: ModelArguments, num_items: int, num_users: int, user_feature_sizes: list[int]):
+def build_model(
+    model_args: ModelArguments, num_items: int, num_users: int, user_feature_sizes: list[int], max_length: int = 200
+) -> RecTransformerForNextItemPrediction:
     """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies)."""
     config = RecTransformerConfig(
         num_items=num_items,
         num_users=num_users,
+        max_position_embeddings=max_length,
         hidden_size=model_args.hidden_size,
         num_hidden_layers=model_args.num_hidden_layers,
         num_attention_heads=model_args.num_attention_heads,
@@ -202,6 +209,7 @@ def make_trainer(
     random_crop: bool = True,
     exclude_seen: bool = True,
     user_features: np.ndarray | None = None,
+    ks: tuple[int, ...] = KS,
 ) -> Trainer:
     """A `Trainer` wired for next-item prediction: training collator with per-position labels, evaluation
     collator with one target per history, top-k ids kept per batch, full-ranking metrics."""
@@ -209,6 +217,7 @@ def make_trainer(
     features = user_features if (use_users and model.config.user_feature_sizes) else None
     train_collator = NextItemCollator(max_length, True, random_crop, features, use_users)
     eval_collator = NextItemCollator(max_length, False, False, features, use_users)
+    compile_cross_entropy(training_args.compile_loss)
     callbacks: list[TrainerCallback] = []
     if training_args.load_best_model_at_end and training_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(training_args.early_stopping_patience))
@@ -221,8 +230,8 @@ def make_trainer(
         eval_dataset=eval_dataset,
         data_collator=train_collator,
         eval_data_collator=eval_collator,
-        compute_metrics=make_compute_metrics(model.config.num_items),
-        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=max(KS), exclude_seen=exclude_seen),
+        compute_metrics=make_compute_metrics(model.config.num_items, ks=ks),
+        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=max(ks), exclude_seen=exclude_seen),
         callbacks=callbacks,
     )
 
@@ -293,6 +302,7 @@ def run_training(
     """Train, select the best epoch on validation NDCG@10, test once, write the run folder; return results."""
     from .data import load_movielens, save_vocabs  # the builder is heavy; import only when training
 
+    ks = (1, 3, 5, 10, 20) if data_args.protocol == "seed-windows" else KS  # the notebook reported NDCG@3
     check_output_dir(
         training_args.output_dir, bool(training_args.resume_from_checkpoint), training_args.overwrite_output_dir
     )
@@ -310,7 +320,9 @@ def run_training(
     if model_args.model_name_or_path:
         model = RecTransformerForNextItemPrediction.from_pretrained(model_args.model_name_or_path)
     else:
-        model = build_model(model_args, items.num_items, users.num_users, list(users.feature_sizes))
+        model = build_model(
+            model_args, items.num_items, users.num_users, list(users.feature_sizes), data_args.max_length
+        )
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
     if model_args.freeze_transformer:
@@ -339,8 +351,8 @@ def run_training(
     valid_metrics = evaluate_split(trainer, valid_ds, "valid")
     test_metrics = evaluate_split(trainer, test_ds, "test")
     popularity = {
-        "validation": evaluate_popularity(splits["validation"], items.num_items, exclude_seen=data_args.exclude_seen),
-        "test": evaluate_popularity(splits["test"], items.num_items, exclude_seen=data_args.exclude_seen),
+        split: evaluate_popularity(splits[split], items.num_items, exclude_seen=data_args.exclude_seen, ks=ks)
+        for split in ("validation", "test")
     }
 
     results: dict[str, Any] = {
@@ -381,3 +393,49 @@ def run_training(
         except ImportError as exc:  # the Hub module is optional for training
             logger.warning("model card not written: %s", exc)
     return results
+
+
+def evaluate_pretrained(
+    model_name_or_path: str,
+    data_args: DataArguments,
+    split: str = "test",
+    batch_size: int = 256,
+    seed: int = 42,
+    ks: tuple[int, ...] = KS,
+) -> dict[str, float]:
+    """Full-ranking metrics of a saved run folder or Hub model on one split of a dataset.
+
+    The model's vocabulary (item_vocab.json beside the weights) must be the dataset's: the same release and
+    filters give the same tokens, and a mismatch raises instead of scoring the wrong movies.
+    """
+    from .data import load_movielens
+    from .modeling.vocab import ItemVocab
+
+    model = RecTransformerForNextItemPrediction.from_pretrained(model_name_or_path).eval()
+    data = load_movielens(
+        data_args.dataset,
+        data_dir=data_args.data_dir,
+        protocol=data_args.protocol,
+        cache_dir=data_args.cache_dir,
+        seed=seed,
+    )
+    vocab_path = Path(model_name_or_path) / "item_vocab.json"
+    if vocab_path.is_file() and not np.array_equal(ItemVocab.load(vocab_path).item_ids, data.items.item_ids):
+        raise ValueError(
+            f"{vocab_path} does not match the items of {data_args.dataset!r}: the model was trained on other data"
+        )
+    if split not in data.dataset:
+        raise ValueError(f"unknown split {split!r}; the dataset has {list(data.dataset)}")
+    args = RecTrainingArguments(
+        output_dir=str(Path(model_name_or_path) / "eval") if Path(model_name_or_path).is_dir() else "runs/eval",
+        per_device_eval_batch_size=batch_size,
+        compile_loss=False,
+        disable_tqdm=True,
+    )
+    max_length = model.config.max_position_embeddings
+    dataset = sorted_for_eval(data.dataset[split], max_length)
+    user_features = data.users.feature_matrix() if len(data.users.feature_names) else None
+    trainer = make_trainer(
+        model, args, dataset, None, max_length, exclude_seen=data_args.exclude_seen, user_features=user_features, ks=ks
+    )
+    return evaluate_split(trainer, dataset, split)

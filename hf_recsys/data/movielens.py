@@ -1,0 +1,1384 @@
+"""MovieLens as a ``datasets`` builder that produces tokenized next-movie examples.
+
+``datasets`` >= 4 no longer runs loading scripts, so :class:`MovieLensBuilder` is a
+``datasets.GeneratorBasedBuilder`` that is instantiated directly::
+
+    builder = MovieLensBuilder(config_name="ml-1m", data_dir="../shared/data", cache_dir=...)
+    builder.download_and_prepare()
+    dataset = builder.as_dataset()            # DatasetDict train / validation / test
+    items, users = load_vocabs(builder.cache_dir)
+
+or, in one call, :func:`load_movielens`. Every row says "given this history, the next movie is
+``target``" (schema in ``docs/INTERFACES.md`` and :data:`ROW_FEATURES`). The vocabularies
+(``item_vocab.json``, ``user_vocab.json``) and a ``movielens_info.json`` summary are written into
+the same cache folder, inside the ``.incomplete`` folder that ``datasets`` renames only on success,
+so a failed preparation never leaves anything that looks like a finished cache.
+
+The cache key (``builder.hash``) covers the source code of this package's data modules, every
+config value and the path/size/mtime of the local input files, so editing the code, changing an
+option or replacing a data file all re-prepare instead of silently reusing stale Arrow files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from datasets.builder import Key
+from datasets.utils.tqdm import tqdm as hf_tqdm
+
+from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
+
+__all__ = [
+    "CONFIG_NAMES",
+    "DATA_DIR_ENV",
+    "PROTOCOLS",
+    "RELEASES",
+    "ROW_FEATURES",
+    "ChecksumMismatchError",
+    "DataFormatError",
+    "Interactions",
+    "MissingDataError",
+    "MovieLensBuilder",
+    "MovieLensConfig",
+    "MovieLensData",
+    "MovieMetadata",
+    "UserMetadata",
+    "age_group",
+    "chronological_order",
+    "k_core",
+    "load_movielens",
+    "parse_year",
+    "push_dataset_to_hub",
+    "read_id_map",
+    "read_movies",
+    "read_ratings",
+    "read_sasrec",
+    "read_users",
+]
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "HF_RECSYS_DATA_DIR"
+"""Environment variable naming a folder with offline copies of the MovieLens files."""
+
+INFO_FILE = "movielens_info.json"
+PROTOCOLS = ("leave-one-out", "seed-windows", "temporal")
+SPLITS = ("train", "validation", "test")
+GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{archive}"
+
+ROW_FEATURES = datasets.Features(
+    {
+        "user_id": datasets.Value("int64"),
+        "user_index": datasets.Value("int32"),
+        "input_ids": datasets.List(datasets.Value("int32")),
+        "target": datasets.Value("int32"),
+        "timestamp": datasets.Value("int64"),
+    }
+)
+"""Row schema of every split of every protocol (see ``docs/INTERFACES.md``)."""
+
+_CITATION = """\
+@article{harper2015movielens,
+  title={The MovieLens Datasets: History and Context},
+  author={Harper, F. Maxwell and Konstan, Joseph A.},
+  journal={ACM Transactions on Interactive Intelligent Systems (TiiS)},
+  volume={5}, number={4}, pages={19:1--19:19}, year={2015}, doi={10.1145/2827872}
+}"""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------------------
+class DataFormatError(ValueError):
+    """Input data that cannot be used: names the file, the line (when known) and what was expected."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.expected = expected
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}, line {line}: " if line is not None else f"{self.path}: "
+        text = f"{where}{message}"
+        if expected:
+            text += f" (expected {expected})"
+        super().__init__(text)
+
+
+class MissingDataError(DataFormatError, FileNotFoundError):
+    """A required file is missing (also a ``FileNotFoundError``)."""
+
+
+class ChecksumMismatchError(DataFormatError):
+    """An archive whose MD5 differs from the one GroupLens publishes."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Releases
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Release:
+    """One official MovieLens release: archive name, layout inside the archive and checksum."""
+
+    name: str
+    archive: str
+    folder: str
+    ratings: str
+    movies: str | None
+    users: str | None
+    md5: str | None = None
+    sasrec_patterns: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def url(self) -> str:
+        return GROUPLENS_URL.format(archive=self.archive)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Folder names accepted under a parent data folder (``ml-1m``, ``movielens-1m``, ...)."""
+        return tuple(dict.fromkeys((self.name, self.folder, "movielens-" + self.name.removeprefix("ml-"))))
+
+
+RELEASES: dict[str, Release] = {
+    r.name: r
+    for r in (
+        Release(
+            "ml-100k", "ml-100k.zip", "ml-100k", "u.data", "u.item", "u.user",
+            md5="0e33842e24a9c977be4e0107933c0723",
+            description="MovieLens 100K (1998): 100,000 ratings, 943 users, 1,682 movies.",
+        ),
+        Release(
+            "ml-1m", "ml-1m.zip", "ml-1m", "ratings.dat", "movies.dat", "users.dat",
+            md5="c4d9eecfca2ab87c1945afe126590906",
+            sasrec_patterns=("sasrec_ml-1m*.txt", "ml-1m.txt"),
+            description="MovieLens 1M (2003): 1,000,209 ratings, 6,040 users, 3,706 movies.",
+        ),
+        Release(
+            "ml-10m", "ml-10m.zip", "ml-10M100K", "ratings.dat", "movies.dat", None,
+            description="MovieLens 10M (2009): 10,000,054 ratings and 95,580 tags of 10,681 movies.",
+        ),
+        Release(
+            "ml-20m", "ml-20m.zip", "ml-20m", "ratings.csv", "movies.csv", None,
+            description="MovieLens 20M (2015): 20,000,263 ratings by 138,493 users.",
+        ),
+        Release(
+            "ml-25m", "ml-25m.zip", "ml-25m", "ratings.csv", "movies.csv", None,
+            md5="6b51fb2759a8657d3bfcbfc42b592ada",
+            description="MovieLens 25M (2019): 25,000,095 ratings by 162,541 users.",
+        ),
+        Release(
+            "ml-32m", "ml-32m.zip", "ml-32m", "ratings.csv", "movies.csv", None,
+            description="MovieLens 32M (2023): 32,000,204 ratings by 200,948 users.",
+        ),
+        Release(
+            "ml-latest-small", "ml-latest-small.zip", "ml-latest-small", "ratings.csv", "movies.csv", None,
+            description="MovieLens latest small (2018): 100,836 ratings, 610 users, 9,742 movies.",
+        ),
+    )
+}  # fmt: skip
+CONFIG_NAMES = (*RELEASES, "sequences")
+
+# ML-1M users.dat codes; ML-100K exact ages are bucketed into the same groups.
+_AGE_GROUPS = {"1": "Under 18", "18": "18-24", "25": "25-34", "35": "35-44", "45": "45-49", "50": "50-55", "56": "56+"}
+_OCCUPATIONS_1M = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student", "customer service",
+    "doctor/health care", "executive/managerial", "farmer", "homemaker", "K-12 student", "lawyer",
+    "programmer", "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer",
+    "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
+_GENRES_100K = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+_NO_GENRES = "(no genres listed)"
+_YEAR_RE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
+_MD5_RE = re.compile(r"\b([0-9a-fA-F]{32})\b")
+
+
+def age_group(age: int) -> str:
+    """ML-1M age group label of an exact age (used for ML-100K's ``u.user``)."""
+    for bound, label in ((18, "Under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45-49"), (56, "50-55")):
+        if age < bound:
+            return label
+    return "56+"
+
+
+def parse_year(title: str) -> int | None:
+    """Release year from a MovieLens title such as ``"Toy Story (1995)"`` (None if absent)."""
+    m = _YEAR_RE.search(title)
+    return int(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numeric tables (ratings, SASRec sequences, id maps): pyarrow streaming, exact errors on failure
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _TableSpec:
+    """Layout of a delimited numeric file. ``kinds`` are ``int``/``float`` per field."""
+
+    separator: str  # as written in the file: "\t", "::", ",", " "
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    header: tuple[str, ...] | None = None
+
+    @property
+    def sep_name(self) -> str:
+        return {"\t": "tab", " ": "space", ",": "comma", "::": "'::'"}.get(self.separator, repr(self.separator))
+
+    def expected(self) -> str:
+        return f"{len(self.names)} {self.sep_name}-separated fields: {' '.join(self.names)}"
+
+
+_U_DATA = _TableSpec("\t", ("user_id", "item_id", "rating", "timestamp"), ("int", "int", "float", "int"))
+_RATINGS_DAT = _TableSpec("::", ("UserID", "MovieID", "Rating", "Timestamp"), ("int", "int", "float", "int"))
+_RATINGS_CSV = _TableSpec(
+    ",", ("userId", "movieId", "rating", "timestamp"), ("int", "int", "float", "int"),
+    header=("userId", "movieId", "rating", "timestamp"),
+)  # fmt: skip
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_BLOCK_SIZE = 16 << 20
+_PROGRESS_MIN_BYTES = 64 << 20
+
+
+def _sniff_separator(path: Path) -> str:
+    """SASRec-style files use one space; some copies use tabs. Decide from the first data line."""
+    with open(path, "rb") as f:
+        for raw in f:
+            if raw.strip():
+                return "\t" if b"\t" in raw else " "
+    return " "
+
+
+def _find_bad_line(path: Path, spec: _TableSpec) -> DataFormatError | None:
+    """Slow exact scan, run only after the fast reader failed: the first malformed line, if any."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if spec.header is not None and lineno == 1:
+                continue
+            text = raw.decode("latin-1").rstrip("\r\n")
+            if not text.strip():
+                continue
+            fields = text.split(spec.separator)
+            if len(fields) != len(spec.names):
+                return DataFormatError(f"found {len(fields)} field(s) in {text[:80]!r}", path, lineno, spec.expected())
+            for value, name, kind in zip(fields, spec.names, spec.kinds):
+                pattern = _INT_RE if kind == "int" else _FLOAT_RE
+                if not pattern.fullmatch(value):
+                    what = "an integer" if kind == "int" else "a number"
+                    return DataFormatError(f"{name} is not {what}: {value!r}", path, lineno, spec.expected())
+    return None
+
+
+def _check_header(path: Path, spec: _TableSpec, first_line: bytes) -> None:
+    got = first_line.decode("utf-8-sig", errors="replace").strip().split(spec.separator)
+    got = [g.strip().strip('"') for g in got]
+    if spec.header is not None and got != list(spec.header):
+        raise DataFormatError(f"unexpected header {got}", path, 1, f"header {spec.separator.join(spec.header)}")
+
+
+def read_numeric_table(
+    path: str | os.PathLike[str],
+    spec: _TableSpec,
+    *,
+    transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+    desc: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Parse a delimited all-numeric file into one numpy array per field (bounded memory).
+
+    The fast path streams the file through ``pyarrow.csv`` in 16 MiB blocks (LF or CRLF); each block
+    is converted to compact numpy arrays and passed through ``transform`` (e.g. a rating filter)
+    before the next one is read, so peak memory is the kept columns plus one block. On any parse
+    error the file is rescanned line by line to report the exact line and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError("file not found", path, expected=spec.expected())
+    size = path.stat().st_size
+    first_data_line = 2 if spec.header is not None else 1
+    if size == 0:
+        raise DataFormatError("file is empty", path, 1, spec.expected())
+    with open(path, "rb") as f:
+        if spec.header is not None:
+            _check_header(path, spec, f.readline())
+            f.seek(0)
+
+        # '::' is not a single character: read with ':' and require the odd columns to be empty.
+        double = spec.separator == "::"
+        arrow_sep = ":" if double else spec.separator
+        columns: list[str] = []
+        types: dict[str, pa.DataType] = {}
+        for i, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
+            if double and i:
+                columns.append(f"__gap{i}")
+                types[f"__gap{i}"] = pa.string()
+            columns.append(name)
+            types[name] = pa.int64() if kind == "int" else pa.float64()
+        gaps = [c for c in columns if c.startswith("__gap")]
+
+        chunks: dict[str, list[np.ndarray]] = {}
+        n_rows = 0
+        bar = hf_tqdm(
+            total=size, unit="B", unit_scale=True, desc=desc or f"Parsing {path.name}",
+            disable=size < _PROGRESS_MIN_BYTES,
+        )  # fmt: skip
+        try:
+            reader = pacsv.open_csv(
+                f,
+                read_options=pacsv.ReadOptions(
+                    column_names=columns, skip_rows=1 if spec.header else 0, block_size=_BLOCK_SIZE
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=arrow_sep, quote_char=False, double_quote=False, ignore_empty_lines=True
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, null_values=[], strings_can_be_null=False, check_utf8=False
+                ),
+            )
+            for batch in reader:
+                for g in gaps:
+                    lengths = pc.utf8_length(batch.column(g))
+                    if len(lengths) and pc.max(lengths).as_py():
+                        raise pa.ArrowInvalid(f"non-empty gap column {g}")
+                arrays = {n: batch.column(n).to_numpy(zero_copy_only=False) for n in spec.names}
+                for n, kind in zip(spec.names, spec.kinds):
+                    arrays[n] = _compact(arrays[n], kind)
+                n_rows += batch.num_rows
+                if transform is not None:
+                    arrays = transform(arrays)
+                for n, a in arrays.items():
+                    chunks.setdefault(n, []).append(a)
+                bar.update(max(0, f.tell() - bar.n))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            err = _find_bad_line(path, spec)
+            raise err or DataFormatError(f"cannot parse ({e})", path, expected=spec.expected()) from None
+        finally:
+            bar.close()
+    if n_rows == 0:
+        raise DataFormatError("file has no data lines", path, first_data_line, spec.expected())
+    return {n: np.concatenate(c) if c else np.zeros(0) for n, c in chunks.items()}
+
+
+def _compact(a: np.ndarray, kind: str) -> np.ndarray:
+    """Ids fit in int32 for every MovieLens release; keep int64 only when they do not."""
+    if kind == "float":
+        return a.astype(np.float32)
+    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+        return a.astype(np.int64)
+    return a.astype(np.int32)
+
+
+@dataclass
+class Interactions:
+    """Raw interactions in file order (ids are the original MovieLens ids)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    timestamps: np.ndarray  # int64 seconds; all 0 when the source has no time
+    ratings: np.ndarray | None = None  # float32; None when the source has no ratings
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def take(self, index: np.ndarray) -> Interactions:
+        return Interactions(
+            self.users[index],
+            self.items[index],
+            self.timestamps[index],
+            None if self.ratings is None else self.ratings[index],
+        )
+
+
+def read_ratings(path: str | os.PathLike[str], min_rating: float | None = None) -> Interactions:
+    """Read an official ratings file: ``u.data`` (tab), ``ratings.dat`` (``::``) or ``ratings.csv``.
+
+    ``min_rating`` is applied block by block while reading so that large releases stay small.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        spec = _RATINGS_CSV
+    elif name.endswith(".dat"):
+        spec = _RATINGS_DAT
+    else:  # u.data and anything else tab-separated
+        spec = _U_DATA
+    u, i, r, t = spec.names
+
+    def transform(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {"users": cols[u], "items": cols[i], "ratings": cols[r], "timestamps": cols[t].astype(np.int64)}
+        if min_rating is not None:
+            keep = out["ratings"] >= min_rating
+            out = {k: v[keep] for k, v in out.items()}
+        return out
+
+    cols = read_numeric_table(path, spec, transform=transform)
+    return Interactions(cols["users"], cols["items"], cols["timestamps"], cols["ratings"])
+
+
+def read_sasrec(path: str | os.PathLike[str]) -> Interactions:
+    """Read a SASRec-format file: ``user item`` per line, each user's items in time order, no timestamps."""
+    path = Path(path)
+    spec = _TableSpec(_sniff_separator(path) if path.is_file() else " ", ("user", "item"), ("int", "int"))
+    cols = read_numeric_table(path, spec)
+    return Interactions(cols["user"], cols["item"], np.zeros(cols["user"].size, dtype=np.int64), None)
+
+
+def read_id_map(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a ``new_id original_id`` map (e.g. ``sas_to_original_items.txt``); returns (new, original)."""
+    path = Path(path)
+    spec = _TableSpec(_sniff_separator(path) if path.is_file() else " ", ("new_id", "original_id"), ("int", "int"))
+    cols = read_numeric_table(path, spec)
+    new, orig = cols["new_id"].astype(np.int64), cols["original_id"].astype(np.int64)
+    for arr, what in ((new, "new id"), (orig, "original id")):
+        uniq, counts = np.unique(arr, return_counts=True)
+        if np.any(counts > 1):
+            dup = int(uniq[np.argmax(counts > 1)])
+            raise DataFormatError(f"{what} {dup} appears more than once", path, expected="a one-to-one id map")
+    return new, orig
+
+
+def _apply_id_map(values: np.ndarray, mapping: tuple[np.ndarray, np.ndarray], path: Path, what: str) -> np.ndarray:
+    new, orig = mapping
+    order = np.argsort(new)
+    new_sorted, orig_sorted = new[order], orig[order]
+    pos = np.searchsorted(new_sorted, values)
+    pos_c = np.minimum(pos, new_sorted.size - 1)
+    ok = (pos < new_sorted.size) & (new_sorted[pos_c] == values)
+    if not np.all(ok):
+        bad = int(values[np.flatnonzero(~ok)[0]])
+        raise DataFormatError(f"{what} {bad} is not in the id map", path, expected=f"a line '{bad} <original id>'")
+    return orig_sorted[pos]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Side information (small files: plain Python)
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class MovieMetadata:
+    """Per-movie title, year and genres keyed by the original movie id."""
+
+    titles: dict[int, str] = field(default_factory=dict)
+    years: dict[int, int | None] = field(default_factory=dict)
+    genres: dict[int, list[str]] = field(default_factory=dict)
+    genre_names: list[str] = field(default_factory=list)
+
+    def add(self, movie_id: int, title: str, genres: list[str]) -> None:
+        self.titles[movie_id] = title
+        self.years[movie_id] = parse_year(title)
+        self.genres[movie_id] = genres
+
+
+@dataclass
+class UserMetadata:
+    """Per-user gender, age group and occupation keyed by the original user id."""
+
+    gender: dict[int, str] = field(default_factory=dict)
+    age: dict[int, str] = field(default_factory=dict)
+    occupation: dict[int, str] = field(default_factory=dict)
+
+
+def _read_text_lines(path: Path, encoding: str | None = None) -> list[str]:
+    """Lines without line endings (LF or CRLF). Without ``encoding``: UTF-8, else latin-1."""
+    if not path.is_file():
+        raise MissingDataError("file not found", path)
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataFormatError("file is empty", path, 1)
+    if encoding is None:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    else:
+        text = data.decode(encoding)
+    return text.splitlines()
+
+
+def _parse_int(value: str, path: Path, lineno: int, name: str, expected: str) -> int:
+    if not _INT_RE.fullmatch(value.strip()):
+        raise DataFormatError(f"{name} is not an integer: {value!r}", path, lineno, expected)
+    return int(value)
+
+
+def read_movies(path: str | os.PathLike[str]) -> MovieMetadata:
+    """Read movie metadata: ``u.item`` (ML-100K), ``movies.dat`` (ML-1M/10M) or ``movies.csv`` (ML-20M+)."""
+    path = Path(path)
+    name = path.name.lower()
+    meta = MovieMetadata()
+    if name.endswith(".csv"):
+        import csv
+
+        lines = _read_text_lines(path)
+        expected = "3 comma-separated fields: movieId,title,genres"
+        rows = csv.reader(lines)
+        header = next(rows)
+        if [h.strip() for h in header] != ["movieId", "title", "genres"]:
+            raise DataFormatError(f"unexpected header {header}", path, 1, "header movieId,title,genres")
+        for lineno, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            if len(row) != 3:
+                raise DataFormatError(f"found {len(row)} field(s)", path, lineno, expected)
+            mid = _parse_int(row[0], path, lineno, "movieId", expected)
+            genres = [] if row[2] in ("", _NO_GENRES) else row[2].split("|")
+            meta.add(mid, row[1].strip(), genres)
+        meta.genre_names = sorted({g for gs in meta.genres.values() for g in gs})
+    elif name.endswith(".dat"):
+        expected = "3 '::'-separated fields: MovieID::Title::Genres"
+        for lineno, line in enumerate(_read_text_lines(path), start=1):
+            if not line.strip():
+                continue
+            parts = line.split("::")
+            if len(parts) < 3:
+                raise DataFormatError(f"found {len(parts)} field(s) in {line[:80]!r}", path, lineno, expected)
+            mid = _parse_int(parts[0], path, lineno, "MovieID", expected)
+            title = "::".join(parts[1:-1]).strip()
+            genres = [] if parts[-1] in ("", _NO_GENRES) else parts[-1].split("|")
+            meta.add(mid, title, genres)
+        meta.genre_names = sorted({g for gs in meta.genres.values() for g in gs})
+    elif name.endswith(".item"):
+        genre_names = list(_GENRES_100K)
+        genre_file = path.with_name("u.genre")
+        if genre_file.is_file():
+            pairs = [ln.split("|") for ln in _read_text_lines(genre_file, "latin-1") if ln.strip()]
+            genre_names = [p[0] for p in sorted(pairs, key=lambda p: int(p[1]))]
+        n_fields = 5 + len(genre_names)
+        expected = f"{n_fields} '|'-separated fields: movie id|title|release date|video date|URL|{len(genre_names)} genre flags"
+        for lineno, line in enumerate(_read_text_lines(path, "latin-1"), start=1):
+            if not line.strip():
+                continue
+            parts = line.split("|")
+            if len(parts) != n_fields:
+                raise DataFormatError(f"found {len(parts)} field(s)", path, lineno, expected)
+            mid = _parse_int(parts[0], path, lineno, "movie id", expected)
+            flags = parts[5:]
+            genres = [g for g, flag in zip(genre_names, flags) if flag.strip() == "1"]
+            meta.add(mid, parts[1].strip(), genres)
+            if meta.years[mid] is None and re.search(r"\d{4}$", parts[2].strip()):
+                meta.years[mid] = int(parts[2].strip()[-4:])  # release date "01-Jan-1995"
+        meta.genre_names = genre_names
+    else:
+        raise DataFormatError("unknown movie metadata format", path, expected="u.item, movies.dat or movies.csv")
+    return meta
+
+
+def read_users(path: str | os.PathLike[str]) -> UserMetadata:
+    """Read user demographics: ``u.user`` (ML-100K, exact ages bucketed) or ``users.dat`` (ML-1M)."""
+    path = Path(path)
+    meta = UserMetadata()
+    if path.name.lower().endswith(".dat"):
+        sep, expected = "::", "5 '::'-separated fields: UserID::Gender::Age::Occupation::Zip-code"
+        order = ("gender", "age", "occupation")
+    else:
+        sep, expected = "|", "5 '|'-separated fields: user id|age|gender|occupation|zip code"
+        order = ("age", "gender", "occupation")
+    for lineno, line in enumerate(_read_text_lines(path, "latin-1"), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(sep)
+        if len(parts) != 5:
+            raise DataFormatError(f"found {len(parts)} field(s) in {line[:80]!r}", path, lineno, expected)
+        uid = _parse_int(parts[0], path, lineno, "user id", expected)
+        values = dict(zip(order, (p.strip() for p in parts[1:4])))
+        meta.gender[uid] = values["gender"]
+        if sep == "::":
+            meta.age[uid] = _AGE_GROUPS.get(values["age"], values["age"])
+            occ = values["occupation"]
+            meta.occupation[uid] = _OCCUPATIONS_1M[int(occ)] if occ.isdigit() and int(occ) < 21 else occ
+        else:
+            meta.age[uid] = age_group(_parse_int(values["age"], path, lineno, "age", expected))
+            meta.occupation[uid] = values["occupation"]
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Locating the input files (offline folder, archive or download)
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class _Inputs:
+    """The local files one preparation reads (``archive``: a zip still to verify and extract)."""
+
+    description: str
+    ratings: Path | None = None
+    sequences: Path | None = None
+    movies: Path | None = None
+    users: Path | None = None
+    item_map: Path | None = None
+    user_map: Path | None = None
+    archive: Path | None = None
+    downloaded: bool = False  # archive fetched by the download manager (already MD5-checked)
+    fallback: bool = False
+
+    def files(self) -> list[Path]:
+        fields = (self.archive, self.ratings, self.sequences, self.movies, self.users, self.item_map, self.user_map)
+        return [p for p in fields if p is not None]
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _candidate_dirs(release: Release, root: Path) -> list[Path]:
+    dirs = [root]
+    for alias in release.aliases:
+        dirs += [root / alias, root / alias / release.folder]
+    dirs.append(root / release.folder)
+    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
+
+
+def _first_file(*paths: Path) -> Path | None:
+    return next((p for p in paths if p.is_file()), None)
+
+
+def _locate_release(release: Release, root: Path, *, allow_archive: bool = True) -> _Inputs | None:
+    """Find a release's files under ``root`` (the folder itself, a named subfolder, or its zip)."""
+    if root.is_file() and root.suffix == ".zip":
+        return _Inputs(f"{release.name} archive {root}", archive=root) if allow_archive else None
+    dirs = _candidate_dirs(release, root)
+    for d in dirs:
+        if (d / release.ratings).is_file():
+            return _Inputs(
+                f"{release.name} official files in {d}",
+                ratings=d / release.ratings,
+                movies=_first_file(d / release.movies) if release.movies else None,
+                users=_first_file(d / release.users) if release.users else None,
+            )
+        if allow_archive and (d / release.archive).is_file():
+            return _Inputs(f"{release.name} archive {d / release.archive}", archive=d / release.archive)
+    for d in dirs:
+        for pattern in release.sasrec_patterns:
+            matches = sorted(d.glob(pattern))
+            if matches:
+                return _Inputs(
+                    f"{release.name} SASRec-format file {matches[0]} (fallback: no {release.ratings} found)",
+                    sequences=matches[0],
+                    item_map=_first_file(d / "sources" / "sas_to_original_items.txt", d / "sas_to_original_items.txt"),
+                    user_map=_first_file(d / "sources" / "sas_to_original_users.txt", d / "sas_to_original_users.txt"),
+                    movies=_first_file(d / release.movies) if release.movies else None,
+                    users=_first_file(d / release.users) if release.users else None,
+                    fallback=True,
+                )
+    return None
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify_md5(path: Path, expected: str, source: str) -> None:
+    actual = _md5(path)
+    if actual.lower() != expected.lower():
+        raise ChecksumMismatchError(
+            f"MD5 checksum mismatch: got {actual}, the file may be truncated or corrupted; "
+            f"delete it and download {source} again",
+            path,
+            expected=f"MD5 {expected.lower()}",
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Interactions -> sorted sequences -> split rows
+# ---------------------------------------------------------------------------------------------------------
+def k_core(inter: Interactions, k: int) -> Interactions:
+    """Iteratively drop users and items with fewer than ``k`` interactions until none is left."""
+    _, u_codes = np.unique(inter.users, return_inverse=True)
+    _, i_codes = np.unique(inter.items, return_inverse=True)
+    keep = np.ones(len(inter), dtype=bool)
+    while True:
+        u_cnt = np.bincount(u_codes[keep], minlength=u_codes.max(initial=0) + 1)
+        i_cnt = np.bincount(i_codes[keep], minlength=i_codes.max(initial=0) + 1)
+        new_keep = keep & (u_cnt[u_codes] >= k) & (i_cnt[i_codes] >= k)
+        if np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    return inter.take(np.flatnonzero(keep))
+
+
+def chronological_order(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Permutation sorting by (user, timestamp), ties kept in file order (a stable sort).
+
+    One stable argsort of a combined int64 key: real files are grouped by user, which the stable
+    sort (timsort/radix) exploits, so this is several times faster than ``np.lexsort`` on ML-20M.
+    """
+    if users.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    u_min, u_max = int(users.min()), int(users.max())
+    t_min, t_max = int(timestamps.min()), int(timestamps.max())
+    span = t_max - t_min + 1
+    if (u_max - u_min + 1) * span < 2**62:
+        key = (users.astype(np.int64) - u_min) * span + (timestamps.astype(np.int64) - t_min)
+        return np.argsort(key, kind="stable")
+    return np.lexsort((timestamps, users))  # lexsort is stable too
+
+
+@dataclass
+class _Sequences:
+    """All users' chronological token sequences, concatenated (user rows are 0-based vocab order)."""
+
+    user_ids: np.ndarray  # (U,) original ids, ascending
+    offsets: np.ndarray  # (U,) start of each user's sequence in ``tokens``
+    lengths: np.ndarray  # (U,)
+    tokens: np.ndarray  # (N,) int32
+    timestamps: np.ndarray  # (N,) int64
+
+
+@dataclass
+class _SplitRows:
+    """Rows of one split: ``input_ids = tokens[start:target]``, ``target = tokens[target]``."""
+
+    user_row: np.ndarray
+    start: np.ndarray
+    target: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.target.size)
+
+
+def _loo_rows(seqs: _Sequences) -> dict[str, _SplitRows]:
+    rows = {}
+    for split, back in (("train", 3), ("validation", 2), ("test", 1)):
+        users = np.flatnonzero(seqs.lengths > back)  # non-empty input
+        rows[split] = _SplitRows(users, seqs.offsets[users], seqs.offsets[users] + seqs.lengths[users] - back)
+    return rows
+
+
+def _window_rows(seqs: _Sequences, size: int, step: int, test_frac: float, val_frac: float, seed: int):
+    counts = (seqs.lengths + step - 1) // step
+    user_row = np.repeat(np.arange(seqs.lengths.size), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    s = (np.arange(user_row.size) - first) * step
+    end = np.minimum(s + size, seqs.lengths[user_row])
+    keep = end - s > 1
+    user_row, s, end = user_row[keep], s[keep], end[keep]
+    start = seqs.offsets[user_row] + s
+    target = seqs.offsets[user_row] + end - 1
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(user_row.size)
+    n_test = round(user_row.size * test_frac)
+    rest = perm[n_test:]
+    n_val = round(rest.size * val_frac)
+    parts = {"train": rest[n_val:], "validation": rest[:n_val], "test": perm[:n_test]}
+    out = {}
+    for split, idx in parts.items():
+        idx = np.sort(idx)
+        out[split] = _SplitRows(user_row[idx], start[idx], target[idx])
+    return out
+
+
+def _temporal_rows(seqs: _Sequences, test_frac: float, val_frac: float) -> tuple[dict[str, _SplitRows], dict]:
+    ts = seqs.timestamps
+    if not np.any(ts):
+        raise ValueError("the temporal protocol needs timestamps; this source has none (SASRec format?)")
+    t_test = float(np.quantile(ts, 1.0 - test_frac))
+    t_val = float(np.quantile(ts, 1.0 - test_frac - val_frac))
+    user_of = np.repeat(np.arange(seqs.lengths.size), seqs.lengths)
+    pos = np.arange(ts.size)
+    has_history = pos > seqs.offsets[user_of]
+    out = {}
+    # train: per user, the prefix before the validation cut (training uses every position of it)
+    n_before = np.bincount(user_of[ts <= t_val], minlength=seqs.lengths.size)
+    users = np.flatnonzero(n_before >= 2)
+    out["train"] = _SplitRows(users, seqs.offsets[users], seqs.offsets[users] + n_before[users] - 1)
+    for split, mask in (("validation", (ts > t_val) & (ts <= t_test)), ("test", ts > t_test)):
+        idx = np.flatnonzero(mask & has_history)
+        out[split] = _SplitRows(user_of[idx], seqs.offsets[user_of[idx]], idx)
+    return out, {"validation_cut": t_val, "test_cut": t_test}
+
+
+class _PreEncodedFeatures(datasets.Features):
+    """Features whose ``encode_example`` is the identity.
+
+    ``_generate_examples`` yields rows that are already plain Python ints and lists of ints in the
+    exact schema, so the generic per-row encoding (which dominates write time, ~25 us/row) is
+    skipped; Arrow still type-checks every batch against the schema when writing.
+    """
+
+    def encode_example(self, example: dict[str, Any]) -> dict[str, Any]:
+        return example
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The builder
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class MovieLensConfig(datasets.BuilderConfig):
+    """Options of one MovieLens preparation. Every field is part of the cache key.
+
+    Attributes:
+        protocol: ``leave-one-out`` (default), ``seed-windows`` or ``temporal``.
+        seed: random seed of the ``seed-windows`` train/validation/test assignment.
+        min_rating: keep only ratings >= this value (None: keep all).
+        k_core: iteratively keep users and items with >= k interactions (None: off).
+        window_size, window_step: ``seed-windows`` window length and stride (4 and 2 as in the notebook).
+        test_fraction: ``seed-windows``: share of windows in test (0.15); ``temporal``: share of
+            interactions after the test cut (0.1). None = the protocol's default.
+        validation_fraction: ``seed-windows``: share of the non-test windows carved out for validation
+            (0.1); ``temporal``: share of interactions between the two cuts (0.1).
+        url, md5: override the download location and checksum of the official archive.
+        sequences_path, item_map_path, user_map_path, item_metadata_path, user_metadata_path: inputs of
+            the ``sequences`` config (local paths, relative to ``data_dir`` if given, or URLs).
+    """
+
+    protocol: str = "leave-one-out"
+    seed: int = 42
+    min_rating: float | None = None
+    k_core: int | None = None
+    window_size: int = 4
+    window_step: int = 2
+    test_fraction: float | None = None
+    validation_fraction: float | None = None
+    url: str | None = None
+    md5: str | None = None
+    sequences_path: str | None = None
+    item_map_path: str | None = None
+    user_map_path: str | None = None
+    item_metadata_path: str | None = None
+    user_metadata_path: str | None = None
+
+    def validate(self) -> None:
+        """Reject option values that cannot work, before any file is read."""
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {list(PROTOCOLS)}")
+        if self.k_core is not None and (int(self.k_core) != self.k_core or self.k_core < 1):
+            raise ValueError(f"k_core must be a positive integer or None, got {self.k_core!r}")
+        if self.window_size < 2 or self.window_step < 1:
+            raise ValueError(f"need window_size >= 2 and window_step >= 1, got {self.window_size}, {self.window_step}")
+        for name in ("test_fraction", "validation_fraction"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {v}")
+        if self.protocol == "temporal" and self.fractions()[0] + self.fractions()[1] >= 1.0:
+            raise ValueError("temporal: test_fraction + validation_fraction must be < 1")
+
+    def fractions(self) -> tuple[float, float]:
+        """(test, validation) fractions with the protocol defaults filled in."""
+        test_default = 0.15 if self.protocol == "seed-windows" else 0.1
+        test = test_default if self.test_fraction is None else float(self.test_fraction)
+        val = 0.1 if self.validation_fraction is None else float(self.validation_fraction)
+        return test, val
+
+    def cache_params(self) -> dict[str, Any]:
+        """All option values as JSON-friendly data (for the cache key)."""
+        skip = {"data_files", "description"}
+        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+        return json.loads(json.dumps(params, sort_keys=True, default=str))
+
+
+_VERSION = datasets.Version("1.0.0")  # bump when the row schema or a protocol's definition changes
+
+
+def _module_sources_digest() -> str:
+    """Digest of the code that shapes the prepared data: this module and the vocabulary module.
+
+    Editing the parsing, splitting or tokenization code invalidates caches; unrelated modules
+    (collator, models) do not.
+    """
+    h = hashlib.sha256()
+    for module in (__name__, ItemVocab.__module__):
+        path = Path(sys.modules[module].__file__ or "")
+        h.update(module.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+class MovieLensBuilder(datasets.GeneratorBasedBuilder):
+    """``datasets`` builder for MovieLens releases and SASRec-format sequence files.
+
+    Configs: ``ml-100k``, ``ml-1m`` (default), ``ml-10m``, ``ml-20m``, ``ml-25m``, ``ml-32m``,
+    ``ml-latest-small`` (official GroupLens archives, MD5-checked) and ``sequences`` (a SASRec
+    text file given by ``sequences_path``). Offline: pass ``data_dir`` or set ``HF_RECSYS_DATA_DIR``
+    to a folder holding the official files (zip or extracted), or a parent folder with one
+    subfolder per release (``ml-1m/`` or ``movielens-1m/``...). Option values are config kwargs::
+
+        MovieLensBuilder(config_name="ml-1m", data_dir=..., cache_dir=..., dataset_name="movielens",
+                         protocol="seed-windows", seed=0)
+    """
+
+    VERSION = _VERSION
+    BUILDER_CONFIG_CLASS = MovieLensConfig
+    BUILDER_CONFIGS = [
+        *(MovieLensConfig(name=r.name, version=_VERSION, description=r.description) for r in RELEASES.values()),
+        MovieLensConfig(
+            name="sequences",
+            version=_VERSION,
+            description="A SASRec-format file (`user item` per line, chronological per user), "
+            "optionally with id maps and item/user metadata.",
+        ),
+    ]
+    DEFAULT_CONFIG_NAME = "ml-1m"
+    config: MovieLensConfig
+
+    def __init__(self, *args: Any, config_name: str | None = None, **kwargs: Any) -> None:
+        if config_name is not None and config_name not in CONFIG_NAMES:
+            raise ValueError(f"unknown MovieLens config {config_name!r}; expected one of {list(CONFIG_NAMES)}")
+        super().__init__(*args, config_name=config_name, **kwargs)
+        self.config.validate()  # bad option values fail here, before any file is touched
+
+    # -- cache key ------------------------------------------------------------------------------------------
+    def _build_cache_dir(self) -> str:
+        # Called by DatasetBuilder.__init__ once the config exists: the hash becomes part of the path.
+        if self.hash is None:
+            self.hash = self._compute_hash()
+        return super()._build_cache_dir()
+
+    def _effective_data_dir(self) -> Path | None:
+        value = self.config.data_dir or os.environ.get(DATA_DIR_ENV)
+        return Path(value).expanduser() if value else None
+
+    def _compute_hash(self) -> str:
+        """Source code + every option + path/size/mtime of the local inputs (cheap: no reading)."""
+        files: list[Any] = []
+        try:
+            inputs = self._locate_inputs(dl_manager=None, quiet=True)
+        except Exception as e:  # the error is raised again, properly, by download_and_prepare
+            inputs, files = None, [f"unresolved: {type(e).__name__}"]
+        if inputs is not None:
+            for p in inputs.files():
+                st = p.stat()
+                files.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+        payload = {
+            "code": _module_sources_digest(),
+            "version": str(self.VERSION),
+            "config": self.config.cache_params(),
+            "data_dir": str(self._effective_data_dir()),
+            "inputs": files,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    # -- datasets API ---------------------------------------------------------------------------------------
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="MovieLens ratings as tokenized next-movie examples (history -> target).",
+            features=ROW_FEATURES,
+            homepage="https://grouplens.org/datasets/movielens/",
+            citation=_CITATION,
+            license="MovieLens terms of use (research, no redistribution): see the release README",
+        )
+
+    def _locate_inputs(self, dl_manager: datasets.DownloadManager | None, quiet: bool = False) -> _Inputs | None:
+        """Resolve the files to read. Without a download manager only local files are considered."""
+        cfg = self.config
+        data_dir = self._effective_data_dir()
+        if cfg.name == "sequences":
+            return self._locate_sequences(data_dir, dl_manager)
+        release = RELEASES[cfg.name]
+        if data_dir is not None:
+            if not data_dir.exists():
+                raise MissingDataError("data folder not found", data_dir, expected=f"the {release.name} files")
+            found = _locate_release(release, data_dir)
+            if found is not None:
+                return found
+            looked = ", ".join(str(d) for d in [data_dir, *(data_dir / a for a in release.aliases)])
+            message = f"no {release.name} files found: looked for {release.ratings} or {release.archive} in {looked}"
+            if cfg.data_dir:  # an explicit folder must hold the data; the env var may just lack this release
+                raise MissingDataError(message, data_dir, expected=f"{release.ratings} or {release.archive}")
+            if not quiet:
+                logger.info("%s (from $%s); downloading %s instead", message, DATA_DIR_ENV, release.url)
+        if dl_manager is None:
+            return None
+        return self._download_release(release, dl_manager)
+
+    def _resolve_path(self, value: str | None, data_dir: Path | None, dl_manager, what: str) -> Path | None:
+        if value is None:
+            return None
+        if _is_url(value):
+            if dl_manager is None:
+                return None
+            try:
+                return Path(dl_manager.download(value))
+            except Exception as e:
+                raise MissingDataError(f"could not download {what} ({type(e).__name__}: {e})", value) from e
+        path = Path(value.removeprefix("file://")).expanduser()
+        if not path.is_absolute() and data_dir is not None and (data_dir / path).exists():
+            path = data_dir / path
+        if not path.is_file():
+            raise MissingDataError(f"{what} not found", path)
+        return path
+
+    def _locate_sequences(self, data_dir: Path | None, dl_manager) -> _Inputs:
+        cfg = self.config
+        if not cfg.sequences_path:
+            raise ValueError("the 'sequences' config needs sequences_path=<SASRec-format file: 'user item' per line>")
+        res = {
+            key: self._resolve_path(getattr(cfg, attr), data_dir, dl_manager, what)
+            for key, attr, what in (
+                ("sequences", "sequences_path", "sequence file"),
+                ("item_map", "item_map_path", "item id map"),
+                ("user_map", "user_map_path", "user id map"),
+                ("movies", "item_metadata_path", "item metadata"),
+                ("users", "user_metadata_path", "user metadata"),
+            )
+        }
+        return _Inputs(f"SASRec-format file {cfg.sequences_path}", **res)
+
+    def _download_release(self, release: Release, dl_manager: datasets.DownloadManager) -> _Inputs:
+        url = self.config.url or release.url
+        try:
+            local = Path(dl_manager.download(url))
+        except Exception as e:
+            raise MissingDataError(
+                f"could not download {url} ({type(e).__name__}: {e}). For offline use pass data_dir=... or set "
+                f"${DATA_DIR_ENV} to a folder holding {release.archive} or its extracted files",
+                url,
+            ) from e
+        expected = self.config.md5 or release.md5
+        if expected is None:
+            md5_url = url + ".md5"
+            try:
+                text = Path(dl_manager.download(md5_url)).read_text(errors="replace")
+                expected = _MD5_RE.search(text).group(1)  # type: ignore[union-attr]
+            except Exception as e:
+                raise MissingDataError(
+                    f"could not fetch the published checksum {md5_url} ({type(e).__name__}); pass md5=... to verify",
+                    md5_url,
+                ) from e
+        try:
+            _verify_md5(local, expected, url)
+        except ChecksumMismatchError:
+            if str(local) != url.removeprefix("file://"):  # a cached download: remove it so a retry refetches
+                for p in (local, Path(f"{local}.json"), Path(f"{local}.lock")):
+                    p.unlink(missing_ok=True)
+            raise
+        return _Inputs(f"{release.name} archive downloaded from {url}", archive=local, downloaded=True)
+
+    def _extract(self, release: Release, inputs: _Inputs, dl_manager: datasets.DownloadManager) -> _Inputs:
+        archive = inputs.archive
+        assert archive is not None
+        if not inputs.downloaded:  # a zip from the offline folder: check it against the published MD5
+            expected = self.config.md5 or release.md5
+            sidecar = Path(f"{archive}.md5")
+            if expected is None and sidecar.is_file():
+                m = _MD5_RE.search(sidecar.read_text(errors="replace"))
+                expected = m.group(1) if m else None
+            if expected is not None:
+                _verify_md5(archive, expected, release.url)
+            else:
+                logger.info("no published MD5 for %s available offline; not verified", archive)
+        try:
+            folder = Path(dl_manager.extract(str(archive)))
+        except Exception as e:
+            raise DataFormatError(f"cannot extract archive ({type(e).__name__}: {e})", archive) from e
+        found = _locate_release(release, folder, allow_archive=False)
+        if found is None or found.ratings is None:
+            raise MissingDataError(
+                f"archive does not contain {release.folder}/{release.ratings}", archive, expected=release.archive
+            )
+        found.description = f"{inputs.description} (extracted to {folder})"
+        return found
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        cfg = self.config
+        cfg.validate()
+        inputs = self._locate_inputs(dl_manager)
+        assert inputs is not None
+        if inputs.archive is not None:
+            inputs = self._extract(RELEASES[cfg.name], inputs, dl_manager)
+        if inputs.fallback:
+            logger.warning(
+                "%s: the official %s is not in the data folder; FALLING BACK to the SASRec-format file %s "
+                "(items with < 5 ratings removed, ratings and timestamps absent; titles via %s)",
+                cfg.name, RELEASES[cfg.name].ratings, inputs.sequences, inputs.item_map,
+            )  # fmt: skip
+        logger.info("Preparing MovieLens %s (%s) from %s", cfg.name, cfg.protocol, inputs.description)
+
+        if cfg.min_rating is not None and inputs.ratings is None:
+            raise ValueError(f"min_rating={cfg.min_rating} needs ratings; {inputs.description} has none")
+        inter, movies, users_meta = self._read_inputs(inputs)
+        n_raw = len(inter)
+        if cfg.k_core:
+            inter = k_core(inter, int(cfg.k_core))
+        if len(inter) == 0:
+            raise DataFormatError("no interactions left after filtering", inputs.ratings or inputs.sequences)
+
+        inter = inter.take(chronological_order(inter.users, inter.timestamps))
+        item_vocab = self._item_vocab(np.unique(inter.items), movies)
+        user_ids, lengths = np.unique(inter.users, return_counts=True)
+        user_vocab = self._user_vocab(user_ids, users_meta)
+        seqs = _Sequences(
+            user_ids=user_ids.astype(np.int64),
+            offsets=(np.cumsum(lengths) - lengths).astype(np.int64),
+            lengths=lengths.astype(np.int64),
+            tokens=item_vocab.encode_many(inter.items),
+            timestamps=inter.timestamps.astype(np.int64),
+        )
+        del inter
+
+        test_frac, val_frac = cfg.fractions()
+        extra: dict[str, Any] = {}
+        if cfg.protocol == "leave-one-out":
+            rows = _loo_rows(seqs)
+        elif cfg.protocol == "seed-windows":
+            rows = _window_rows(seqs, cfg.window_size, cfg.window_step, test_frac, val_frac, cfg.seed)
+        else:
+            rows, extra = _temporal_rows(seqs, test_frac, val_frac)
+
+        save_vocabs(self._output_dir, item_vocab, user_vocab)
+        summary = {
+            "config_name": cfg.name,
+            "protocol": cfg.protocol,
+            "source": inputs.description,
+            "fallback": inputs.fallback,
+            "files": [str(p) for p in inputs.files()],
+            "num_users": user_vocab.num_users,
+            "num_items": item_vocab.num_items,
+            "num_interactions": int(seqs.tokens.size),
+            "num_interactions_before_filters": n_raw,
+            "has_timestamps": bool(np.any(seqs.timestamps)),
+            "num_rows": {split: len(r) for split, r in rows.items()},
+            "options": cfg.cache_params(),
+            **extra,
+        }
+        atomic_write_json(Path(self._output_dir) / INFO_FILE, summary)
+        # datasets cannot read back a split with no rows: leave it out (load_movielens adds it empty)
+        empty = [split for split in SPLITS if len(rows[split]) == 0]
+        if empty:
+            logger.warning("%s (%s): split(s) %s have no rows", cfg.name, cfg.protocol, ", ".join(empty))
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"rows": rows[split], "seqs": seqs})
+            for split in SPLITS
+            if split not in empty
+        ]
+
+    def _read_inputs(self, inputs: _Inputs) -> tuple[Interactions, MovieMetadata | None, UserMetadata | None]:
+        cfg = self.config
+        if inputs.ratings is not None:
+            inter = read_ratings(inputs.ratings, min_rating=cfg.min_rating)
+        else:
+            assert inputs.sequences is not None
+            inter = read_sasrec(inputs.sequences)
+            if inputs.item_map is not None:
+                inter.items = _apply_id_map(inter.items, read_id_map(inputs.item_map), inputs.item_map, "item")
+            if inputs.user_map is not None:
+                inter.users = _apply_id_map(inter.users, read_id_map(inputs.user_map), inputs.user_map, "user")
+        movies = read_movies(inputs.movies) if inputs.movies is not None else None
+        if movies is not None and inputs.sequences is not None and inputs.item_map is None and inputs.fallback:
+            logger.warning("no item id map next to %s: titles cannot be attached", inputs.sequences)
+            movies = None
+        users = read_users(inputs.users) if inputs.users is not None else None
+        if users is not None and inputs.sequences is not None and inputs.user_map is None and inputs.fallback:
+            users = None
+        return inter, movies, users
+
+    @staticmethod
+    def _item_vocab(item_ids: np.ndarray, movies: MovieMetadata | None) -> ItemVocab:
+        if movies is None:
+            return ItemVocab(item_ids.tolist())
+        ids = item_ids.tolist()
+        return ItemVocab(
+            ids,
+            titles=[movies.titles.get(i) for i in ids],
+            years=[movies.years.get(i) for i in ids],
+            genres=[movies.genres.get(i, []) for i in ids],
+            genre_names=movies.genre_names,
+        )
+
+    @staticmethod
+    def _user_vocab(user_ids: np.ndarray, meta: UserMetadata | None) -> UserVocab:
+        ids = user_ids.tolist()
+        if meta is None:
+            return UserVocab(ids)
+        return UserVocab(
+            ids,
+            gender=[meta.gender.get(u) for u in ids],
+            age=[meta.age.get(u) for u in ids],
+            occupation=[meta.occupation.get(u) for u in ids],
+        )
+
+    def _prepare_split(self, split_generator: datasets.SplitGenerator, **kwargs: Any) -> None:
+        features = self.info.features
+        self.info.features = _PreEncodedFeatures(features)
+        try:
+            super()._prepare_split(split_generator, **kwargs)
+        finally:
+            self.info.features = features
+
+    def _generate_examples(self, rows: _SplitRows, seqs: _Sequences) -> Iterator[tuple[Key, dict[str, Any]]]:
+        tokens = seqs.tokens
+        user_ids = seqs.user_ids[rows.user_row].tolist()
+        targets = tokens[rows.target].tolist()
+        stamps = seqs.timestamps[rows.target].tolist()
+        user_index = (rows.user_row + UserVocab.NUM_SPECIAL).tolist()
+        for i, (s, t) in enumerate(zip(rows.start.tolist(), rows.target.tolist())):
+            yield (
+                Key(0, i),
+                {
+                    "user_id": user_ids[i],
+                    "user_index": user_index[i],
+                    "input_ids": tokens[s:t].tolist(),
+                    "target": targets[i],
+                    "timestamp": stamps[i],
+                },
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class MovieLensData:
+    """What :func:`load_movielens` returns: the splits plus the vocabularies that tokenized them."""
+
+    dataset: datasets.DatasetDict
+    items: ItemVocab
+    users: UserVocab
+    interactions_count: int
+    config_name: str
+    protocol: str
+    cache_dir: Path
+    info: dict[str, Any]
+
+    @property
+    def fallback(self) -> bool:
+        """True when ML-1M was built from the SASRec-format file instead of the official ratings.dat."""
+        return bool(self.info.get("fallback"))
+
+
+def load_movielens(
+    name: str = "ml-1m",
+    data_dir: str | os.PathLike[str] | None = None,
+    protocol: str = "leave-one-out",
+    cache_dir: str | os.PathLike[str] | None = None,
+    seed: int = 42,
+    min_rating: float | None = None,
+    k_core: int | None = None,
+    *,
+    download_mode: str | datasets.DownloadMode | None = None,
+    **config_kwargs: Any,
+) -> MovieLensData:
+    """Prepare (or reload from cache) a MovieLens release and return splits + vocabularies.
+
+    Args:
+        name: a config name (:data:`CONFIG_NAMES`).
+        data_dir: folder with the official files (zip or extracted) or a parent folder with one
+            subfolder per release; default ``$HF_RECSYS_DATA_DIR``, else download from GroupLens.
+        protocol: ``leave-one-out``, ``seed-windows`` or ``temporal`` (see :class:`MovieLensConfig`).
+        cache_dir: ``datasets`` cache root (default: the ``datasets`` cache).
+        seed, min_rating, k_core, config_kwargs: :class:`MovieLensConfig` options.
+        download_mode: e.g. ``"force_redownload"`` to rebuild the cache.
+    """
+    if name not in CONFIG_NAMES:
+        raise ValueError(f"unknown MovieLens config {name!r}; expected one of {list(CONFIG_NAMES)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    options = {"protocol": protocol, "seed": seed, "min_rating": min_rating, "k_core": k_core, **config_kwargs}
+    defaults = MovieLensConfig()
+    # only non-default values go into the config id (readable cache folder names); all are in the hash
+    options = {k: v for k, v in options.items() if v is not None and v != getattr(defaults, k, object())}
+    builder = MovieLensBuilder(
+        config_name=name,
+        data_dir=None if data_dir is None else str(Path(data_dir).expanduser()),
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        dataset_name="movielens",
+        **options,
+    )
+    was_cached = (Path(builder.cache_dir) / datasets.config.DATASET_INFO_FILENAME).is_file()
+    builder.download_and_prepare(download_mode=download_mode)
+    dataset = builder.as_dataset()
+    assert isinstance(dataset, datasets.DatasetDict)
+    empty = {name: [] for name in ROW_FEATURES}
+    dataset = datasets.DatasetDict(
+        {
+            split: dataset[split] if split in dataset else datasets.Dataset.from_dict(empty, features=ROW_FEATURES)
+            for split in SPLITS
+        }
+    )
+    folder = Path(builder.cache_dir)
+    items, users = load_vocabs(folder)
+    with open(folder / INFO_FILE, encoding="utf-8") as f:
+        info = json.load(f)
+    if info.get("fallback") and was_cached:
+        logger.warning("%s: using the cached SASRec-format fallback (%s)", name, info["source"])
+    return MovieLensData(
+        dataset=dataset,
+        items=items,
+        users=users,
+        interactions_count=int(info["num_interactions"]),
+        config_name=name,
+        protocol=info["protocol"],
+        cache_dir=folder,
+        info=info,
+    )
+
+
+def push_dataset_to_hub(
+    data: MovieLensData | datasets.DatasetDict,
+    repo_id: str,
+    *,
+    items: ItemVocab | None = None,
+    users: UserVocab | None = None,
+    config_name: str | None = None,
+    private: bool | None = None,
+    token: str | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    api: Any | None = None,
+) -> str:
+    """Upload prepared splits to a Hub dataset repo as Parquet, plus the vocabularies as JSON.
+
+    Wraps ``DatasetDict.push_to_hub(repo_id, config_name=...)`` (one Parquet config per
+    release/protocol, e.g. ``ml-1m-leave-one-out``) and uploads ``vocab/<config_name>/item_vocab.json``
+    and ``user_vocab.json`` so the token ids in the Parquet files can be decoded. Afterwards
+    ``datasets.load_dataset(repo_id, config_name)`` reads the splits back. Needs ``HF_TOKEN`` (or
+    ``token``) with write access. ``api`` defaults to ``huggingface_hub.HfApi(token=token)``.
+
+    Returns the dataset's URL.
+    """
+    if isinstance(data, MovieLensData):
+        dataset = data.dataset
+        items = items or data.items
+        users = users or data.users
+        config_name = config_name or f"{data.config_name}-{data.protocol}"
+    else:
+        dataset = data
+    config_name = config_name or "default"
+    dataset.push_to_hub(
+        repo_id,
+        config_name=config_name,
+        private=private,
+        token=token,
+        revision=revision,
+        commit_message=commit_message or f"Upload {config_name} splits",
+    )
+    if items is not None or users is not None:
+        if api is None:
+            from huggingface_hub import HfApi
+
+            api = HfApi(token=token)
+        for vocab, file in ((items, "item_vocab.json"), (users, "user_vocab.json")):
+            if vocab is None:
+                continue
+            api.upload_file(
+                path_or_fileobj=json.dumps(vocab.to_dict(), ensure_ascii=False).encode("utf-8"),
+                path_in_repo=f"vocab/{config_name}/{file}",
+                repo_id=repo_id,
+                repo_type="dataset",
+                revision=revision,
+                commit_message=f"Upload {config_name} {file}",
+            )
+    return f"https://huggingface.co/datasets/{repo_id}"

@@ -1,0 +1,167 @@
+"""ML-1M benchmark (`make bench`, `make bench-all`): train and score models under the standard protocol and
+append one row per model to benchmarks/results/ml-1m.json.
+
+Protocol: the SASRec-format ML-1M (6,040 users, 3,416 items), leave-one-out, full ranking over the whole
+catalogue, items already in the history excluded, max length 200. The `seed-windows` rows repeat the original
+notebook's protocol (windows of 4 movies, random 85/15 split) so the old and new models meet on its ground.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from hf_recsys.baselines import evaluate_popularity
+from hf_recsys.training import (
+    DataArguments,
+    ModelArguments,
+    RecTrainingArguments,
+    _git_commit,
+    peak_memory_mb,
+    run_training,
+)
+
+NOTEBOOK = ModelArguments(
+    hidden_size=64,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=256,
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    position_embedding_type="sinusoidal",
+    user_conditioning="concat",
+)
+
+
+@dataclass
+class BenchmarkArguments:
+    suite: str = field(default="default", metadata={"help": "default | all (adds loss and user ablations)"})
+    minutes: float = field(default=30.0, metadata={"help": "Training budget of the default model."})
+    baseline_minutes: float = field(default=8.0, metadata={"help": "Training budget of each other model."})
+    output: str = field(default="benchmarks/results/ml-1m.json", metadata={"help": "Rows are appended here."})
+    runs_dir: str = field(default="runs/bench", metadata={"help": "Run folders of the trained models."})
+    data_dir: str | None = field(default=None, metadata={"help": "Local MovieLens folder."})
+    seed: int = field(default=42, metadata={"help": "Seed of every run."})
+    only: str | None = field(default=None, metadata={"help": "Comma-separated row names to run (default: all)."})
+
+
+def _append(path: Path, row: dict) -> None:
+    rows = json.loads(path.read_text()) if path.exists() else []
+    rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rows, indent=2))
+    tmp.replace(path)
+
+
+def _row(name: str, protocol: str, metrics: dict, extra: dict) -> dict:
+    row = {"model": name, "dataset": "ml-1m", "protocol": protocol}
+    for split, values in metrics.items():
+        prefix = "valid" if split == "validation" else split
+        row.update({f"{prefix}_{k}": round(v, 5) for k, v in values.items() if "@" in k})
+    row.update(extra)
+    row.update({"git_commit": _git_commit(), "date": datetime.now(UTC).isoformat(timespec="seconds")})
+    return row
+
+
+def _train(
+    bench: BenchmarkArguments,
+    name: str,
+    protocol: str,
+    model_args: ModelArguments,
+    minutes: float,
+    max_length: int = 200,
+) -> dict:
+    data_args = DataArguments(dataset="ml-1m", data_dir=bench.data_dir, protocol=protocol, max_length=max_length)
+    training_args = RecTrainingArguments(
+        output_dir=f"{bench.runs_dir}/{name}-{protocol}",
+        overwrite_output_dir=True,
+        max_train_minutes=minutes,
+        seed=bench.seed,
+        disable_tqdm=True,
+    )
+    results = run_training(model_args, data_args, training_args)
+    extra = {
+        "train_seconds": results["train_seconds"],
+        "epochs": results["training"]["epochs_run"],
+        "peak_mem_mb": results["peak_mem_mb"],
+        "train_samples_per_second": results["train_samples_per_second"],
+        "config": {k: v for k, v in vars(model_args).items() if k != "model_name_or_path"},
+    }
+    return _row(name, protocol, results["metrics"], extra)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    (bench,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
+    from hf_recsys.data import load_movielens
+
+    default = ModelArguments()
+    jobs: list[tuple[str, str, object]] = [
+        ("popularity", "leave-one-out", None),
+        ("notebook-recipe", "leave-one-out", (NOTEBOOK, bench.baseline_minutes, 3)),
+        ("rec-transformer", "leave-one-out", (default, bench.minutes, 200)),
+        ("popularity", "seed-windows", None),
+        ("notebook-recipe", "seed-windows", (NOTEBOOK, bench.baseline_minutes, 3)),
+        ("rec-transformer", "seed-windows", (default, bench.baseline_minutes, 200)),
+    ]
+    if bench.suite == "all":
+        for loss in ("sampled_softmax", "bce", "gbce"):
+            jobs.append(
+                (f"rec-transformer-{loss}", "leave-one-out", (replace(default, loss_type=loss), bench.minutes, 200))
+            )
+        for mode in ("add", "prepend", "concat"):
+            model_args = replace(default, user_conditioning=mode, user_dropout_prob=0.1)
+            jobs.append((f"rec-transformer-user-{mode}", "leave-one-out", (model_args, bench.minutes, 200)))
+    wanted = set(bench.only.split(",")) if bench.only else None
+    rows = []
+    for name, protocol, spec in jobs:
+        if wanted and name not in wanted:
+            continue
+        print(f"== {name} ({protocol})", flush=True)
+        start = time.monotonic()
+        if spec is None:
+            data = load_movielens("ml-1m", data_dir=bench.data_dir, protocol=protocol, seed=bench.seed)
+            ks = (1, 3, 5, 10, 20) if protocol == "seed-windows" else (1, 5, 10, 20)
+            metrics = {
+                s: evaluate_popularity(data.dataset[s], data.items.num_items, ks=ks) for s in ("validation", "test")
+            }
+            row = _row(
+                name, protocol, metrics, {"train_seconds": 0.0, "epochs": 0, "peak_mem_mb": round(peak_memory_mb(), 1)}
+            )
+        else:
+            model_args, minutes, max_length = spec
+            row = _train(bench, name, protocol, model_args, minutes, max_length)
+        row["wall_seconds"] = round(time.monotonic() - start, 1)
+        _append(Path(bench.output), row)
+        rows.append(row)
+        print(
+            json.dumps({k: v for k, v in row.items() if k.startswith("test_") and ("@10" in k or "@3" in k)}),
+            flush=True,
+        )
+    print(markdown_table(rows))
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The README's table: one line per row, test and validation NDCG@10/HR@10."""
+    lines = [
+        "| model | protocol | test NDCG@10 | test HR@10 | valid NDCG@10 | train s | epochs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['protocol']} | {r.get('test_ndcg@10', float('nan')):.4f} | "
+            f"{r.get('test_hr@10', float('nan')):.4f} | {r.get('valid_ndcg@10', float('nan')):.4f} | "
+            f"{r.get('train_seconds', 0):.0f} | {r.get('epochs', 0):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
