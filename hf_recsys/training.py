@@ -60,7 +60,9 @@ class ModelArguments:
     attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
     position_embedding_type: str = field(default="learned", metadata={"help": "learned | sinusoidal | none"})
     user_conditioning: str = field(default="none", metadata={"help": "none | add | prepend | concat"})
-    user_dropout_prob: float = field(default=0.0, metadata={"help": "Train the unknown-user row (see config)."})
+    user_dropout_prob: float = field(
+        default=0.1, metadata={"help": "Share of training rows seen as the unknown user (trains that row)."}
+    )
     use_user_features: bool = field(default=False, metadata={"help": "Feed gender/age/occupation embeddings."})
     loss_type: str = field(default="ce", metadata={"help": "ce | sampled_softmax | bce | gbce"})
     num_negatives: int = field(default=256, metadata={"help": "Negatives of sampled_softmax / gbce."})

@@ -5,6 +5,7 @@ Only same-level relative imports live here: `save_pretrained` copies these files
 """
 
 from transformers import AutoConfig, AutoModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_rec_transformer import RecTransformerConfig
 from .modeling_rec_transformer import (
@@ -14,6 +15,7 @@ from .modeling_rec_transformer import (
     RecTransformerModel,
     RecTransformerPreTrainedModel,
 )
+from .pipeline_rec_transformer import PIPELINE_TASK, NextItemRecommendationPipeline
 
 # In-process Auto classes: AutoModel gives the full recommender (backbone + scoring head), which is what every
 # user of a next-item model wants. Saved models carry the same mapping in config.json's auto_map.
@@ -21,6 +23,8 @@ AutoConfig.register(RecTransformerConfig.model_type, RecTransformerConfig, exist
 AutoModel.register(RecTransformerConfig, RecTransformerForNextItemPrediction, exist_ok=True)
 RecTransformerConfig.register_for_auto_class("AutoConfig")
 RecTransformerForNextItemPrediction.register_for_auto_class("AutoModel")
+# The "next-item-recommendation" pipeline, in process; saved models carry it in config.json's custom_pipelines.
+PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=NextItemRecommendationPipeline, pt_model=AutoModel)
 
 __all__ = [
     "NextItemPredictionOutput",

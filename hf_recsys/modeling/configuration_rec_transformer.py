@@ -96,8 +96,12 @@ class RecTransformerConfig(PreTrainedConfig):
         checks = [
             (self.num_items >= 1, f"num_items must be >= 1, got {self.num_items}"),
             (self.num_users >= 0, f"num_users must be >= 0, got {self.num_users}"),
+            (self.hidden_size >= 1, f"hidden_size must be >= 1, got {self.hidden_size}"),
+            (self.num_hidden_layers >= 0, f"num_hidden_layers must be >= 0, got {self.num_hidden_layers}"),
+            (self.num_attention_heads >= 1, f"num_attention_heads must be >= 1, got {self.num_attention_heads}"),
+            (self.intermediate_size >= 1, f"intermediate_size must be >= 1, got {self.intermediate_size}"),
             (
-                self.hidden_size % self.num_attention_heads == 0,
+                self.num_attention_heads >= 1 and self.hidden_size % self.num_attention_heads == 0,
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads})",
             ),
@@ -119,6 +123,21 @@ class RecTransformerConfig(PreTrainedConfig):
             ),
             (self.num_negatives >= 1, f"num_negatives must be >= 1, got {self.num_negatives}"),
             (0.0 <= self.gbce_t <= 1.0, f"gbce_t must be in [0, 1], got {self.gbce_t}"),
+            (
+                0.0 <= self.hidden_dropout_prob < 1.0,
+                f"hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}",
+            ),
+            (
+                0.0 <= self.attention_probs_dropout_prob < 1.0,
+                f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob}",
+            ),
+            (
+                0.0 <= self.user_dropout_prob <= 1.0,
+                f"user_dropout_prob must be in [0, 1], got {self.user_dropout_prob}",
+            ),
+            (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),
+            (self.num_item_year_buckets >= 0, f"num_item_year_buckets must be >= 0, got {self.num_item_year_buckets}"),
             (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),
             (all(s >= 1 for s in self.user_feature_sizes), "user_feature_sizes must all be >= 1"),
         ]

@@ -258,11 +258,20 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
                     f"user_ids must be in [0, {self.config.num_users}] (0 = unknown user); got values in "
                     f"[{int(user_ids.min())}, {int(user_ids.max())}]"
                 )
-        if user_features is not None and user_features.shape != (batch, len(self.config.user_feature_sizes)):
-            raise ValueError(
-                f"user_features must have shape ({batch}, {len(self.config.user_feature_sizes)}); "
-                f"got {tuple(user_features.shape)}"
-            )
+        if user_features is not None:
+            sizes = self.config.user_feature_sizes
+            if user_features.dtype.is_floating_point or user_features.shape != (batch, len(sizes)):
+                raise ValueError(
+                    f"user_features must be an integer tensor of shape ({batch}, {len(sizes)}); "
+                    f"got {user_features.dtype} of shape {tuple(user_features.shape)}"
+                )
+            for i, size in enumerate(sizes):
+                column = user_features[:, i]
+                if column.numel() and (column.min() < 0 or column.max() >= size):
+                    raise ValueError(
+                        f"user_features[:, {i}] must be in [0, {size - 1}] (0 = unknown); got values in "
+                        f"[{int(column.min())}, {int(column.max())}]"
+                    )
 
     def _truncate(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep the `max_position_embeddings` most recent items of each row (the result is left-padded)."""
@@ -278,8 +287,11 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
         rank_from_end = lengths - mask.long().cumsum(1)  # 0 for the most recent item
         keep = mask & (rank_from_end < max_len)
         column = (max_len - 1 - rank_from_end).clamp_min(0)
-        new_ids = input_ids.new_zeros(input_ids.shape[0], max_len)
-        new_ids.scatter_(1, torch.where(keep, column, 0), torch.where(keep, input_ids, 0))
+        # Dropped positions go to a spare last column: sending them to column 0 would race with (and, on CPU,
+        # overwrite) the oldest kept item, since scatter_ with duplicate indices keeps an arbitrary write.
+        new_ids = input_ids.new_zeros(input_ids.shape[0], max_len + 1)
+        new_ids.scatter_(1, torch.where(keep, column, max_len), torch.where(keep, input_ids, 0))
+        new_ids = new_ids[:, :max_len]
         return new_ids, new_ids != 0
 
     def forward(

@@ -1,0 +1,159 @@
+"""The next-item losses on constructed inputs: exact values, gradients and the sampling corrections."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hf_recsys.modeling import losses
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors: intra-op threads only add waiting on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _inputs(n=37, hidden=8, vocab=23, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, hidden, generator=g, dtype=torch.float64)
+    w = torch.randn(vocab, hidden, generator=g, dtype=torch.float64)
+    targets = torch.randint(1, vocab, (n,), generator=g)
+    return h, w, targets
+
+
+def _cos(a, b):
+    return F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("chunk_size", [1, 5, 7, 1000])
+def test_chunked_cross_entropy_equals_f_cross_entropy(label_smoothing, chunk_size):
+    h, w, targets = _inputs()
+    h1, w1 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    fused = losses.full_cross_entropy(h1, targets, w1, label_smoothing=label_smoothing, chunk_size=chunk_size)
+    assert "_ChunkedLinearCrossEntropy" in type(fused.grad_fn).__name__  # the fused path ran, not the fallback
+    (2.5 * fused).backward()  # a non-unit upstream gradient must scale the stored gradients
+
+    h2, w2 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    reference = F.cross_entropy(h2 @ w2[1:].t(), targets - 1, label_smoothing=label_smoothing)
+    (2.5 * reference).backward()
+
+    torch.testing.assert_close(fused, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(h1.grad, h2.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-10, atol=1e-12)
+    assert torch.equal(w1.grad[0], torch.zeros_like(w1.grad[0]))  # the padding row is not a class
+
+
+def test_full_cross_entropy_without_gradients_uses_plain_path():
+    h, w, targets = _inputs()
+    with torch.no_grad():
+        value = losses.full_cross_entropy(h, targets, w, label_smoothing=0.1)
+    torch.testing.assert_close(value, F.cross_entropy(h @ w[1:].t(), targets - 1, label_smoothing=0.1))
+
+
+def test_sampling_log_probs():
+    uniform = losses.sampling_log_probs(6, None, torch.device("cpu"))
+    assert uniform[0] == -math.inf
+    torch.testing.assert_close(uniform[1:], torch.full((5,), -math.log(5)))
+
+    counts = torch.tensor([7.0, 1.0, 2.0, 3.0, 4.0, 0.0])  # the padding count is ignored
+    pop = losses.sampling_log_probs(6, counts, torch.device("cpu"))
+    assert pop[0] == -math.inf
+    torch.testing.assert_close(pop[1:5].exp(), counts[1:5] / 10, rtol=1e-4, atol=1e-6)
+    assert torch.isfinite(pop[5]) and pop[5].exp() < 1e-5  # never-seen items stay drawable
+    torch.testing.assert_close(pop[1:].exp().sum(), torch.tensor(1.0))
+
+
+def test_sampled_softmax_log_q_correction_on_a_constructed_case(monkeypatch):
+    """Fixed negatives (sampler patched): logits are score - log q, accidental hits (negative == positive) masked."""
+    h, w, _ = _inputs(n=3, vocab=6)
+    targets = torch.tensor([1, 2, 3])
+    negatives = torch.tensor([1, 4, 4, 5])
+    monkeypatch.setattr(torch, "multinomial", lambda probs, num, replacement=False: negatives)
+    counts = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 10.0])
+    log_q = (counts / counts[1:].sum()).log()
+
+    value = losses.sampled_softmax(h, targets, w, num_negatives=4, item_counts=counts)
+
+    scores = h @ w.t() - log_q  # logQ-corrected scores of every token
+    expected = []
+    for row, target in enumerate(targets.tolist()):
+        candidates = [scores[row, target]] + [scores[row, n] for n in negatives.tolist() if n != target]
+        expected.append(-torch.log_softmax(torch.stack(candidates), 0)[0])
+    torch.testing.assert_close(value, torch.stack(expected).mean(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("popularity", [False, True])
+def test_sampled_softmax_with_many_negatives_follows_the_full_softmax_gradient(popularity):
+    """With (far) more negatives than items, the logQ-corrected sampled softmax points where the full one does.
+
+    Removing accidental hits drops the positive's own softmax term, which only rescales each row's gradient by
+    (1 - p_target): the direction is the full softmax's. Popularity sampling is strongly skewed here, so without
+    the correction the direction would be visibly off.
+    """
+    torch.manual_seed(0)
+    h, w, targets = _inputs(n=6, vocab=30)
+    counts = torch.arange(30, dtype=torch.float64) ** 3 if popularity else None
+
+    h_full = h.clone().requires_grad_()
+    F.cross_entropy(h_full @ w[1:].t(), targets - 1, reduction="sum").backward()
+    h_sampled = h.clone().requires_grad_()
+    (losses.sampled_softmax(h_sampled, targets, w, num_negatives=100_000, item_counts=counts) * 6).backward()
+
+    cos = _cos(h_sampled.grad, h_full.grad)
+    assert cos.min() > 0.995, cos
+
+
+def test_sampled_softmax_ignores_negatives_equal_to_the_positive(monkeypatch):
+    h, w, _ = _inputs(n=4, vocab=10)
+    targets = torch.full((4,), 3)
+    monkeypatch.setattr(torch, "multinomial", lambda probs, num, replacement=False: torch.full((num,), 3))
+    value = losses.sampled_softmax(h, targets, w, num_negatives=8)
+    assert value.item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(("num_negatives", "t", "expected_beta"), [(10, 0.75, None), (10, 0.0, 1.0), (200, 0.75, 1.0)])
+def test_gbce_matches_the_gsasrec_formula(monkeypatch, num_negatives, t, expected_beta):
+    num_items = 50
+    h, w, targets = _inputs(n=5, vocab=num_items + 1)
+    k = min(num_negatives, num_items)
+    negatives = torch.arange(1, k + 1)
+    monkeypatch.setattr(torch, "randint", lambda low, high, size, device=None: negatives)
+
+    value = losses.gbce(h, targets, w, num_negatives=num_negatives, t=t)
+
+    alpha = min(k / (num_items - 1), 1.0)  # a sampling rate: at most 1 (every other item is a negative)
+    beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+    if expected_beta is not None:
+        assert beta == pytest.approx(expected_beta)
+    scores = h @ w.t()
+    pos = scores.gather(1, targets[:, None]).squeeze(1)
+    neg = scores[:, negatives]
+    hit = negatives[None, :] == targets[:, None]
+    per_row = -beta * F.logsigmoid(pos) - F.logsigmoid(-neg).masked_fill(hit, 0).sum(1)
+    torch.testing.assert_close(value, per_row.mean() / (1 + k))
+
+
+def test_gbce_calibration_lowers_the_positive_weight():
+    """beta < 1 for partial sampling and t > 0: the positive's log-likelihood is down-weighted."""
+    h, w, targets = _inputs(n=5, vocab=51)
+    torch.manual_seed(0)
+    calibrated = losses.gbce(h, targets, w, num_negatives=10, t=1.0)
+    torch.manual_seed(0)
+    plain = losses.gbce(h, targets, w, num_negatives=10, t=0.0)
+    assert calibrated < plain
+
+
+def test_binary_cross_entropy_value(monkeypatch):
+    h, w, targets = _inputs(n=5, vocab=12)
+    negatives = torch.tensor([3, 4, 5, 6, 7])
+    monkeypatch.setattr(torch, "randint", lambda low, high, size, device=None: negatives)
+    value = losses.binary_cross_entropy(h, targets, w)
+    pos = (h * w[targets]).sum(1)
+    neg = (h * w[negatives]).sum(1)
+    torch.testing.assert_close(value, -(F.logsigmoid(pos) + F.logsigmoid(-neg)).mean() / 2)

@@ -1,0 +1,682 @@
+"""RecTransformer config + model: what issue 4 demands, on tiny models (hidden 16-32, 50 items)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoConfig, AutoModel
+
+import hf_recsys
+from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+
+NUM_ITEMS = 50
+NUM_USERS = 8
+MODES = ("none", "add", "prepend", "concat")
+USER_MODES = ("add", "prepend", "concat")
+CODE_FILES = ("configuration_rec_transformer.py", "modeling_rec_transformer.py", "losses.py")
+
+
+def make_config(**overrides):
+    kwargs = {
+        "num_items": NUM_ITEMS,
+        "num_users": NUM_USERS,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 12,
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+    }
+    kwargs.update(overrides)
+    return RecTransformerConfig(**kwargs)
+
+
+def make_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return RecTransformerForNextItemPrediction(make_config(**overrides)).eval()
+
+
+def pad(seqs, side="right", length=None):
+    length = length or max(len(s) for s in seqs)
+    rows = [[0] * (length - len(s)) + list(s) if side == "left" else list(s) + [0] * (length - len(s)) for s in seqs]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def set_side_features(model, seed=0):
+    """Random genres (multi-hot) and year buckets (1..n) for every item, so the side-feature tables train."""
+    config, g = model.config, torch.Generator().manual_seed(seed)
+    genres = (torch.rand(config.vocab_size, config.num_item_genres, generator=g) < 0.4).float()
+    genres[0] = 0
+    years = torch.randint(1, config.num_item_year_buckets + 1, (config.vocab_size,), generator=g)
+    years[0] = 0
+    model.set_item_features(genres=genres, year_buckets=years)
+
+
+def assert_same_weights(a, b):
+    """Every parameter and buffer (persistent or not: item counts, side features, sinusoidal table) bit-identical."""
+    tensors_a = dict(a.named_parameters()) | dict(a.named_buffers())
+    tensors_b = dict(b.named_parameters()) | dict(b.named_buffers())
+    assert tensors_a.keys() == tensors_b.keys()
+    for name, tensor in tensors_a.items():
+        assert torch.equal(tensor, tensors_b[name]), name
+
+
+def synthetic_sequences():
+    """16 histories of 9 items, each an arithmetic walk (distinct start, step 1-3) over the catalogue: the next item
+    is a deterministic function of the history, so a tiny model can fit every transition."""
+    g = torch.Generator().manual_seed(0)
+    starts = torch.randperm(NUM_ITEMS, generator=g)[:16]
+    steps = torch.arange(16) % 3 + 1
+    return 1 + (starts[:, None] + torch.arange(9)[None, :] * steps[:, None]) % NUM_ITEMS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads that wait
+    for each other make the training tests 10-50x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SEQS = [[5, 9, 2, 7, 1, 3], [4, 8], [10, 11, 12, 13], [6]]
+SEQ_USERS = torch.tensor([1, 2, 3, 0])
+
+
+# --------------------------------------------------------------------------------------------- save / load
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"user_conditioning": "prepend", "position_embedding_type": "sinusoidal"},
+        {"user_conditioning": "concat", "tie_word_embeddings": False, "user_feature_sizes": [3, 4]},
+        {"user_conditioning": "add", "num_item_genres": 4, "num_item_year_buckets": 3},
+    ],
+    ids=["prepend-sinusoidal", "concat-untied-features", "add-item-features"],
+)
+def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
+    model = make_model(**overrides)
+    if model.config.num_item_genres:
+        set_side_features(model)
+    model.set_item_popularity(torch.arange(NUM_ITEMS + 1, dtype=torch.float32))
+    ids = pad(SEQS, "left")
+    kwargs = {"user_ids": SEQ_USERS}
+    if model.config.user_feature_sizes:
+        kwargs["user_features"] = torch.tensor([[1, 2], [0, 3], [2, 1], [0, 0]])
+    expected = model(ids, logits_to_keep=0, **kwargs).logits
+
+    model.save_pretrained(tmp_path)
+    saved = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors", *CODE_FILES} <= saved
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "rec_transformer"
+    assert config["auto_map"]["AutoConfig"] == "configuration_rec_transformer.RecTransformerConfig"
+    assert config["auto_map"]["AutoModel"] == "modeling_rec_transformer.RecTransformerForNextItemPrediction"
+
+    for loader in (RecTransformerForNextItemPrediction, AutoModel):
+        loaded = loader.from_pretrained(tmp_path).eval()
+        assert isinstance(loaded, RecTransformerForNextItemPrediction)
+        assert_same_weights(loaded, model)
+        # identical weights; the logits may differ in the last ulp only (kernels depend on memory alignment)
+        torch.testing.assert_close(loaded(ids, logits_to_keep=0, **kwargs).logits, expected, rtol=0, atol=1e-6)
+        tied = loaded.output_embeddings.weight is loaded.get_input_embeddings().weight
+        assert tied == model.config.tie_word_embeddings
+    assert AutoConfig.from_pretrained(tmp_path).to_dict()["user_conditioning"] == overrides["user_conditioning"]
+
+
+REMOTE_CODE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.modules["hf_recsys"] = None  # installed (editable) in this venv: make it unimportable before anything else
+    try:
+        import hf_recsys  # noqa: F401
+    except ImportError:
+        blocked = True
+    else:
+        blocked = False
+
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    folder, inputs_path, out_path, package_dir = sys.argv[1:5]
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    inputs = torch.load(inputs_path)
+    with torch.no_grad():
+        logits = model(**inputs, logits_to_keep=0).logits
+        recommended = model.recommend(inputs["input_ids"], user_ids=inputs["user_ids"], k=5).item_ids
+    leaked = sorted(
+        name for name, module in sys.modules.items()
+        if module is not None and (getattr(module, "__file__", None) or "").startswith(package_dir)
+    )
+    torch.save(
+        {
+            "blocked": blocked,
+            "leaked": leaked,
+            "config_module": type(config).__module__,
+            "model_module": type(model).__module__,
+            "model_class": type(model).__name__,
+            "logits": logits,
+            "recommended": recommended,
+        },
+        out_path,
+    )
+    """
+)
+
+
+def test_trust_remote_code_load_in_a_fresh_process_without_hf_recsys(tmp_path):
+    model = make_model(user_conditioning="prepend", position_embedding_type="sinusoidal")
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    inputs = {"input_ids": pad(SEQS, "left"), "user_ids": SEQ_USERS}
+    torch.save(inputs, tmp_path / "inputs.pt")
+    (tmp_path / "load.py").write_text(REMOTE_CODE_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_MODULES_CACHE=str(tmp_path / "hf_modules"),
+        OMP_NUM_THREADS="1",
+    )
+    package_dir = str(Path(hf_recsys.__file__).resolve().parent)
+    args = [str(folder), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt"), package_dir]
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "load.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = torch.load(tmp_path / "out.pt")
+    assert result["blocked"], "hf_recsys was importable in the subprocess: the test would prove nothing"
+    assert result["leaked"] == []
+    assert result["config_module"].startswith("transformers_modules.")
+    assert result["model_module"].startswith("transformers_modules.")
+    assert result["model_class"] == "RecTransformerForNextItemPrediction"
+    with torch.no_grad():
+        expected = model(**inputs, logits_to_keep=0).logits
+        expected_items = model.recommend(inputs["input_ids"], user_ids=inputs["user_ids"], k=5).item_ids
+    torch.testing.assert_close(result["logits"], expected, rtol=0, atol=1e-6)
+    assert torch.equal(result["recommended"], expected_items)
+
+
+# --------------------------------------------------------------------------------------------- causality
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("mode", MODES)
+def test_later_items_never_change_earlier_outputs(mode, position):
+    model = make_model(user_conditioning=mode, position_embedding_type=position)
+    offset = 1 if mode == "prepend" else 0  # hidden position of item j is j + offset (0 = user token)
+    ids = torch.randint(1, NUM_ITEMS + 1, (3, 8), generator=torch.Generator().manual_seed(1))
+    left_padded = ids.clone()
+    left_padded[2, :3] = 0  # forces the explicit-mask attention path for the whole batch
+    users = torch.tensor([1, 2, 0])
+    for batch, positions in ((ids, (0, 3, 7)), (left_padded, (4, 7))):
+        base = model(batch, user_ids=users, logits_to_keep=0).logits
+        for t in positions:
+            changed = batch.clone()
+            changed[:, t] = changed[:, t] % NUM_ITEMS + 1
+            out = model(changed, user_ids=users, logits_to_keep=0).logits
+            torch.testing.assert_close(out[:, : t + offset], base[:, : t + offset], rtol=0, atol=1e-6)
+            # ... while the changed position itself does react (the check above is not vacuous)
+            assert (out[:, t + offset, 1:] - base[:, t + offset, 1:]).abs().amax(-1).min() > 1e-4
+
+
+# --------------------------------------------------------------------------------------------- padding
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("mode", MODES)
+def test_left_right_padding_and_single_rows_agree(mode, position):
+    model = make_model(user_conditioning=mode, position_embedding_type=position)
+    offset = 1 if mode == "prepend" else 0
+    right, left = pad(SEQS, "right"), pad(SEQS, "left")
+    length = right.shape[1]
+    all_right = model(right, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    all_left = model(left, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    last_right = model(right, user_ids=SEQ_USERS).logits
+    last_left = model(left, user_ids=SEQ_USERS).logits
+    # an explicit attention mask that only repeats the padding changes nothing
+    torch.testing.assert_close(model(left, attention_mask=left != 0, user_ids=SEQ_USERS).logits, last_left)
+
+    for i, seq in enumerate(SEQS):
+        n = len(seq)
+        alone = model(torch.tensor([seq]), user_ids=SEQ_USERS[i : i + 1], logits_to_keep=0).logits[0]
+        real_right = all_right[i, : offset + n]
+        real_left = torch.cat([all_left[i, :offset], all_left[i, offset + length - n :]])
+        torch.testing.assert_close(real_right, alone, rtol=0, atol=1e-5)
+        torch.testing.assert_close(real_left, alone, rtol=0, atol=1e-5)
+        torch.testing.assert_close(last_right[i], alone[-1], rtol=0, atol=1e-5)
+        torch.testing.assert_close(last_left[i], alone[-1], rtol=0, atol=1e-5)
+
+    right_rec = model.recommend(right, user_ids=SEQ_USERS, k=5)
+    left_rec = model.recommend(left, user_ids=SEQ_USERS, k=5)
+    assert torch.equal(right_rec.item_ids, left_rec.item_ids)
+
+
+def test_int32_inputs_match_int64():
+    model = make_model(user_conditioning="prepend")
+    ids = pad(SEQS, "left")
+    expected = model(ids, user_ids=SEQ_USERS).logits
+    got = model(ids.int(), user_ids=SEQ_USERS.int()).logits
+    torch.testing.assert_close(got, expected)
+    loss = model(ids.int(), labels=torch.where(ids > 0, ids % NUM_ITEMS + 1, -100).int()).loss
+    assert torch.isfinite(loss)
+
+
+# --------------------------------------------------------------------------------------------- losses
+
+
+LOSS_SETTINGS = [
+    ("ce", "uniform"),
+    ("sampled_softmax", "uniform"),
+    ("sampled_softmax", "popularity"),
+    ("bce", "uniform"),
+    ("gbce", "uniform"),
+]
+LOSS_IDS = ["ce", "sampled-uniform", "sampled-popularity", "bce", "gbce"]
+
+
+@pytest.mark.parametrize(("loss_type", "sampling"), LOSS_SETTINGS, ids=LOSS_IDS)
+def test_every_loss_overfits_a_small_sequence_set(loss_type, sampling):
+    seqs = synthetic_sequences()
+    inputs, labels = seqs[:, :-1], seqs[:, 1:]
+    users = torch.arange(1, 17) % (NUM_USERS + 1)
+    model = make_model(
+        hidden_size=32,
+        intermediate_size=64,
+        num_users=NUM_USERS,
+        user_conditioning="add",
+        loss_type=loss_type,
+        negative_sampling=sampling,
+        num_negatives=32,
+    ).train()
+    model.set_item_popularity(torch.bincount(seqs.flatten(), minlength=NUM_ITEMS + 1).float())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = []
+    # softmax losses fit in ~100 steps; the sigmoid losses first push every score down, then separate slowly
+    steps = {"ce": 100, "sampled_softmax": 150, "bce": 300, "gbce": 600}[loss_type]
+    for _ in range(steps):
+        loss = model(inputs, user_ids=users, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    initial, final = history[0], sum(history[-10:]) / 10
+    assert final < 0.2 * initial, (initial, final)
+
+    with torch.no_grad():
+        logits = model.eval()(inputs, user_ids=users, logits_to_keep=0).logits
+    accuracy = (logits.argmax(-1) == labels).float().mean().item()
+    assert accuracy > (0.9 if loss_type in ("ce", "sampled_softmax") else 0.7), accuracy
+
+
+@pytest.mark.parametrize(("loss_type", "sampling"), LOSS_SETTINGS, ids=LOSS_IDS)
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling):
+    model = make_model(
+        user_conditioning=mode,
+        loss_type=loss_type,
+        negative_sampling=sampling,
+        num_negatives=16,
+        user_feature_sizes=[3, 5],
+        num_item_genres=4,
+        num_item_year_buckets=3,
+        tie_word_embeddings=mode != "concat",  # the untied output table must train too
+    ).train()
+    set_side_features(model)
+    model.set_item_popularity(torch.arange(NUM_ITEMS + 1, dtype=torch.float32))
+    ids = pad(SEQS, "left")
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    features = torch.tensor([[1, 2], [2, 4], [1, 1], [2, 3]])
+    model(ids, user_ids=SEQ_USERS, user_features=features, labels=labels).loss.backward()
+
+    names = [name for name, _ in model.named_parameters()]
+    if mode == "none":  # parameters that could never get a gradient must not exist
+        assert not [n for n in names if ".user." in n or "user_projection" in n]
+    assert any("user_projection" in n for n in names) == (mode == "concat")
+    for name, param in model.named_parameters():
+        assert param.requires_grad, name
+        assert param.grad is not None, name
+        assert param.grad.abs().sum() > 0, name
+    # padding is never a class, never a target: its row never moves
+    assert not model.get_input_embeddings().weight.grad[0].any()
+    assert not model.get_output_embeddings().weight.grad[0].any()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_training_loss_only_scores_labelled_positions(mode):
+    """The per-position CE equals cross-entropy of the full logits at labelled positions only (pad excluded);
+    with a prepended user token, that token predicts the first item."""
+    model = make_model(user_conditioning=mode, hidden_size=16)
+    ids = pad(SEQS, "left")
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    loss = model(ids, user_ids=SEQ_USERS, labels=labels).loss
+    logits = model(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    if mode == "prepend":
+        first = torch.tensor([[s[0]] for s in SEQS])
+        labels = torch.cat([first, labels], dim=1)
+    torch.testing.assert_close(loss, F.cross_entropy(logits[labels != -100], labels[labels != -100]))
+    # the same histories right-padded (the collator's layout) give the same loss
+    right = pad(SEQS, "right")
+    right_labels = torch.where(right > 0, right % NUM_ITEMS + 1, -100)
+    torch.testing.assert_close(model(right, user_ids=SEQ_USERS, labels=right_labels).loss, loss)
+
+
+def test_one_dimensional_labels_give_the_next_item_loss_and_hidden_states():
+    model = make_model()
+    ids = pad(SEQS, "right")
+    targets = torch.tensor([1, 2, 3, 4])
+    out = model(ids, labels=targets, output_hidden_states=True)
+    torch.testing.assert_close(out.loss, F.cross_entropy(out.logits, targets))
+    assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+    assert out.logits.shape == (4, NUM_ITEMS + 1)
+    assert (out.logits[:, 0] == -torch.inf).all()
+    with pytest.raises(ValueError, match="logits_to_keep"):
+        model(ids, labels=targets, logits_to_keep=0)
+    with pytest.raises(ValueError, match="labels"):
+        model(ids, labels=torch.ones(4, 3, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------------------------- recommend
+
+
+def test_recommend_excludes_seen_and_padding_and_sorts():
+    model = make_model(user_conditioning="add")
+    ids = pad(SEQS, "left")
+    rec = model.recommend(ids, user_ids=SEQ_USERS, k=10)
+    assert rec.item_ids.shape == rec.scores.shape == (4, 10)
+    for row, seq in enumerate(SEQS):
+        items = rec.item_ids[row].tolist()
+        assert 0 not in items
+        assert not set(items) & set(seq)
+        assert len(set(items)) == 10
+    assert (rec.scores[:, :-1] >= rec.scores[:, 1:]).all()
+    # the scores are the model's own logits of those items, and nothing better was left out
+    logits = model(ids, user_ids=SEQ_USERS).logits
+    torch.testing.assert_close(rec.scores, logits.gather(1, rec.item_ids))
+    masked = logits.scatter(1, ids, -torch.inf)
+    assert (masked.topk(10).values == rec.scores).all()
+
+    # the whole catalogue minus the history can be asked for; one more cannot
+    everything = model.recommend(ids[3:], user_ids=SEQ_USERS[3:], k=NUM_ITEMS - 1)
+    assert set(everything.item_ids[0].tolist()) == set(range(1, NUM_ITEMS + 1)) - set(SEQS[3])
+    with pytest.raises(ValueError, match="left"):
+        model.recommend(ids[3:], user_ids=SEQ_USERS[3:], k=NUM_ITEMS)
+
+
+def test_recommend_exclude_options():
+    model = make_model()
+    ids = pad(SEQS, "right")
+    logits = model(ids).logits
+    # the best-scored seen item of row 0 ranks where its score puts it once exclude_seen=False
+    seen_best = SEQS[0][logits[0, SEQS[0]].argmax().item()]
+    rank = int((logits[0, 1:] > logits[0, seen_best]).sum())
+    without_exclusion = model.recommend(ids, k=rank + 1, exclude_seen=False)
+    assert without_exclusion.item_ids[0, rank] == seen_best
+    assert seen_best not in model.recommend(ids, k=rank + 1).item_ids[0].tolist()
+    everything = model.recommend(ids, k=NUM_ITEMS, exclude_seen=False).item_ids
+    assert all(set(row) == set(range(1, NUM_ITEMS + 1)) for row in everything.tolist())
+
+    top = model.recommend(ids, k=3).item_ids
+    excluded = torch.stack([top[:, 0], torch.zeros(4, dtype=torch.long)], dim=1)  # 0 entries are ignored
+    rec = model.recommend(ids, k=3, exclude_item_ids=excluded).item_ids
+    assert not (rec == top[:, :1]).any()
+    assert torch.equal(rec[:, :2], top[:, 1:])
+
+
+@pytest.mark.parametrize(
+    ("k", "message"),
+    [(0, "positive integer"), (-1, "positive integer"), (2.5, "positive integer"), (NUM_ITEMS + 1, "catalogue")],
+)
+def test_recommend_rejects_bad_k(k, message):
+    model = make_model()
+    with pytest.raises(ValueError, match=message):
+        model.recommend(pad(SEQS), k=k, exclude_seen=False)
+
+
+def test_recommend_empty_history():
+    model = make_model(user_conditioning="add")
+    with pytest.raises(ValueError, match="at least one item"):
+        model.recommend(torch.tensor([[1, 2], [0, 0]]), k=3)
+    with pytest.raises(ValueError, match="empty histories"):
+        model.recommend(torch.zeros(2, 0, dtype=torch.long), k=3)
+
+    prepend = make_model(user_conditioning="prepend")
+    rec = prepend.recommend(torch.tensor([[0, 0], [3, 4]]), user_ids=torch.tensor([2, 1]), k=3)
+    assert rec.item_ids.shape == (2, 3) and (rec.item_ids > 0).all()
+    from_nothing = prepend.recommend(torch.zeros(2, 0, dtype=torch.long), user_ids=torch.tensor([2, 1]), k=3)
+    assert torch.equal(from_nothing.item_ids[0], rec.item_ids[0])
+
+
+def test_recommend_runs_in_eval_mode_and_restores_training_mode():
+    model = make_model(user_conditioning="add", user_dropout_prob=1.0, hidden_dropout_prob=0.5)
+    ids = pad(SEQS)
+    expected = model.recommend(ids, user_ids=SEQ_USERS, k=5)
+    model.train()
+    got = model.recommend(ids, user_ids=SEQ_USERS, k=5)
+    assert model.training
+    assert torch.equal(got.item_ids, expected.item_ids)
+    torch.testing.assert_close(got.scores, expected.scores)
+
+
+# --------------------------------------------------------------------------------------------- resizing
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_resize_item_embeddings(tmp_path, tie):
+    model = make_model(tie_word_embeddings=tie, user_conditioning="add", num_item_genres=4, num_item_year_buckets=3)
+    set_side_features(model)
+    model.set_item_popularity(torch.arange(NUM_ITEMS + 1, dtype=torch.float32))
+    emb = model.rec_transformer.embeddings
+    old_in = model.get_input_embeddings().weight.detach().clone()
+    old_out = model.get_output_embeddings().weight.detach().clone()
+    old_genres, old_years = emb.item_genres.clone(), emb.item_year_buckets.clone()
+    ids = pad(SEQS, "left")
+    before = model(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
+
+    model.resize_item_embeddings(NUM_ITEMS + 10)
+
+    new_in, new_out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    assert model.config.num_items == NUM_ITEMS + 10
+    assert new_in.shape == new_out.shape == (NUM_ITEMS + 11, 16)
+    assert torch.equal(new_in[: NUM_ITEMS + 1], old_in)
+    assert torch.equal(new_out[: NUM_ITEMS + 1], old_out)
+    assert (new_in is new_out) == tie
+    assert torch.equal(emb.item_genres[: NUM_ITEMS + 1], old_genres)
+    assert torch.equal(emb.item_year_buckets[: NUM_ITEMS + 1], old_years)
+    assert torch.equal(model.rec_transformer.item_counts[: NUM_ITEMS + 1], torch.arange(NUM_ITEMS + 1.0))
+    assert not model.rec_transformer.item_counts[NUM_ITEMS + 1 :].any()
+    after = model(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    torch.testing.assert_close(after[..., : NUM_ITEMS + 1], before, rtol=0, atol=1e-6)
+    assert torch.isfinite(after[..., NUM_ITEMS + 1 :]).all()
+
+    # new items are valid inputs and targets now, and the tie survives an optimiser step
+    grown = torch.tensor([[NUM_ITEMS + 3, NUM_ITEMS + 10, 2]])
+    loss = model.train()(grown, labels=torch.tensor([[NUM_ITEMS + 10, 2, NUM_ITEMS + 5]])).loss
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    model.eval()
+    assert (model.get_input_embeddings().weight is model.get_output_embeddings().weight) == tie
+
+    model.save_pretrained(tmp_path)
+    loaded = RecTransformerForNextItemPrediction.from_pretrained(tmp_path).eval()
+    assert loaded.config.num_items == NUM_ITEMS + 10
+    assert (loaded.get_input_embeddings().weight is loaded.get_output_embeddings().weight) == tie
+    assert_same_weights(loaded, model)
+    torch.testing.assert_close(loaded(grown).logits, model(grown).logits, rtol=0, atol=1e-6)
+
+    model.resize_item_embeddings(20)  # shrinking keeps the first rows too
+    assert torch.equal(model.get_input_embeddings().weight, loaded.get_input_embeddings().weight[:21])
+    with pytest.raises(ValueError, match="input_ids"):
+        model(grown)
+
+
+@pytest.mark.parametrize("mode", USER_MODES)
+def test_resize_user_embeddings(tmp_path, mode):
+    model = make_model(user_conditioning=mode)
+    table = model.rec_transformer.user.user_embeddings
+    old = table.weight.detach().clone()
+    ids = pad(SEQS, "left")
+    before = model(ids, user_ids=SEQ_USERS).logits
+
+    model.resize_user_embeddings(NUM_USERS + 4)
+
+    new = model.rec_transformer.user.user_embeddings.weight
+    assert model.config.num_users == NUM_USERS + 4
+    assert torch.equal(new[: NUM_USERS + 1], old)
+    assert all(torch.equal(row, old[0]) for row in new[NUM_USERS + 1 :])  # newcomers start as the unknown user
+    assert torch.equal(model(ids, user_ids=SEQ_USERS).logits, before)
+    newcomers = torch.full((4,), NUM_USERS + 4)
+    torch.testing.assert_close(model(ids, user_ids=newcomers).logits, model(ids, user_ids=torch.zeros(4).long()).logits)
+
+    model.save_pretrained(tmp_path)
+    loaded = RecTransformerForNextItemPrediction.from_pretrained(tmp_path).eval()
+    assert loaded.config.num_users == NUM_USERS + 4
+    assert_same_weights(loaded, model)
+    torch.testing.assert_close(loaded(ids, user_ids=newcomers).logits, model(ids, user_ids=newcomers).logits)
+
+
+# --------------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_ids_raise_clear_errors():
+    model = make_model(user_conditioning="add", user_feature_sizes=[3])
+    ids = pad(SEQS)
+    with pytest.raises(ValueError, match="integer tensor"):
+        model(ids.float())
+    with pytest.raises(ValueError, match=r"shape \(batch, length\)"):
+        model(ids[0])
+    with pytest.raises(ValueError, match="integer tensor"):
+        model(ids.tolist())
+    with pytest.raises(ValueError, match=f"\\[0, {NUM_ITEMS}\\]"):
+        model(torch.tensor([[1, NUM_ITEMS + 1]]))
+    with pytest.raises(ValueError, match="item tokens"):
+        model(torch.tensor([[1, -1]]))
+    with pytest.raises(ValueError, match="item tokens"):
+        model.recommend(torch.tensor([[1, NUM_ITEMS + 1]]), k=3)
+
+
+def test_bad_user_inputs_raise_clear_errors():
+    model = make_model(user_conditioning="add", user_feature_sizes=[3])
+    ids = pad(SEQS)
+    with pytest.raises(ValueError, match="user_ids must be in"):
+        model(ids, user_ids=torch.tensor([1, 2, 3, NUM_USERS + 1]))
+    with pytest.raises(ValueError, match="user_ids must be in"):
+        model(ids, user_ids=torch.tensor([1, 2, 3, -1]))
+    with pytest.raises(ValueError, match=r"user_ids must be an integer tensor of shape \(4,\)"):
+        model(ids, user_ids=torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="user_ids must be an integer tensor"):
+        model(ids, user_ids=torch.tensor([1.0, 2.0, 3.0, 0.0]))
+    with pytest.raises(ValueError, match="user_ids must be an integer tensor"):
+        model.recommend(ids, user_ids=torch.tensor([[1, 2, 3, 4]]), k=3)
+    with pytest.raises(ValueError, match="user_features"):
+        model(ids, user_ids=SEQ_USERS, user_features=torch.ones(3, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"user_features\[:, 0\] must be in \[0, 2\]"):
+        model(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [3], [0]]))
+
+
+@pytest.mark.parametrize("mode", ["none", "prepend"])
+def test_overlong_histories_keep_the_most_recent_items(mode):
+    max_len = 6
+    model = make_model(max_position_embeddings=max_len, user_conditioning=mode)
+    seqs = [list(range(1, 11)), [20, 21, 22, 23, 24, 25, 26, 27], [30, 31, 32], list(range(40, 46))]
+    recent = [s[-max_len:] for s in seqs]
+    users = torch.tensor([1, 2, 3, 0])
+    for side in ("right", "left"):
+        ids = pad(seqs, side)
+        assert ids.shape[1] > max_len
+        expected = model(pad(recent, side), user_ids=users).logits
+        torch.testing.assert_close(model(ids, user_ids=users).logits, expected, rtol=0, atol=1e-5)
+        row_alone = model(torch.tensor([recent[0]]), user_ids=users[:1]).logits
+        torch.testing.assert_close(model(ids[:1], user_ids=users[:1]).logits, row_alone, rtol=0, atol=1e-5)
+        rec = model.recommend(ids, user_ids=users, k=5).item_ids
+        for row, seq in enumerate(seqs):  # even the items cut off by truncation stay excluded
+            assert not set(rec[row].tolist()) & set(seq)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(pad(seqs), labels=torch.full(pad(seqs).shape, -100))
+
+    strict = make_model(max_position_embeddings=max_len, user_conditioning=mode, truncate_long_inputs=False)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        strict(pad(seqs), user_ids=users)
+    # a long padded tensor whose histories all fit is fine, and is not truncated
+    fits = pad(recent[2:], "right", length=max_len + 3)
+    torch.testing.assert_close(strict(fits).logits, strict(pad(recent[2:])).logits, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"num_items": 0}, "num_items"),
+        ({"num_users": -1}, "num_users"),
+        ({"hidden_size": 30, "num_attention_heads": 4}, "hidden_size"),
+        ({"num_attention_heads": 0}, "num_attention_heads"),
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"num_hidden_layers": -1}, "num_hidden_layers"),
+        ({"intermediate_size": 0}, "intermediate_size"),
+        ({"max_position_embeddings": 0}, "max_position_embeddings"),
+        ({"hidden_act": "tanh"}, "hidden_act"),
+        ({"position_embedding_type": "rope"}, "position_embedding_type"),
+        ({"user_conditioning": "multiply"}, "user_conditioning"),
+        ({"loss_type": "mse"}, "loss_type"),
+        ({"negative_sampling": "hard"}, "negative_sampling"),
+        ({"num_negatives": 0}, "num_negatives"),
+        ({"gbce_t": 1.5}, "gbce_t"),
+        ({"hidden_dropout_prob": 1.0}, "hidden_dropout_prob"),
+        ({"attention_probs_dropout_prob": -0.1}, "attention_probs_dropout_prob"),
+        ({"user_dropout_prob": 2.0}, "user_dropout_prob"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"num_item_genres": -1}, "num_item_genres"),
+        ({"num_item_year_buckets": -1}, "num_item_year_buckets"),
+        ({"pad_token_id": 3}, "pad_token_id"),
+        ({"user_feature_sizes": [3, 0]}, "user_feature_sizes"),
+    ],
+)
+def test_invalid_config_values_raise_naming_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        make_config(**overrides)
+
+
+# --------------------------------------------------------------------------------------------- users
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unknown_users_are_served_in_every_mode(mode):
+    model = make_model(user_conditioning=mode)
+    ids = pad(SEQS, "left")
+    unknown = torch.zeros(4, dtype=torch.long)
+    out = model(ids, user_ids=unknown).logits
+    assert torch.isfinite(out[:, 1:]).all()
+    torch.testing.assert_close(model(ids).logits, out)  # no user ids = unknown users
+    rec = model.recommend(ids, user_ids=unknown, k=5)
+    assert (rec.item_ids > 0).all()
+    known = model(ids, user_ids=SEQ_USERS.clamp_min(1)).logits
+    if mode == "none":
+        torch.testing.assert_close(known, out)
+    else:
+        assert not torch.allclose(known, out)
+
+
+@pytest.mark.parametrize("mode", USER_MODES)
+def test_user_dropout_only_acts_in_training(mode):
+    model = make_model(user_conditioning=mode, user_dropout_prob=1.0)
+    ids = pad(SEQS, "left")
+    users = torch.tensor([1, 2, 3, 4])
+    unknown = torch.zeros(4, dtype=torch.long)
+    assert not torch.allclose(model(ids, user_ids=users).logits, model(ids, user_ids=unknown).logits)
+    model.train()  # every id is replaced by the unknown user (dropout probability 1)
+    torch.testing.assert_close(model(ids, user_ids=users).logits, model(ids, user_ids=unknown).logits)
