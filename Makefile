@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HF_RECSYS_DATA_DIR ?= $(abspath ../shared/data)
 export HF_RECSYS_DATA_DIR
 
-.PHONY: setup test lint format demo bench bench-all bench-data bench-inference bench-scale app clean
+.PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-inference bench-scale app clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-test: setup
+test: setup-demo
 	$(PY) -m pytest -q tests
 
 lint: setup
@@ -52,9 +52,23 @@ bench-inference: setup
 bench-scale: setup
 	$(PY) benchmarks/bench_scale.py
 
-app: setup
-	$(VENV)/bin/pip install -q -e ".[demo]"
-	$(PY) scripts/app.py --model runs/demo --port 7860
+# The interactive demo (docs/README_app.md): `make app` serves runs/demo on http://127.0.0.1:7860;
+# override with e.g. `make app APP_MODEL=user/rec-transformer-ml-1m APP_PORT=7861`.
+APP_MODEL ?= runs/demo
+APP_PORT ?= 7860
+
+# The demo extra (gradio, playwright for the browser test), installed once per pyproject.toml change.
+$(VENV)/.demo-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e ".[demo]"
+	touch $@
+
+setup-demo: $(VENV)/.demo-installed
+
+app: setup-demo
+	@if [ "$(APP_MODEL)" = runs/demo ] && [ ! -d runs/demo ]; then \
+		echo "runs/demo does not exist: train it with 'make demo', or run 'make app APP_MODEL=<run folder or Hub repo id>'" >&2; \
+		exit 2; fi
+	$(PY) scripts/app.py --model $(APP_MODEL) --port $(APP_PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
