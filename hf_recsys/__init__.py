@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .inference import Recommender as Recommender
 from .modeling import (
     NextItemPredictionOutput,
     NextItemRecommendations,

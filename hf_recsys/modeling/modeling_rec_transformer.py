@@ -356,6 +356,8 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         super().__init__(config)
         self.rec_transformer = RecTransformerModel(config)
         self.output_embeddings = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:  # the tied copy is not stored; loaders (Trainer included) re-tie it
+            self._keys_to_ignore_on_save = ["output_embeddings.weight"]
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:

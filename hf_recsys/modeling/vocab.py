@@ -10,6 +10,14 @@ for the same input. The layout is fixed by ``docs/INTERFACES.md``:
 * Users: index 0 is the unknown user (serves users unseen in training); known users are
   ``1..num_users`` in ascending order of the original user id. Optional categorical side features
   (gender, age group, occupation) are mapped to ids with 0 = unknown.
+
+Fine-tuning grows a vocabulary with :meth:`ItemVocab.extend` / :meth:`UserVocab.extend`: every old
+token keeps its id (so the old embedding rows stay valid) and unseen ids are appended after the old
+ones. An extended vocabulary is therefore no longer sorted by id: the id array is kept in *token*
+order, with a sorted copy for the vectorised binary-search lookups. JSON files of sorted vocabularies
+are written exactly as before (format version 1); a vocabulary whose order is not ascending is written
+as version 2, which stores the order verbatim and which older readers reject instead of silently
+re-sorting it (that would give every movie another movie's embedding).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ ITEM_VOCAB_FILE = "item_vocab.json"
 USER_VOCAB_FILE = "user_vocab.json"
 _ITEM_FORMAT = "hf_recsys.ItemVocab"
 _USER_FORMAT = "hf_recsys.UserVocab"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # newest version this module reads; 1 = ids ascending, 2 = any order
 
 
 class UnknownItemError(KeyError):
@@ -83,25 +91,81 @@ def _read_json(path: str | os.PathLike[str], expected_format: str) -> dict[str, 
     return data
 
 
-def _sorted_ids(ids: Iterable[int], what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return (sorted int64 ids, permutation from input order to sorted order); reject duplicates."""
-    arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64).reshape(-1)
-    order = np.argsort(arr, kind="stable")
-    arr = arr[order]
-    if arr.size > 1:
-        dup = np.flatnonzero(arr[1:] == arr[:-1])
+def _as_id_array(ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    """Ids as a flat int64 array (accepts lists, tuples, generators and arrays)."""
+    return np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64).reshape(-1)
+
+
+def _ordered_ids(ids: Iterable[int], what: str, keep_order: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return (int64 ids in token order, permutation from input order to token order); reject duplicates.
+
+    Token order is ascending id order, or the input order itself when ``keep_order`` is set.
+    """
+    arr = _as_id_array(ids)
+    sort = np.argsort(arr, kind="stable")
+    ascending = arr[sort]
+    if ascending.size > 1:
+        dup = np.flatnonzero(ascending[1:] == ascending[:-1])
         if dup.size:
-            raise ValueError(f"duplicate {what} id {int(arr[dup[0]])} in vocabulary input")
-    return arr, order
+            raise ValueError(f"duplicate {what} id {int(ascending[dup[0]])} in vocabulary input")
+    if keep_order:
+        return arr, np.arange(arr.size)
+    return ascending, sort
+
+
+class _IdIndex:
+    """Vectorised id -> position lookup for ids stored in any order (binary search over a sorted copy)."""
+
+    def __init__(self, ids: np.ndarray, first: int) -> None:
+        order = np.argsort(ids, kind="stable")
+        self.sorted_ids = ids[order]
+        self.positions = (order + first).astype(np.int32)  # token / index of sorted_ids[j]
+        self.is_ascending = bool(np.array_equal(order, np.arange(ids.size)))
+
+    def lookup(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, found mask) of ``queries``; positions are meaningless where not found."""
+        if not self.sorted_ids.size:
+            return np.zeros(queries.shape, np.int32), np.zeros(queries.shape, bool)
+        pos = np.searchsorted(self.sorted_ids, queries)
+        pos_clipped = np.minimum(pos, self.sorted_ids.size - 1)
+        ok = (pos < self.sorted_ids.size) & (self.sorted_ids[pos_clipped] == queries)
+        return self.positions[pos_clipped], ok
+
+
+def _version_of(data: dict[str, Any]) -> int:
+    version = data.get("version", 1)
+    if not isinstance(version, int) or version > _FORMAT_VERSION:
+        raise ValueError(f"vocabulary format version {version!r} is newer than supported ({_FORMAT_VERSION})")
+    return version
+
+
+def _new_ids(known: _IdIndex, arr: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ascending ids of ``arr`` not in ``known``, their positions in ``arr``); reject duplicates in ``arr``."""
+    _ordered_ids(arr, what, keep_order=True)  # duplicate check
+    where = np.flatnonzero(~known.lookup(arr)[1])
+    order = np.argsort(arr[where], kind="stable")
+    return arr[where][order], where[order]
+
+
+def _pick(values: Sequence[Any] | None, positions: np.ndarray, n: int, name: str) -> list[Any] | None:
+    """``values`` (aligned with ``n`` input ids) at ``positions``; None when not given."""
+    if values is None:
+        return None
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} entries, expected {n} (one per id)")
+    return [values[i] for i in positions.tolist()]
 
 
 class ItemVocab:
     """Movie id <-> token id mapping with optional movie metadata (title, year, genres).
 
     Args:
-        item_ids: original movie ids (any order; tokens are assigned in ascending id order).
+        item_ids: original movie ids; tokens are assigned in ascending id order (the layout of a new
+            vocabulary), or in the given order when ``keep_order`` is set.
         titles, years, genres: optional per-movie metadata aligned with ``item_ids``.
         genre_names: the genre vocabulary, i.e. the columns of :meth:`genre_matrix`.
+        keep_order: assign tokens ``1..n`` in the order of ``item_ids`` instead of sorting them; used by
+            :meth:`extend` and :meth:`from_dict` for grown vocabularies, whose old tokens must not move.
     """
 
     PAD_TOKEN = "[PAD]"
@@ -116,8 +180,10 @@ class ItemVocab:
         years: Sequence[int | None] | None = None,
         genres: Sequence[Sequence[str]] | None = None,
         genre_names: Sequence[str] | None = None,
+        *,
+        keep_order: bool = False,
     ) -> None:
-        ids, order = _sorted_ids(item_ids, "movie")
+        ids, order = _ordered_ids(item_ids, "movie", keep_order)
         n = ids.size
 
         def aligned(values: Sequence[Any] | None, name: str) -> list[Any] | None:
@@ -127,7 +193,8 @@ class ItemVocab:
                 raise ValueError(f"ItemVocab: {name} has {len(values)} entries, expected {n} (one per item)")
             return [values[i] for i in order.tolist()]
 
-        self._ids = ids
+        self._ids = ids  # token order: self._ids[t - 1] is the movie of token t
+        self._index = _IdIndex(ids, self.NUM_SPECIAL)
         self._titles: list[str | None] | None = aligned(titles, "titles")
         years_aligned = aligned(years, "years")
         self._years: list[int | None] | None = (
@@ -158,6 +225,17 @@ class ItemVocab:
         """Original movie ids in token order (``item_ids[t - 1]`` is the movie of token ``t``)."""
         return self._ids.copy()
 
+    @property
+    def is_sorted(self) -> bool:
+        """True when tokens follow ascending movie id (every vocabulary that was never extended)."""
+        return self._index.is_ascending
+
+    def __contains__(self, movie_id: object) -> bool:
+        try:
+            return int(movie_id) in self._id_to_token  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return False
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ItemVocab) and self.to_dict() == other.to_dict()
 
@@ -175,22 +253,22 @@ class ItemVocab:
     def encode_many(self, movie_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Vectorised :meth:`encode` (int32 array); raises :class:`UnknownItemError` on the first unknown id."""
         ids = np.asarray(movie_ids, dtype=np.int64)
-        if ids.size > 100_000 and self._ids.size and self._ids[0] >= 0 and self._ids[-1] < 50_000_000:
+        sorted_ids = self._index.sorted_ids
+        if ids.size > 100_000 and sorted_ids.size and sorted_ids[0] >= 0 and sorted_ids[-1] < 50_000_000:
             # many lookups of small non-negative ids: a dense lookup table beats a binary search
-            lut = np.zeros(int(self._ids[-1]) + 1, dtype=np.int32)
+            largest = int(sorted_ids[-1])
+            lut = np.zeros(largest + 1, dtype=np.int32)
             lut[self._ids] = np.arange(self.NUM_SPECIAL, len(self), dtype=np.int32)
-            inside = (ids >= 0) & (ids <= self._ids[-1])
+            inside = (ids >= 0) & (ids <= largest)
             out = np.zeros(ids.shape, dtype=np.int32)
             out[inside] = lut[ids[inside]]
             if not np.all(out):
                 raise UnknownItemError(int(ids[np.flatnonzero(out == 0)[0]]), self.num_items)
             return out
-        pos = np.searchsorted(self._ids, ids)
-        pos_clipped = np.minimum(pos, max(self._ids.size - 1, 0))
-        ok = (pos < self._ids.size) & (self._ids[pos_clipped] == ids) if self._ids.size else np.zeros_like(ids, bool)
+        tokens, ok = self._index.lookup(ids)
         if not np.all(ok):
             raise UnknownItemError(int(ids[np.flatnonzero(~ok)[0]]), self.num_items)
-        return (pos + self.NUM_SPECIAL).astype(np.int32)
+        return tokens
 
     def _check_token(self, token: int) -> int:
         token = int(token)
@@ -210,6 +288,56 @@ class ItemVocab:
         if np.any(bad):
             self._check_token(int(t[np.flatnonzero(bad)[0]]))
         return self._ids[t - self.NUM_SPECIAL]
+
+    # -- growth ------------------------------------------------------------------------------------------
+    def extend(
+        self,
+        movie_ids: Sequence[int] | np.ndarray,
+        titles: Sequence[str | None] | None = None,
+        years: Sequence[int | None] | None = None,
+        genres: Sequence[Sequence[str]] | None = None,
+        genre_names: Sequence[str] | None = None,
+    ) -> ItemVocab:
+        """A NEW vocabulary: this one plus the movies of ``movie_ids`` it does not know yet.
+
+        Why: a fine-tuned model keeps its embedding rows, so every old movie must keep its token. Old
+        tokens (and their metadata) are unchanged; unseen movies get tokens ``num_items + 1, ...`` in
+        ascending id order (deterministic: the same inputs always give the same tokens). ``movie_ids``
+        may mix known and new ids (e.g. a whole new catalogue); metadata is aligned with ``movie_ids``
+        and read only for the new movies. Genres not in :attr:`genre_names` are appended as new
+        columns (in ``genre_names`` order if given, else sorted), so old genre columns keep their
+        index. ``self`` is not modified.
+        """
+        ids = _as_id_array(movie_ids)
+        new_ids, where = _new_ids(self._index, ids, "movie")
+        n_in = ids.size
+        new_titles = _pick(titles, where, n_in, "ItemVocab.extend: titles")
+        new_years = _pick(years, where, n_in, "ItemVocab.extend: years")
+        new_genres = _pick(genres, where, n_in, "ItemVocab.extend: genres")
+
+        def merged(old: list[Any] | None, new: list[Any] | None, missing: Any) -> list[Any] | None:
+            if old is None and new is None:
+                return None
+            old_part = old if old is not None else [missing() if callable(missing) else missing] * self.num_items
+            new_part = new if new is not None else [missing() if callable(missing) else missing] * new_ids.size
+            return [*old_part, *new_part]
+
+        names = list(self.genre_names)
+        seen = set(names)
+        candidates = list(genre_names) if genre_names is not None else []
+        candidates += sorted({g for gs in new_genres or [] for g in gs} - set(candidates))
+        for g in candidates:
+            if g not in seen:
+                names.append(g)
+                seen.add(g)
+        return ItemVocab(
+            np.concatenate([self._ids, new_ids]),
+            titles=merged(self._titles, new_titles, None),
+            years=merged(self._years, new_years, None),
+            genres=merged(self._genres, None if new_genres is None else [list(g) for g in new_genres], list),
+            genre_names=names,
+            keep_order=True,
+        )
 
     # -- metadata ----------------------------------------------------------------------------------------
     def title(self, token: int) -> str | None:
@@ -267,10 +395,14 @@ class ItemVocab:
 
     # -- serialisation -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (stable key order; the same vocabulary always gives the same dict)."""
+        """JSON-serialisable form (stable key order; the same vocabulary always gives the same dict).
+
+        ``item_ids`` are listed in token order. A sorted vocabulary is written as format version 1,
+        exactly as before vocabularies could grow; an extended one as version 2 (see the module doc).
+        """
         return {
             "format": _ITEM_FORMAT,
-            "version": _FORMAT_VERSION,
+            "version": 1 if self.is_sorted else 2,
             "special_tokens": list(self.SPECIAL_TOKENS),
             "num_items": self.num_items,
             "item_ids": self._ids.tolist(),
@@ -282,7 +414,8 @@ class ItemVocab:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ItemVocab:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`: version 2 keeps the stored token order exactly; version 1 (ids
+        ascending by contract) sorts, as it always did."""
         if data.get("format", _ITEM_FORMAT) != _ITEM_FORMAT:
             raise ValueError(f"not an item vocabulary: format={data.get('format')!r}")
         if list(data.get("special_tokens", cls.SPECIAL_TOKENS)) != list(cls.SPECIAL_TOKENS):
@@ -293,6 +426,7 @@ class ItemVocab:
             years=data.get("years"),
             genres=data.get("genres"),
             genre_names=data.get("genre_names") or [],
+            keep_order=_version_of(data) >= 2,
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -309,10 +443,14 @@ class UserVocab:
     """User id <-> user index mapping (index 0 = unknown user) with optional categorical side features.
 
     Args:
-        user_ids: original user ids (any order; indices are assigned in ascending id order).
+        user_ids: original user ids; indices are assigned in ascending id order, or in the given order
+            when ``keep_order`` is set.
         gender, age, occupation: optional per-user raw values (strings, ``None`` = unknown) aligned
             with ``user_ids``. Each feature that is given becomes a categorical feature whose
             category ids are ``1..k`` in sorted order of the distinct values (0 = unknown).
+        keep_order: keep the order of ``user_ids`` (used by :meth:`extend` and :meth:`from_dict`).
+        categories: per feature, the category values in category-id order (default: sorted distinct
+            values). A grown vocabulary passes its old categories first so their ids do not move.
     """
 
     UNKNOWN_INDEX = 0
@@ -325,9 +463,13 @@ class UserVocab:
         gender: Sequence[str | None] | None = None,
         age: Sequence[str | None] | None = None,
         occupation: Sequence[str | None] | None = None,
+        *,
+        keep_order: bool = False,
+        categories: dict[str, Sequence[str]] | None = None,
     ) -> None:
-        ids, order = _sorted_ids(user_ids, "user")
-        self._ids = ids
+        ids, order = _ordered_ids(user_ids, "user", keep_order)
+        self._ids = ids  # index order: self._ids[i - 1] is the user of index i
+        self._index = _IdIndex(ids, self.NUM_SPECIAL)
         self._id_to_index: dict[int, int] = {u: i for i, u in enumerate(ids.tolist(), start=self.NUM_SPECIAL)}
         self._values: dict[str, list[str | None]] = {}
         for name, values in zip(self.FEATURE_NAMES, (gender, age, occupation)):
@@ -336,9 +478,23 @@ class UserVocab:
             if len(values) != ids.size:
                 raise ValueError(f"UserVocab: {name} has {len(values)} entries, expected {ids.size} (one per user)")
             self._values[name] = [None if values[i] is None else str(values[i]) for i in order.tolist()]
-        self._categories: dict[str, list[str]] = {
-            name: sorted({v for v in vals if v is not None}) for name, vals in self._values.items()
-        }
+        categories = categories or {}
+        unknown_features = set(categories) - set(self._values)
+        if unknown_features:
+            raise ValueError(f"UserVocab: categories given for features without values: {sorted(unknown_features)}")
+        self._categories: dict[str, list[str]] = {}
+        for name, vals in self._values.items():
+            present = {v for v in vals if v is not None}
+            if name not in categories:
+                self._categories[name] = sorted(present)
+                continue
+            cats = [str(c) for c in categories[name]]
+            if len(set(cats)) != len(cats):
+                raise ValueError(f"UserVocab: categories of {name} contain duplicates")
+            missing = present - set(cats)
+            if missing:
+                raise ValueError(f"UserVocab: {name} values {sorted(missing)} are not in its categories")
+            self._categories[name] = cats
         self._category_ids: dict[str, dict[str, int]] = {
             name: {v: j for j, v in enumerate(cats, start=1)} for name, cats in self._categories.items()
         }
@@ -363,6 +519,17 @@ class UserVocab:
         """Original user ids in index order (``user_ids[i - 1]`` is the user of index ``i``)."""
         return self._ids.copy()
 
+    @property
+    def is_sorted(self) -> bool:
+        """True when indices follow ascending user id and categories are sorted (a never-extended vocabulary)."""
+        return self._index.is_ascending and all(cats == sorted(cats) for cats in self._categories.values())
+
+    def __contains__(self, user_id: object) -> bool:
+        try:
+            return int(user_id) in self._id_to_index  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return False
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, UserVocab) and self.to_dict() == other.to_dict()
 
@@ -379,12 +546,8 @@ class UserVocab:
     def encode_many(self, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Vectorised :meth:`encode` (int32 array, 0 for unknown users)."""
         ids = np.asarray(user_ids, dtype=np.int64)
-        if not self._ids.size:
-            return np.zeros(ids.shape, dtype=np.int32)
-        pos = np.searchsorted(self._ids, ids)
-        pos_clipped = np.minimum(pos, self._ids.size - 1)
-        ok = (pos < self._ids.size) & (self._ids[pos_clipped] == ids)
-        return np.where(ok, pos + self.NUM_SPECIAL, self.UNKNOWN_INDEX).astype(np.int32)
+        index, ok = self._index.lookup(ids)
+        return np.where(ok, index, self.UNKNOWN_INDEX).astype(np.int32)
 
     def decode(self, index: int) -> int | None:
         """Original user id of ``index``; None for the unknown user 0; ``ValueError`` if out of range."""
@@ -394,6 +557,41 @@ class UserVocab:
         if not self.NUM_SPECIAL <= index < len(self):
             raise ValueError(f"user index {index} out of range 0..{self.num_users}")
         return int(self._ids[index - self.NUM_SPECIAL])
+
+    # -- growth ------------------------------------------------------------------------------------------
+    def extend(
+        self,
+        user_ids: Sequence[int] | np.ndarray,
+        gender: Sequence[str | None] | None = None,
+        age: Sequence[str | None] | None = None,
+        occupation: Sequence[str | None] | None = None,
+    ) -> UserVocab:
+        """A NEW vocabulary: this one plus the users of ``user_ids`` it does not know yet.
+
+        Why: a fine-tuned model keeps its user embedding rows, so old users keep their index and unseen
+        users get ``num_users + 1, ...`` in ascending id order. The feature set is the one of this
+        vocabulary (the model's feature tables were built for it): values of a feature this vocabulary
+        does not have are ignored, a feature it has but that is not given is unknown (0) for the new
+        users. Category values not seen before get new category ids after the old ones (old ids are
+        unchanged). Old users keep their old feature values. ``self`` is not modified.
+        """
+        ids = _as_id_array(user_ids)
+        new_ids, where = _new_ids(self._index, ids, "user")
+        given = dict(zip(self.FEATURE_NAMES, (gender, age, occupation)))
+        values: dict[str, list[str | None]] = {}
+        categories: dict[str, list[str]] = {}
+        for name in self.feature_names:
+            picked = _pick(given[name], where, ids.size, f"UserVocab.extend: {name}")
+            new_values = [None] * new_ids.size if picked is None else [None if v is None else str(v) for v in picked]
+            values[name] = [*self._values[name], *new_values]
+            old = self._categories[name]
+            categories[name] = old + sorted({v for v in new_values if v is not None} - set(old))
+        return UserVocab(
+            np.concatenate([self._ids, new_ids]),
+            **values,
+            keep_order=True,
+            categories=categories,
+        )
 
     # -- side features -----------------------------------------------------------------------------------
     @property
@@ -445,23 +643,37 @@ class UserVocab:
 
     # -- serialisation -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (stable; the same vocabulary always gives the same dict)."""
-        return {
+        """JSON-serialisable form (stable; the same vocabulary always gives the same dict).
+
+        ``user_ids`` are listed in index order. A sorted vocabulary is written as format version 1,
+        exactly as before; an extended one as version 2, which also stores each feature's categories
+        in category-id order.
+        """
+        out: dict[str, Any] = {
             "format": _USER_FORMAT,
-            "version": _FORMAT_VERSION,
+            "version": 1 if self.is_sorted else 2,
             "unknown_index": self.UNKNOWN_INDEX,
             "num_users": self.num_users,
             "user_ids": self._ids.tolist(),
             "features": {n: self._values[n] for n in self.feature_names},
         }
+        if not self.is_sorted:
+            out["categories"] = {n: list(self._categories[n]) for n in self.feature_names}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UserVocab:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (version 2 keeps the stored index and category order exactly)."""
         if data.get("format", _USER_FORMAT) != _USER_FORMAT:
             raise ValueError(f"not a user vocabulary: format={data.get('format')!r}")
         feats = data.get("features") or {}
-        return cls(data["user_ids"], **{n: feats.get(n) for n in cls.FEATURE_NAMES})
+        ordered = _version_of(data) >= 2
+        return cls(
+            data["user_ids"],
+            **{n: feats.get(n) for n in cls.FEATURE_NAMES},
+            keep_order=ordered,
+            categories=data.get("categories") if ordered else None,
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the vocabulary as JSON (atomic)."""

@@ -1,0 +1,514 @@
+"""Inference API (`hf_recsys.Recommender`) and the `next-item-recommendation` pipeline.
+
+Everything runs on the tiny run folder of `tests/tiny_run.py` (12 movies, 3 users, max length 8); the
+"stranger" test loads it in a fresh process where `hf_recsys` cannot be imported, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_run import MOVIE_IDS, TITLES, make_tiny_run
+from transformers import pipeline
+
+from hf_recsys import Recommender
+from hf_recsys.inference import (
+    PIPELINE_TASK,
+    NextItemRecommendationPipeline,
+    TitleMatchError,
+    UnknownMovieError,
+    UnknownMovieWarning,
+    save_pipeline_files,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = make_tiny_run(tmp_path_factory.mktemp("inference") / "tiny-run")
+    save_pipeline_files(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rec(run_dir: Path) -> Recommender:
+    return Recommender.from_pretrained(run_dir)
+
+
+@pytest.fixture(scope="module")
+def prepend_rec(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
+    folder = make_tiny_run(tmp_path_factory.mktemp("prepend") / "run", user_conditioning="prepend")
+    return Recommender.from_pretrained(folder)
+
+
+def ids(result: list[dict]) -> list[int]:
+    return [item["movie_id"] for item in result]
+
+
+POPULAR = sorted(MOVIE_IDS)  # tiny_run's item_counts decrease with the token, i.e. with the movie id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Results, ids and titles
+# ---------------------------------------------------------------------------------------------------------------
+def test_result_fields_ranks_and_order(rec: Recommender) -> None:
+    result = rec.recommend(user_id=11, history=[1, 6], k=5)
+    assert [item["rank"] for item in result] == [1, 2, 3, 4, 5]
+    scores = [item["score"] for item in result]
+    assert scores == sorted(scores, reverse=True)
+    for item in result:
+        assert set(item) == {"movie_id", "title", "score", "rank", "year", "genres"}
+        assert item["title"] == TITLES[MOVIE_IDS.index(item["movie_id"])]
+        assert item["year"] == int(item["title"][-5:-1])
+        assert isinstance(item["score"], float)
+    assert result.strategy == "model" and result.known_user and result.skipped_movie_ids == []
+
+
+def test_agrees_with_the_model_recommend_method(rec: Recommender) -> None:
+    """The id/title mapping around the model is right: same items as the model's own top-k on tokens."""
+    history = [260, 1196, 1]
+    tokens = torch.tensor([[rec.item_vocab.encode(m) for m in history]])
+    user = torch.tensor([rec.user_vocab.encode(22)])
+    expected = rec.model.recommend(tokens, user_ids=user, k=6)
+    result = rec.recommend(user_id=22, history=history, k=6)
+    assert ids(result) == rec.item_vocab.decode_many(expected.item_ids[0].numpy()).tolist()
+    assert [r["score"] for r in result] == pytest.approx(expected.scores[0].tolist(), abs=1e-5)
+
+
+def test_titles_and_ids_are_interchangeable(rec: Recommender) -> None:
+    by_id = rec.recommend(user_id=11, history=[1, 260, 608], k=4)
+    by_title = rec.recommend(
+        user_id=11, history=["Toy Story (1995)", "Star Wars: Episode IV - A New Hope (1977)", "Fargo (1996)"], k=4
+    )
+    mixed = rec.recommend(user_id=11, history=[1, "star wars: episode iv - a new hope (1977)", 608], k=4)
+    assert by_id == by_title == mixed
+    assert by_title.resolved_titles["Fargo (1996)"] == 608
+
+
+@pytest.mark.parametrize(
+    ("query", "movie_id"),
+    [
+        ("Toy Story (1995)", 1),  # exact
+        ("toy STORY (1995)", 1),  # case-insensitive
+        ("Toy Story", 1),  # no year
+        ("Fargo 1996", 608),  # normalised (punctuation)
+        ("Empire Strikes Back", 1196),  # whole words
+        ("Toy Stroy (1995)", 1),  # fuzzy, same year
+        ("Braveheat", 110),  # fuzzy, no year
+        ("Sabrina (1954)", 915),  # the year disambiguates
+    ],
+)
+def test_title_matching(rec: Recommender, query: str, movie_id: int) -> None:
+    assert rec.resolve_title(query) == movie_id
+
+
+@pytest.mark.parametrize(("query", "expected"), [("Sabrina", [7, 915]), ("Star Wars", [260, 1196])])
+def test_ambiguous_title_lists_the_candidates(rec: Recommender, query: str, expected: list[int]) -> None:
+    with pytest.raises(ValueError, match="ambiguous") as info:
+        rec.recommend(history=[1, query])
+    assert isinstance(info.value, TitleMatchError) and info.value.ambiguous
+    assert sorted(m for m, _ in info.value.candidates) == expected
+    for movie_id in expected:
+        assert f"movie id {movie_id}" in str(info.value)
+
+
+def test_unknown_title_lists_close_matches(rec: Recommender) -> None:
+    with pytest.raises(TitleMatchError, match="not found") as info:
+        rec.recommend(history=["Grumpy Old Men (1993)"])  # a different movie: never silently matched
+    assert not info.value.ambiguous
+    assert "Grumpier Old Men (1995)" in str(info.value)
+    with pytest.raises(ValueError, match="no similar title"):
+        rec.resolve_title("Xyzzy Qwerty Plugh")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Unknown ids, cold start
+# ---------------------------------------------------------------------------------------------------------------
+def test_unknown_ids_skipped_with_a_warning(rec: Recommender) -> None:
+    with pytest.warns(UnknownMovieWarning, match="99999"):
+        result = rec.recommend(user_id=11, history=[1, 99999, 6], k=4)
+    assert result.skipped_movie_ids == [99999]
+    assert result == rec.recommend(user_id=11, history=[1, 6], k=4)
+
+
+def test_unknown_ids_rejected_with_on_unknown_error(rec: Recommender) -> None:
+    with pytest.raises(UnknownMovieError, match=r"\[99999, 88888\]") as info:
+        rec.recommend(history=[1, 99999, 88888], on_unknown="error")
+    assert info.value.movie_ids == [99999, 88888]
+    with pytest.raises(ValueError, match="on_unknown"):
+        rec.recommend(history=[1], on_unknown="ignore")
+
+
+@pytest.mark.parametrize("user_id", [None, 424242, 11])
+@pytest.mark.parametrize("history", [None, []])
+def test_cold_start_serves_popular_items(rec: Recommender, user_id: int | None, history: list | None) -> None:
+    """`add` conditioning has no user token: any empty history is served by popularity (item_counts)."""
+    result = rec.recommend(user_id=user_id, history=history, k=5)
+    assert result.strategy == "popularity"
+    assert ids(result) == POPULAR[:5]
+    assert [r["score"] for r in result] == [11.0, 10.0, 9.0, 8.0, 7.0]
+    assert ids(rec.popular(3)) == POPULAR[:3]
+
+
+def test_only_unknown_ids_falls_back_to_popularity(rec: Recommender) -> None:
+    with pytest.warns(UnknownMovieWarning):
+        result = rec.recommend(user_id=None, history=[99999], k=3)
+    assert result.strategy == "popularity" and ids(result) == POPULAR[:3]
+
+
+def test_known_user_without_history_uses_the_user_token(prepend_rec: Recommender) -> None:
+    first, second = (prepend_rec.recommend(user_id=u, history=[], k=5) for u in (11, 22))
+    assert first.strategy == second.strategy == "model"
+    assert [r["score"] for r in first] != [r["score"] for r in second]
+    unknown = prepend_rec.recommend(user_id=999, history=[], k=5)
+    assert unknown.strategy == "popularity" and ids(unknown) == POPULAR[:5]
+
+
+def test_model_without_user_conditioning_ignores_the_user(tmp_path: Path) -> None:
+    rec = Recommender.from_pretrained(make_tiny_run(tmp_path / "run", user_conditioning="none"))
+    assert rec.recommend(user_id=11, history=[], k=3).strategy == "popularity"
+    assert rec.recommend(user_id=11, history=[1, 2], k=3) == rec.recommend(user_id=22, history=[1, 2], k=3)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Exclusions, filters, long histories
+# ---------------------------------------------------------------------------------------------------------------
+def test_exclude_seen(rec: Recommender) -> None:
+    history = [1, 2, 3]
+    assert not set(history) & set(ids(rec.recommend(history=history, k=9)))
+    everything = rec.recommend(history=history, k=12, exclude_seen=False)
+    assert sorted(ids(everything)) == sorted(MOVIE_IDS)
+    assert len(rec.recommend(history=history, k=12)) == 9  # fewer than k once the seen items are removed
+
+
+def test_filters_are_masks_before_top_k(rec: Recommender) -> None:
+    history = [1, 6]
+    unfiltered = {r["movie_id"]: r["score"] for r in rec.recommend(user_id=11, history=history, k=10)}
+    romance = rec.recommend(user_id=11, history=history, k=3, filters={"genres": ["romance"]})
+    assert ids(romance) and all("Romance" in r["genres"] for r in romance)
+    assert all(r["score"] == pytest.approx(unfiltered[r["movie_id"]]) for r in romance)
+    old = rec.recommend(history=history, k=5, filters={"year_max": 1980})
+    assert sorted(ids(old)) == [260, 915, 1196]  # the only movies up to 1980: fewer than k
+    window = rec.recommend(history=history, k=10, filters={"year_min": 1996, "year_max": 1996})
+    assert ids(window) == [608]
+    excluded = rec.recommend(history=history, k=10, filters={"exclude_movie_ids": [2, 3, 123456]})
+    assert not {2, 3} & set(ids(excluded)) and len(excluded) == 8
+    included = rec.recommend(history=history, k=10, filters={"include_movie_ids": [2, 3, 1]})
+    assert sorted(ids(included)) == [2, 3]  # 1 is in the history
+    popular_action = rec.recommend(k=2, filters={"genres": "Action"})
+    assert popular_action.strategy == "popularity" and ids(popular_action) == [6, 1196]
+
+
+@pytest.mark.parametrize(
+    ("filters", "error", "match"),
+    [
+        ({"genre": ["Comedy"]}, ValueError, "unknown filter keys"),
+        ({"genres": ["Western"]}, ValueError, "unknown genres"),
+        ({"genres": [1]}, TypeError, "genres"),
+        ({"year_min": 2000, "year_max": 1990}, ValueError, "after"),
+        ({"year_min": "1990"}, TypeError, "year_min"),
+        ({"exclude_movie_ids": "1, 2"}, TypeError, "exclude_movie_ids"),
+        (["genres"], TypeError, "filters must be a dict"),
+    ],
+)
+def test_bad_filters(rec: Recommender, filters: object, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        rec.recommend(history=[1], filters=filters)
+
+
+def test_long_history_keeps_the_most_recent_items(rec: Recommender) -> None:
+    history = MOVIE_IDS * 2  # 24 items, max_position_embeddings = 8
+    assert rec.max_length == 8
+    long_result = rec.recommend(user_id=11, history=history, k=5, exclude_seen=False)
+    assert long_result == rec.recommend(user_id=11, history=history[-8:], k=5, exclude_seen=False)
+    assert long_result.truncated == 16
+    partial = MOVIE_IDS[:10]  # the 2 oldest are not read but still count as seen
+    result = rec.recommend(history=partial, k=2)
+    assert sorted(ids(result)) == sorted(MOVIE_IDS[10:])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"k": 0}, ValueError, "positive"),
+        ({"k": -3}, ValueError, "positive"),
+        ({"k": 13}, ValueError, "larger than the catalogue"),
+        ({"k": 2.5}, TypeError, "k must be an int"),
+        ({"k": True}, TypeError, "k must be an int"),
+        ({"history": "Toy Story (1995)"}, TypeError, "wrap a single title"),
+        ({"history": 260}, TypeError, "wrap a single title"),
+        ({"history": {1: 2}}, TypeError, "history must be a list"),
+        ({"history": [1, 2.0]}, TypeError, r"history\[1\]"),
+        ({"history": [None]}, TypeError, r"history\[0\]"),
+        ({"history": [True]}, TypeError, r"history\[0\]"),
+        ({"user_id": "11"}, TypeError, "user_id"),
+        ({"user_id": 1.0}, TypeError, "user_id"),
+        ({"exclude_seen": "yes"}, TypeError, "exclude_seen"),
+    ],
+)
+def test_bad_input(rec: Recommender, kwargs: dict, error: type, match: str) -> None:
+    request = {"history": [1, 2], **kwargs}
+    with pytest.raises(error, match=match):
+        rec.recommend(**request)
+    with pytest.raises(error, match=match):  # the batch path validates the same way
+        rec.recommend_batch([{"history": [1]}, request])
+
+
+def test_numpy_and_tensor_histories(rec: Recommender) -> None:
+    import numpy as np
+
+    expected = rec.recommend(user_id=np.int64(11), history=[1, 6], k=3)
+    assert rec.recommend(user_id=11, history=np.array([1, 6]), k=np.int32(3)) == expected
+    assert rec.recommend(user_id=11, history=torch.tensor([1, 6]), k=3) == expected
+    with pytest.raises(ValueError, match="1-D"):
+        rec.recommend(history=np.array([[1, 6]]))
+
+
+def test_loading_errors(tmp_path: Path, run_dir: Path) -> None:
+    broken = tmp_path / "no-vocab"
+    shutil.copytree(run_dir, broken)
+    (broken / "user_vocab.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"user_vocab\.json"):
+        Recommender.from_pretrained(broken)
+    with pytest.raises(FileNotFoundError, match="not a model folder"):
+        Recommender.from_pretrained("./does/not/exist")
+    other = make_tiny_run(tmp_path / "other")
+    items = json.loads((other / "item_vocab.json").read_text())
+    for key in ("item_ids", "titles", "years", "genres"):
+        items[key] = items[key][:-1]
+    (other / "item_vocab.json").write_text(json.dumps(items))
+    with pytest.raises(ValueError, match="different runs"):
+        Recommender.from_pretrained(other)
+
+
+def test_loads_from_the_hub_cache_by_repo_id(run_dir: Path, tmp_path: Path) -> None:
+    """The Hub path (hf_hub_download + from_pretrained by repo id), served offline from a cache laid out by hand."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-rec"
+    shutil.copytree(run_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    hub_rec = Recommender.from_pretrained("someone/tiny-rec", cache_dir=tmp_path / "hub")
+    local = Recommender.from_pretrained(run_dir)
+    assert hub_rec.recommend(user_id=11, history=[1, 6]) == local.recommend(user_id=11, history=[1, 6])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batching
+# ---------------------------------------------------------------------------------------------------------------
+BATCH = [
+    {"user_id": 11, "history": [1, 6, 260]},
+    {"user_id": 22, "history": ["Fargo (1996)"], "k": 3},
+    {"user_id": None, "history": []},  # popularity
+    {"user_id": 33, "history": MOVIE_IDS * 2, "exclude_seen": False},  # truncated
+    {"history": [2, 99999], "filters": {"genres": ["Comedy"]}},  # unknown id skipped
+    {"user_id": 424242, "history": [7, 915, 10, 16, 110], "k": 1},
+    {"user_id": 11, "history": [1], "filters": {"year_max": 1980}},
+]
+
+
+def test_batch_equals_single_calls(rec: Recommender) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownMovieWarning)
+        singles = [rec.recommend(**request) for request in BATCH]
+        for batch_size in (256, 2, 1):
+            batched = rec.recommend_batch(BATCH, batch_size=batch_size)
+            assert len(batched) == len(singles)
+            for one, many in zip(singles, batched):
+                assert ids(one) == ids(many)
+                assert [r["score"] for r in one] == pytest.approx([r["score"] for r in many], abs=1e-5)
+                assert (one.strategy, one.skipped_movie_ids) == (many.strategy, many.skipped_movie_ids)
+
+
+def test_batch_defaults_and_errors(rec: Recommender) -> None:
+    results = rec.recommend_batch([{"history": [1]}, {"history": [2], "k": 2}], k=4)
+    assert [len(r) for r in results] == [4, 2]
+    assert rec.recommend_batch([]) == []
+    with pytest.raises(ValueError, match="unknown keys") as info:
+        rec.recommend_batch([{"history": [1]}, {"items": [1]}])
+    assert "requests[1]" in str(info.value)
+    with pytest.raises(TitleMatchError) as info:
+        rec.recommend_batch([{"history": [1]}, {"history": ["Sabrina"]}])
+    assert "requests[1]" in "".join(info.value.__notes__)
+    with pytest.raises(TypeError, match="list of dicts"):
+        rec.recommend_batch({"history": [1]})
+    with pytest.raises(ValueError, match="batch_size"):
+        rec.recommend_batch([{"history": [1]}], batch_size=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pipeline
+# ---------------------------------------------------------------------------------------------------------------
+def same(got: list[dict], expected: list[dict]) -> None:
+    """Same movies in the same order with the same titles, scores equal up to float noise (batch padding)."""
+    assert [r["movie_id"] for r in got] == [r["movie_id"] for r in expected]
+    assert [r["title"] for r in got] == [r["title"] for r in expected]
+    assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-5)
+
+
+def as_pipeline_output(result: list[dict]) -> list[dict]:
+    return [{"movie_id": r["movie_id"], "title": r["title"], "score": r["score"]} for r in result]
+
+
+def test_pipeline_in_process(rec: Recommender, run_dir: Path) -> None:
+    pipe = pipeline(PIPELINE_TASK, model=rec.model, item_vocab=rec.item_vocab, user_vocab=rec.user_vocab, device="cpu")
+    assert isinstance(pipe, NextItemRecommendationPipeline)
+    expected = as_pipeline_output(rec.recommend(user_id=11, history=[1, "Heat (1995)"], k=4))
+    assert pipe({"user_id": 11, "history": [1, "Heat (1995)"]}, top_k=4) == expected
+    assert pipe([1, 6], top_k=3) == as_pipeline_output(rec.recommend(history=[1, 6], k=3))
+    assert pipe({"user_id": 5}) == as_pipeline_output(rec.popular(10))
+    batch = pipe([{"user_id": 11, "history": [1, 6]}, [260], {"history": []}], top_k=2)
+    assert len(batch) == 3 and all(set(r) == {"movie_id", "title", "score"} for one in batch for r in one)
+    same(batch[0], rec.recommend(user_id=11, history=[1, 6], k=2))
+    same(batch[1], rec.recommend(history=[260], k=2))
+    assert batch[2] == as_pipeline_output(rec.popular(2))
+    romance = pipe([1], top_k=2, filters={"genres": ["Romance"]}, exclude_seen=True)
+    assert {r["movie_id"] for r in romance} <= {7, 915, 608, 110}  # the Romance movies
+    with pytest.raises(TypeError, match="pipeline input"):
+        pipe(260)
+    with pytest.raises(ValueError, match="unknown input keys"):
+        pipe({"user": 11})
+    with pytest.raises(TypeError, match="unexpected pipeline arguments"):
+        pipe([1], k=3)
+    with pytest.raises(UnknownMovieError):
+        pipe([1, 99999], on_unknown="error")
+    # A model loaded from a folder finds its vocabularies by itself.
+    loaded = Recommender.from_pretrained(run_dir).model
+    assert pipeline(PIPELINE_TASK, model=loaded, device="cpu")([1, 6], top_k=3) == pipe([1, 6], top_k=3)
+
+
+def test_pipeline_save_pretrained_round_trip(rec: Recommender, tmp_path: Path) -> None:
+    pipe = pipeline(PIPELINE_TASK, model=rec.model, item_vocab=rec.item_vocab, user_vocab=rec.user_vocab, device="cpu")
+    pipe.save_pretrained(tmp_path / "saved")
+    files = set(os.listdir(tmp_path / "saved"))
+    assert {"config.json", "model.safetensors", "item_vocab.json", "user_vocab.json"} <= files
+    assert {"pipeline_rec_transformer.py", "recommender.py", "vocab.py", "modeling_rec_transformer.py"} <= files
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert (
+        config["custom_pipelines"][PIPELINE_TASK]["impl"] == "pipeline_rec_transformer.NextItemRecommendationPipeline"
+    )
+    reloaded = pipeline(PIPELINE_TASK, model=str(tmp_path / "saved"), trust_remote_code=True, device="cpu")
+    assert reloaded([1, 6], top_k=3) == pipe([1, 6], top_k=3)
+
+
+def test_save_pipeline_files_sets_the_config(rec: Recommender, tmp_path: Path) -> None:
+    """Before save_pretrained (model given) or after it (config.json patched): both give a loadable folder."""
+    model = Recommender.from_pretrained(make_tiny_run(tmp_path / "src")).model
+    written = save_pipeline_files(tmp_path / "before", model)
+    assert {p.name for p in written} >= {"pipeline_rec_transformer.py", "recommender.py", "vocab.py"}
+    assert PIPELINE_TASK in model.config.custom_pipelines
+    model.save_pretrained(tmp_path / "before")
+    config = json.loads((tmp_path / "before" / "config.json").read_text())
+    assert config["custom_pipelines"][PIPELINE_TASK]["pt"] == ["AutoModel"]
+    assert "auto_map" in config
+    for name in ("pipeline_rec_transformer.py", "recommender.py", "vocab.py"):
+        source = (REPO_ROOT / "hf_recsys" / "modeling" / name).read_text()
+        assert "hf_recsys" not in "".join(
+            line for line in source.splitlines() if line.lstrip().startswith(("import ", "from "))
+        ), f"{name} must not import hf_recsys"
+
+
+STRANGER = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["hf_recsys"] = None  # as if the package were not installed
+    try:
+        import hf_recsys  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("hf_recsys is importable")
+    from transformers import AutoModel, pipeline
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    folder, repo_id = sys.argv[1], sys.argv[2]
+    out = {}
+    pipe = pipeline("next-item-recommendation", model=folder, trust_remote_code=True, device="cpu")
+    out["pipeline"] = pipe({"user_id": 11, "history": [1, "Heat (1995)", 99999]}, top_k=5)
+    out["pipeline_list"] = pipe(["Toy Story", 260], top_k=3)
+    out["pipeline_cold"] = pipe({"user_id": None, "history": []}, top_k=3)
+    out["pipeline_batch"] = pipe([{"user_id": 22, "history": [608]}, [1, 6]], top_k=2)
+    out["hub_pipeline"] = pipeline(
+        "next-item-recommendation", model=repo_id, trust_remote_code=True, device="cpu"
+    )({"user_id": 11, "history": [1, "Heat (1995)"]}, top_k=5)
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    out["auto_model_class"] = type(model).__name__
+    Recommender = get_class_from_dynamic_module("recommender.Recommender", folder)
+    rec = Recommender.from_pretrained(folder)
+    out["recommender"] = rec.recommend(user_id=11, history=[1, "Heat (1995)"], k=5)
+    out["modules"] = sorted(m for m in sys.modules if m.startswith("hf_recsys") and sys.modules[m] is not None)
+    print("RESULT=" + json.dumps(out))
+    """
+)
+
+
+def test_pipeline_as_a_stranger_in_a_fresh_process(rec: Recommender, run_dir: Path, tmp_path: Path) -> None:
+    """`pipeline(task, model=folder or repo id, trust_remote_code=True)` without hf_recsys, offline."""
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "home" / "hub" / "models--someone--tiny-rec"
+    shutil.copytree(run_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "PYTHONPATH", "TRANSFORMERS_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "home"), TOKENIZERS_PARALLELISM="false")
+    done = subprocess.run(
+        [sys.executable, "-c", STRANGER, str(run_dir), "someone/tiny-rec"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT="))
+    out = json.loads(line[len("RESULT=") :])
+    assert out["modules"] == []
+    assert out["auto_model_class"] == "RecTransformerForNextItemPrediction"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownMovieWarning)
+        expected = rec.recommend(user_id=11, history=[1, "Heat (1995)"], k=5)
+        same(out["pipeline"], expected)
+        same(out["hub_pipeline"], expected)
+        same(out["recommender"], expected)
+        assert out["recommender"] == json.loads(json.dumps(expected))
+        same(out["pipeline_list"], rec.recommend(history=[1, 260], k=3))
+        same(out["pipeline_cold"], rec.popular(3))
+        same(out["pipeline_batch"][0], rec.recommend(user_id=22, history=[608], k=2))
+        same(out["pipeline_batch"][1], rec.recommend(history=[1, 6], k=2))
+    assert "99999" in done.stderr  # the skipped id was reported
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------------------------
+def test_cli_prints_a_table(run_dir: Path, rec: Recommender, capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import recommend as cli
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    assert cli.parse_history(["Toy Story (1995)", "260", " 7"]) == ["Toy Story (1995)", 260, 7]
+    status = cli.main(["--model", str(run_dir), "--user_id", "11", "--history", "toy story", "260", "--k", "3"])
+    out = capsys.readouterr().out
+    assert status == 0
+    for item in rec.recommend(user_id=11, history=[1, 260], k=3):
+        assert item["title"] in out
+    assert "matched 'toy story' -> 'Toy Story (1995)'" in out
+    assert cli.main(["--model", str(run_dir), "--history", "Sabrina"]) == 2
+    assert "ambiguous" in capsys.readouterr().err
+    assert cli.main(["--model", str(run_dir), "--genres", "Action", "--k", "2"]) == 0
+    assert "popularity" in capsys.readouterr().out
