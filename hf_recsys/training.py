@@ -30,6 +30,7 @@ from .data.collator import NextItemCollator
 from .metrics import KS, make_compute_metrics, make_preprocess_logits_for_metrics
 from .modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from .modeling.losses import compile_cross_entropy
+from .modeling.pipeline_rec_transformer import save_pipeline_files
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,19 @@ class DataArguments:
         default=None, metadata={"help": "Folder with the official files; default $HF_RECSYS_DATA_DIR or download."}
     )
     protocol: str = field(default="leave-one-out", metadata={"help": "leave-one-out | seed-windows | temporal"})
+    sequences_path: str | None = field(
+        default=None, metadata={"help": "With --dataset sequences: a SASRec-format 'user item' file (path or URL)."}
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
     max_length: int = field(
         default=200, metadata={"help": "Most recent items the model reads (max_position_embeddings)."}
     )
     random_crop: bool = field(default=True, metadata={"help": "Train on random windows of long histories."})
     exclude_seen: bool = field(default=True, metadata={"help": "Never rank items already in the history."})
+
+    def builder_options(self) -> dict[str, Any]:
+        """Extra builder config values (only those that are set)."""
+        return {"sequences_path": self.sequences_path} if self.sequences_path else {}
 
 
 @dataclass
@@ -315,21 +323,30 @@ def run_training(
         protocol=data_args.protocol,
         cache_dir=data_args.cache_dir,
         seed=training_args.seed,
+        **data_args.builder_options(),
     )
     splits = data.dataset
     items, users = data.items, data.users
 
     if model_args.model_name_or_path:
+        # Fine-tuning: express the data in the pretrained tokens (vocabularies extended for unseen movies and
+        # users), grow the model to match, optionally freeze all but the embeddings (hf_recsys/finetuning.py).
+        from .finetuning import align_to_pretrained, load_pretrained_vocabs, prepare_model_for_finetuning
+
         model = RecTransformerForNextItemPrediction.from_pretrained(model_args.model_name_or_path)
+        pretrained_items, pretrained_users = load_pretrained_vocabs(model_args.model_name_or_path, model)
+        data, items, users, alignment = align_to_pretrained(data, pretrained_items, pretrained_users)
+        splits = data.dataset
+        logger.info("fine-tuning %s:\n%s", model_args.model_name_or_path, alignment.summary())
+        prepare_model_for_finetuning(model, items, users, freeze_transformer=model_args.freeze_transformer)
     else:
+        if model_args.freeze_transformer:
+            raise ValueError("--freeze_transformer needs --model_name_or_path (a trained model to fine-tune)")
         model = build_model(
             model_args, items.num_items, users.num_users, list(users.feature_sizes), data_args.max_length
         )
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
-    if model_args.freeze_transformer:
-        for name, param in model.named_parameters():
-            param.requires_grad = "item_embeddings" in name or "user_embeddings" in name
 
     max_length = model.config.max_position_embeddings
     train_ds = with_lengths(splits["train"], max_length)
@@ -384,8 +401,9 @@ def run_training(
     }
     if trainer.is_world_process_zero():
         out = Path(training_args.output_dir)
-        trainer.save_model(str(out))
+        trainer.model.save_pretrained(out)  # safetensors + code; no pickled training_args.bin
         save_vocabs(out, items, users)
+        save_pipeline_files(out, trainer.model)  # pipeline("next-item-recommendation", model=out) works
         write_results(out, results)
         try:
             from .hub import plot_training_curve, write_model_card
@@ -420,6 +438,7 @@ def evaluate_pretrained(
         protocol=data_args.protocol,
         cache_dir=data_args.cache_dir,
         seed=seed,
+        **data_args.builder_options(),
     )
     vocab_path = Path(model_name_or_path) / "item_vocab.json"
     if vocab_path.is_file() and not np.array_equal(ItemVocab.load(vocab_path).item_ids, data.items.item_ids):
@@ -433,6 +452,9 @@ def evaluate_pretrained(
         per_device_eval_batch_size=batch_size,
         compile_loss=False,
         disable_tqdm=True,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
     )
     max_length = model.config.max_position_embeddings
     dataset = sorted_for_eval(data.dataset[split], max_length)
