@@ -131,7 +131,11 @@ class RecTrainingArguments(TrainingArguments):
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Stops training once `minutes` have passed (checked after every step); the best epoch is still kept."""
+    """Stops training once `minutes` have passed (checked after every step); the best epoch is still kept.
+
+    Under data parallelism the main process's clock decides and the decision is broadcast: processes that stop
+    after different steps would wait forever for each other in the next collective operation.
+    """
 
     def __init__(self, minutes: float):
         self.seconds = minutes * 60
@@ -141,7 +145,12 @@ class TimeBudgetCallback(TrainerCallback):
         self.start = time.monotonic()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if time.monotonic() - self.start > self.seconds:
+        over = time.monotonic() - self.start > self.seconds
+        if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([1.0 if over else 0.0], device=args.device)
+            torch.distributed.broadcast(flag, src=0)
+            over = bool(flag.item())
+        if over:
             control.should_training_stop = True
             control.should_evaluate = True
             control.should_save = True
@@ -317,14 +326,15 @@ def run_training(
         training_args.output_dir, bool(training_args.resume_from_checkpoint), training_args.overwrite_output_dir
     )
     set_seed(training_args.seed)
-    data = load_movielens(
-        data_args.dataset,
-        data_dir=data_args.data_dir,
-        protocol=data_args.protocol,
-        cache_dir=data_args.cache_dir,
-        seed=training_args.seed,
-        **data_args.builder_options(),
-    )
+    with training_args.main_process_first(desc="MovieLens preparation"):  # one prepares, the others reload
+        data = load_movielens(
+            data_args.dataset,
+            data_dir=data_args.data_dir,
+            protocol=data_args.protocol,
+            cache_dir=data_args.cache_dir,
+            seed=training_args.seed,
+            **data_args.builder_options(),
+        )
     splits = data.dataset
     items, users = data.items, data.users
 
@@ -399,11 +409,15 @@ def run_training(
         "git_commit": _git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    out = Path(training_args.output_dir)
+    # FSDP / DeepSpeed shard the weights: gathering them is a collective call that every process must make
+    sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
     if trainer.is_world_process_zero():
-        out = Path(training_args.output_dir)
-        trainer.model.save_pretrained(out)  # safetensors + code; no pickled training_args.bin
+        to_save = trainer.accelerator.unwrap_model(trainer.model)
+        to_save.save_pretrained(out, state_dict=state_dict)  # safetensors + code; no pickled training_args.bin
         save_vocabs(out, items, users)
-        save_pipeline_files(out, trainer.model)  # pipeline("next-item-recommendation", model=out) works
+        save_pipeline_files(out, to_save)  # pipeline("next-item-recommendation", model=out) works
         write_results(out, results)
         try:
             from .hub import plot_training_curve, write_model_card
