@@ -680,3 +680,22 @@ def test_user_dropout_only_acts_in_training(mode):
     assert not torch.allclose(model(ids, user_ids=users).logits, model(ids, user_ids=unknown).logits)
     model.train()  # every id is replaced by the unknown user (dropout probability 1)
     torch.testing.assert_close(model(ids, user_ids=users).logits, model(ids, user_ids=unknown).logits)
+
+
+@pytest.mark.parametrize("mode", ["none", "add", "prepend", "concat"])
+def test_last_position_fast_path_equals_full_scoring(mode):
+    """Scoring the next item runs the last block only at the last position; it must equal full scoring."""
+    torch.manual_seed(0)
+    config = RecTransformerConfig(
+        num_items=50, num_users=5, user_conditioning=mode, num_hidden_layers=2, hidden_size=32, num_attention_heads=2
+    )
+    model = RecTransformerForNextItemPrediction(config).eval()
+    x = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8], [0, 0, 9, 10, 11]])
+    users = torch.tensor([1, 2, 0])
+    fast = model(x, user_ids=users).logits
+    full = model(x, user_ids=users, logits_to_keep=0).logits
+    last = torch.tensor([2, 4, 4]) + (1 if mode == "prepend" else 0)
+    expected = full[torch.arange(3), last]
+    finite = torch.isfinite(expected)
+    assert torch.equal(finite, torch.isfinite(fast))
+    torch.testing.assert_close(fast[finite], expected[finite], atol=1e-5, rtol=1e-5)
