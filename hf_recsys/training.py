@@ -104,9 +104,10 @@ class RecTrainingArguments(TrainingArguments):
     """`TrainingArguments` with this task's defaults, plus early stopping and a wall-clock budget."""
 
     output_dir: str = field(default="runs/rec-transformer", metadata={"help": "The run folder."})
-    per_device_train_batch_size: int = 128
+    per_device_train_batch_size: int = 32
     per_device_eval_batch_size: int = 256
-    learning_rate: float = 1e-3
+    learning_rate: float = 1.5e-3
+    warmup_steps: float = 100
     weight_decay: float = 0.0
     adam_beta2: float = 0.98
     num_train_epochs: float = 200.0
@@ -124,6 +125,10 @@ class RecTrainingArguments(TrainingArguments):
     dataloader_num_workers: int = 0
     early_stopping_patience: int = field(default=10, metadata={"help": "Evaluations without improvement."})
     max_train_minutes: float | None = field(default=None, metadata={"help": "Stop training after this long."})
+    budget_decay_fraction: float = field(
+        default=0.5,
+        metadata={"help": "With max_train_minutes: decay the learning rate linearly to 0 over this last share of it."},
+    )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow replacing a different run."})
     compile_loss: bool = field(
         default=True, metadata={"help": "torch.compile the full cross-entropy chunks (2-3x faster on CPU)."}
@@ -131,30 +136,79 @@ class RecTrainingArguments(TrainingArguments):
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Stops training once `minutes` have passed (checked after every step); the best epoch is still kept.
+    """Trains for a wall-clock budget: stops once `minutes` have passed (checked after every step; the best
+    epoch is still kept) and, with `decay_fraction` > 0, decays the learning rate linearly to 0 over the last
+    `decay_fraction` of the budget. Ending a budgeted run on a decayed learning rate is worth more than any
+    fixed schedule that does not know where training will stop (Li et al., "Budgeted Training", ICLR 2020).
 
-    Under data parallelism the main process's clock decides and the decision is broadcast: processes that stop
-    after different steps would wait forever for each other in the next collective operation.
+    Under data parallelism the main process's clock decides and is broadcast: processes that stop after
+    different steps would wait forever for each other, and different learning rates would split the replicas.
     """
 
-    def __init__(self, minutes: float):
+    def __init__(self, minutes: float, decay_fraction: float = 0.0):
+        if not 0.0 <= decay_fraction <= 1.0:
+            raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
         self.seconds = minutes * 60
+        self.decay_fraction = decay_fraction
         self.start = time.monotonic()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.monotonic()
 
-    def on_step_end(self, args, state, control, **kwargs):
-        over = time.monotonic() - self.start > self.seconds
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+        elapsed = time.monotonic() - self.start
         if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            flag = torch.tensor([1.0 if over else 0.0], device=args.device)
-            torch.distributed.broadcast(flag, src=0)
-            over = bool(flag.item())
+            shared = torch.tensor([elapsed], dtype=torch.float64, device=args.device)
+            torch.distributed.broadcast(shared, src=0)
+            elapsed = float(shared.item())
+        over = elapsed > self.seconds
+        left = 1.0 - elapsed / self.seconds
+        if self.decay_fraction > 0 and optimizer is not None and left < self.decay_fraction:
+            factor = max(left, 0.0) / self.decay_fraction
+            for group in optimizer.param_groups:  # applies to the next step; the scheduler's value is the base
+                group["lr"] = group["lr"] * factor
         if over:
             control.should_training_stop = True
             control.should_evaluate = True
             control.should_save = True
         return control
+
+
+class SpeedCallback(TrainerCallback):
+    """Wall time of each training epoch (evaluation excluded) and of each evaluation, for results.json."""
+
+    def __init__(self) -> None:
+        self.epoch_seconds: list[float] = []
+        self.eval_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.epoch_seconds.append(time.monotonic() - self._start)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        runtime = next((v for k, v in (metrics or {}).items() if k.endswith("_runtime")), None)
+        if runtime is not None:
+            self.eval_seconds.append(float(runtime))
+
+    def summary(self, train_rows: int, train_positions: int) -> dict[str, float]:
+        """Median epoch/evaluation time and training throughput (the first epoch, with compilation, excluded
+        when there are others)."""
+        epochs = self.epoch_seconds[1:] or self.epoch_seconds
+        if not epochs:
+            return {}
+        epoch = float(np.median(epochs))
+        out = {
+            "epoch_seconds": round(epoch, 2),
+            "first_epoch_seconds": round(self.epoch_seconds[0], 2),
+            "sequences_per_second": round(train_rows / epoch, 1),
+            "positions_per_second": round(train_positions / epoch, 1),
+        }
+        if self.eval_seconds:
+            out["eval_seconds"] = round(float(np.median(self.eval_seconds)), 2)
+        return out
 
 
 def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
@@ -241,7 +295,7 @@ def make_trainer(
     if training_args.load_best_model_at_end and training_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(training_args.early_stopping_patience))
     if training_args.max_train_minutes:
-        callbacks.append(TimeBudgetCallback(training_args.max_train_minutes))
+        callbacks.append(TimeBudgetCallback(training_args.max_train_minutes, training_args.budget_decay_fraction))
     return NextItemTrainer(
         model=model,
         args=training_args,
@@ -374,6 +428,8 @@ def run_training(
         user_features,
     )
 
+    speed = SpeedCallback()
+    trainer.add_callback(speed)
     start = time.monotonic()
     train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     train_seconds = time.monotonic() - start
@@ -404,6 +460,7 @@ def run_training(
             "max_train_minutes": training_args.max_train_minutes,
         },
         "train_seconds": round(train_seconds, 1),
+        "speed": speed.summary(len(train_ds), int(sum(n - 1 for n in train_ds["length"]))),
         "train_samples_per_second": train_output.metrics.get("train_samples_per_second"),
         "peak_mem_mb": round(peak_memory_mb(), 1),
         "git_commit": _git_commit(),

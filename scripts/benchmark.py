@@ -92,6 +92,7 @@ def _train(
         "epochs": results["training"]["epochs_run"],
         "peak_mem_mb": results["peak_mem_mb"],
         "train_samples_per_second": results["train_samples_per_second"],
+        **results["speed"],
         "config": {k: v for k, v in vars(model_args).items() if k != "model_name_or_path"},
     }
     return _row(name, protocol, results["metrics"], extra)

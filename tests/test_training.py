@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ def _args(sequences_file: Path, out: Path, epochs: int = 3, **overrides):
         seed=7,
         save_total_limit=None,
         early_stopping_patience=0,
+        warmup_steps=0,
     )
     training.update(overrides)
     return model, data, RecTrainingArguments(**training)
@@ -134,3 +136,25 @@ def test_cli_train_then_evaluate(sequences_file, tmp_path):
     printed = json.loads(proc.stdout[proc.stdout.rindex("\n{") :])  # the JSON block printed last
     assert printed["ndcg@10"] == pytest.approx(saved["ndcg@10"], abs=1e-4)
     assert printed["hr@10"] == pytest.approx(saved["hr@10"], abs=1e-4)
+
+
+def test_time_budget_decays_the_learning_rate_then_stops():
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import TrainerControl
+
+    from hf_recsys.training import TimeBudgetCallback
+
+    callback = TimeBudgetCallback(minutes=1.0, decay_fraction=0.5)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    args = SimpleNamespace(world_size=1, device="cpu")
+    for elapsed, expected_lr, stops in [(10, 1.0, False), (45, 0.5, False), (54, 0.2, False), (61, 0.0, True)]:
+        optimizer.param_groups[0]["lr"] = 1.0  # what the constant scheduler sets before each callback
+        callback.start = time.monotonic() - elapsed
+        control = callback.on_step_end(args, None, TrainerControl(), optimizer=optimizer)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected_lr, abs=0.02)
+        assert control.should_training_stop is stops
+    with pytest.raises(ValueError, match="decay_fraction"):
+        TimeBudgetCallback(1.0, decay_fraction=1.5)
