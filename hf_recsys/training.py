@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
 from .baselines import evaluate_popularity, item_counts
@@ -211,6 +212,34 @@ class SpeedCallback(TrainerCallback):
         return out
 
 
+class EpochReportCallback(TrainerCallback):
+    """One readable progress line per evaluation: epoch, training loss, validation NDCG@10/HR@10, time used."""
+
+    def __init__(self, budget_minutes: float | None = None) -> None:
+        self.budget = f" of {budget_minutes:.0f}:00" if budget_minutes else ""
+        self.start = time.monotonic()
+        self.loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.loss = float(logs["loss"])
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        if "eval_ndcg@10" not in metrics:
+            return
+        minutes, seconds = divmod(int(time.monotonic() - self.start), 60)
+        loss = f"loss {self.loss:.3f}  " if self.loss is not None else ""
+        print(
+            f"epoch {state.epoch:5.1f}  {loss}valid NDCG@10 {metrics['eval_ndcg@10']:.4f}  "
+            f"HR@10 {metrics.get('eval_hr@10', float('nan')):.4f}  [{minutes}:{seconds:02d}{self.budget}]",
+            flush=True,
+        )
+
+
 def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
     """Add the `length` column the length-grouped sampler reads (training positions per row)."""
     return dataset.map(
@@ -372,7 +401,11 @@ def peak_memory_mb() -> float:
 def run_training(
     model_args: ModelArguments, data_args: DataArguments, training_args: RecTrainingArguments
 ) -> dict[str, Any]:
-    """Train, select the best epoch on validation NDCG@10, test once, write the run folder; return results."""
+    """Train, select the best epoch on validation NDCG@10, test once, write the run folder; return results.
+
+    With `disable_tqdm`, progress is one line per epoch (loss, validation NDCG@10/HR@10, time) instead of the
+    Trainer's raw log dictionaries.
+    """
     from .data import load_movielens, save_vocabs  # the builder is heavy; import only when training
 
     ks = (1, 3, 5, 10, 20) if data_args.protocol == "seed-windows" else KS  # the notebook reported NDCG@3
@@ -430,6 +463,9 @@ def run_training(
 
     speed = SpeedCallback()
     trainer.add_callback(speed)
+    if training_args.disable_tqdm and trainer.is_world_process_zero():
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(EpochReportCallback(training_args.max_train_minutes))
     start = time.monotonic()
     train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     train_seconds = time.monotonic() - start

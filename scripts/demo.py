@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
         overwrite_output_dir=True,
         max_train_minutes=args.train_minutes,
         seed=args.seed,
-        disable_tqdm=False,
+        disable_tqdm=True,  # one line per epoch instead of a progress bar over a step count that a time budget cuts
     )
     data_args = DataArguments(dataset="ml-1m", data_dir=args.data_dir)
     print(f"Training the default recipe on ML-1M for up to {args.train_minutes:.0f} minutes ...", flush=True)

@@ -359,10 +359,8 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
             positions = torch.arange(length, device=x.device)
             last_mask = ((positions[None, :] <= last[:, None]) & mask)[:, None, None, :]
         for i, layer in enumerate(self.layers):
-            if last_only and i == len(self.layers) - 1:
-                x = layer(x, last_mask, last)
-            else:
-                x = layer(x, attn_mask)
+            final = last_only and i == len(self.layers) - 1
+            x = layer(x, last_mask, last) if final else layer(x, attn_mask)
             if output_hidden_states:
                 all_hidden = (*all_hidden, x)
         if last_only:
