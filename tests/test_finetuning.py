@@ -1,0 +1,371 @@
+"""Fine-tuning: vocabulary growth, remapping new data into pretrained tokens, model growth, freezing, and an
+end-to-end `scripts/train.py --model_name_or_path` run on synthetic data with new movies and users (< 60 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_run import MOVIE_IDS, USER_IDS, make_tiny_run
+
+from hf_recsys.data import ROW_FEATURES
+from hf_recsys.data.vocab import ItemVocab, UnknownItemError, UserVocab, load_vocabs, save_vocabs
+from hf_recsys.finetuning import (
+    align_to_pretrained,
+    item_token_map,
+    load_pretrained_vocabs,
+    prepare_model_for_finetuning,
+    remap_dataset,
+    trainable_parameter_names,
+)
+from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+from hf_recsys.training import RecTrainingArguments, make_trainer, with_lengths
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny models gain nothing from intra-op threads on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@dataclass
+class Data:
+    """The part of MovieLensData that align_to_pretrained reads."""
+
+    dataset: datasets.DatasetDict
+    items: ItemVocab
+    users: UserVocab
+
+
+def pretrained_vocabs() -> tuple[ItemVocab, UserVocab]:
+    items = ItemVocab([10, 20, 30, 40], titles=["A", "B", "C", "D"], genres=[["Drama"]] * 4)
+    users = UserVocab([1, 2, 3], gender=["F", "M", "F"])
+    return items, users
+
+
+def new_data() -> Data:
+    """New interactions tokenized with their own vocabularies (as load_movielens does): movies 20, 40 known,
+    5, 25, 50 new; user 2 known, users 7, 9 new."""
+    items = ItemVocab([5, 20, 25, 40, 50], titles=["E", "B2", "F", "D2", "G"], genres=[["Noir"], [], [], [], []])
+    users = UserVocab([2, 7, 9], gender=["M", "X", None])
+    movie_rows = {  # user -> (history movie ids, target movie id)
+        "train": [(2, [20, 40], 5), (7, [5, 25], 50), (9, [40], 20)],
+        "validation": [(2, [20, 40, 5], 25)],
+        "test": [(7, [5, 25, 50], 40), (9, [40, 20], 50)],
+    }
+    splits = {}
+    for split, rows in movie_rows.items():
+        splits[split] = datasets.Dataset.from_dict(
+            {
+                "user_id": [u for u, _, _ in rows],
+                "user_index": users.encode_many([u for u, _, _ in rows]).tolist(),
+                "input_ids": [items.encode_many(h).tolist() for _, h, _ in rows],
+                "target": items.encode_many([t for _, _, t in rows]).tolist(),
+                "timestamp": [0] * len(rows),
+            },
+            features=ROW_FEATURES,
+        )
+    return Data(datasets.DatasetDict(splits), items, users)
+
+
+def movies_of(dataset: datasets.Dataset, items: ItemVocab) -> list[tuple[int, list[int], int]]:
+    return [
+        (row["user_id"], items.decode_many(row["input_ids"]).tolist(), items.decode(row["target"])) for row in dataset
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Vocabulary growth and remapping
+# --------------------------------------------------------------------------------------------------------
+def test_align_grows_vocabularies_and_remaps_every_split(tmp_path) -> None:
+    items, users = pretrained_vocabs()
+    data = new_data()
+    aligned, new_items, new_users, report = align_to_pretrained(data, items, users)
+
+    # old ids keep their tokens, new ones are appended in ascending id order, metadata comes from the new data
+    assert new_items.item_ids.tolist() == [10, 20, 30, 40, 5, 25, 50]
+    assert [new_items.encode(m) for m in (10, 20, 30, 40)] == [1, 2, 3, 4]
+    assert new_items.title(2) == "B" and new_items.title(5) == "E" and new_items.genres(5) == ["Noir"]
+    assert new_items.genre_names == ["Drama", "Noir"]
+    assert new_users.user_ids.tolist() == [1, 2, 3, 7, 9] and new_users.encode(2) == 2
+    assert new_users.categories("gender") == ["F", "M", "X"] and new_users.features(4) == [3]
+    assert aligned.items is new_items and aligned.users is new_users
+
+    # every row names the same movies and users as before, in the extended tokens
+    for split in ("train", "validation", "test"):
+        before, after = data.dataset[split], aligned.dataset[split]
+        assert after.features == before.features
+        assert movies_of(after, new_items) == movies_of(before, data.items)
+        np.testing.assert_array_equal(after["user_index"], new_users.encode_many(after["user_id"]))
+    assert aligned.dataset["train"]["input_ids"][0] == [2, 4]  # movies 20, 40: their pretrained tokens
+
+    assert report.num_new_items == 3 and report.new_item_ids == [5, 25, 50]
+    assert report.num_new_users == 2 and report.new_user_ids == [7, 9]
+    assert report.rows == {"train": 3, "validation": 1, "test": 2}
+    assert report.rows_new_target == {"train": 2, "validation": 1, "test": 1}
+    assert report.rows_new_user == {"train": 2, "validation": 0, "test": 2}
+    assert "items: 4 pretrained + 3 new" in report.summary()
+    json.dumps(report.to_dict())
+
+    # the run folder's vocabularies round-trip exactly
+    save_vocabs(tmp_path, new_items, new_users)
+    it, us = load_vocabs(tmp_path)
+    assert it == new_items and us == new_users and it.item_ids.tolist() == [10, 20, 30, 40, 5, 25, 50]
+    # aligning again to the grown vocabularies changes nothing (idempotent)
+    again, it2, us2, report2 = align_to_pretrained(aligned, new_items, new_users)
+    assert it2 == new_items and us2 == new_users and report2.num_new_items == 0
+    assert again.dataset["test"]["input_ids"] == aligned.dataset["test"]["input_ids"]
+
+
+def test_remap_dataset_bad_input() -> None:
+    data = new_data()
+    with pytest.raises(ValueError, match="item token 5 is outside the source vocabulary"):
+        remap_dataset(data.dataset["test"], np.arange(5))  # a table for 4 movies; the data has token 5
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['target'\]"):
+        remap_dataset(data.dataset["test"].remove_columns("target"), np.arange(6))
+    with pytest.raises(UnknownItemError, match="movie id 5 "):
+        item_token_map(data.items, ItemVocab([20]))  # the target vocabulary must contain every source movie
+    with pytest.raises(TypeError, match=r"needs data with \.dataset"):
+        align_to_pretrained(data.dataset, *pretrained_vocabs())
+    # a dataset with a select() indices mapping and an empty split remap fine
+    picked = remap_dataset(data.dataset["train"].select([2, 0]), np.arange(6) + 10)
+    assert picked["target"] == [12, 11]
+    empty = data.dataset["train"].select([])
+    assert len(remap_dataset(empty, np.arange(6))) == 0
+
+
+def test_load_pretrained_vocabs_from_folder_and_hub(tmp_path, monkeypatch) -> None:
+    run = make_tiny_run(tmp_path / "run")
+    model = RecTransformerForNextItemPrediction.from_pretrained(run)
+    items, users = load_pretrained_vocabs(run, model)
+    assert items.item_ids.tolist() == sorted(MOVIE_IDS) and users.user_ids.tolist() == USER_IDS
+
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    def fake_download(repo_id: str, filename: str, **kwargs: object) -> str:
+        assert repo_id == "someone/rec-model"
+        if (run / filename).is_file():
+            return str(run / filename)
+        raise EntryNotFoundError(f"{filename} not found")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    assert load_pretrained_vocabs("someone/rec-model", model)[0] == items
+    (run / "user_vocab.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"someone/rec-model has no user_vocab\.json"):
+        load_pretrained_vocabs("someone/rec-model")
+    with pytest.raises(FileNotFoundError, match=r"user_vocab\.json"):
+        load_pretrained_vocabs(run)
+    save_vocabs(run, ItemVocab([1, 2]), UserVocab(USER_IDS))
+    with pytest.raises(ValueError, match="has 2 movies but the model scores 12"):
+        load_pretrained_vocabs(run, model)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Model growth and freezing
+# --------------------------------------------------------------------------------------------------------
+def tiny_model(**overrides) -> RecTransformerForNextItemPrediction:
+    torch.manual_seed(0)
+    kwargs = {
+        "num_items": 40, "num_users": 6, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 32, "max_position_embeddings": 10, "hidden_dropout_prob": 0.0,
+        "user_conditioning": "add", "user_feature_sizes": [3],
+    }  # fmt: skip
+    kwargs.update(overrides)
+    return RecTransformerForNextItemPrediction(RecTransformerConfig(**kwargs)).eval()
+
+
+def vocabs_for(model: RecTransformerForNextItemPrediction) -> tuple[ItemVocab, UserVocab]:
+    items = ItemVocab(np.arange(1, model.config.num_items + 1) * 10)
+    users = UserVocab(np.arange(1, model.config.num_users + 1), gender=(["F", "M"] * 10)[: model.config.num_users])
+    return items, users
+
+
+HISTORIES = torch.tensor([[1, 5, 9, 0, 0], [2, 3, 4, 5, 6], [40, 0, 0, 0, 0], [7, 7, 8, 0, 0]])
+USERS = torch.tensor([1, 0, 6, 3])
+
+
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_grown_model_keeps_old_recommendations(tied: bool) -> None:
+    model = tiny_model(tie_word_embeddings=tied)
+    items, users = vocabs_for(model)
+    features = torch.tensor([[1], [0], [2], [1]])
+    before = model(HISTORIES, user_ids=USERS, user_features=features).logits
+    top_before = model.recommend(HISTORIES, user_ids=USERS, user_features=features, k=10)
+    old_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    grown_items = items.extend([5, 7, 1000, 10])  # 3 new movies (10 is known)
+    grown_users = users.extend([9, 8, 1], gender=["X", "F", None])  # 2 new users, a new gender category
+    prepare_model_for_finetuning(model, grown_items, grown_users, freeze_transformer=False)
+    assert model.config.num_items == 43 and model.config.num_users == 8 and model.config.user_feature_sizes == [4]
+
+    after = model(HISTORIES, user_ids=USERS, user_features=features).logits
+    assert after.shape == (4, 44)
+    assert torch.equal(after[:, :41], before)  # old movies: the very same scores
+    # a new movie starts at the mean embedding: its score is the mean old score (never above the old top-k)
+    torch.testing.assert_close(after[:, 41:], before[:, 1:].mean(1, keepdim=True).expand(-1, 3))
+    top_after = model.recommend(HISTORIES, user_ids=USERS, user_features=features, k=10)
+    assert torch.equal(top_after.item_ids, top_before.item_ids)
+    assert torch.equal(top_after.scores, top_before.scores)
+    # old rows bit-identical; new users are served as the unknown user, a new category as "unknown"
+    state = model.state_dict()
+    for name, old in old_state.items():
+        assert torch.equal(state[name][: old.shape[0]], old), name
+    as_new_user = model(HISTORIES, user_ids=torch.tensor([7, 8, 7, 8]), user_features=torch.tensor([[3]] * 4)).logits
+    as_stranger = model(HISTORIES, user_ids=torch.zeros(4, dtype=torch.long), user_features=torch.zeros(4, 1).long())
+    torch.testing.assert_close(as_new_user[:, :41], as_stranger.logits[:, :41], rtol=0, atol=0)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_grown_model_gets_genres_of_new_movies() -> None:
+    model = tiny_model(num_items=3, num_item_genres=2, user_conditioning="none", user_feature_sizes=[])
+    items = ItemVocab([1, 2, 3], genres=[["A"], ["B"], ["A", "B"]], genre_names=["A", "B"])
+    model.set_item_features(genres=torch.as_tensor(items.genre_matrix()))
+    grown = items.extend([4, 5], genres=[["B"], ["C"]])
+    prepare_model_for_finetuning(model, grown, UserVocab([1]), freeze_transformer=False)
+    table = model.rec_transformer.embeddings.item_genres
+    assert table.tolist() == [[0, 0], [1, 0], [0, 1], [1, 1], [0, 1], [0, 0]]  # genre C has no column in the model
+
+
+def test_prepare_model_bad_input() -> None:
+    model = tiny_model()
+    items, users = vocabs_for(model)
+    with pytest.raises(ValueError, match="has 39 movies but the model already has 40"):
+        prepare_model_for_finetuning(model, ItemVocab(range(1, 40)), users)
+    with pytest.raises(ValueError, match="has 5 users but the model already has 6"):
+        prepare_model_for_finetuning(model, items, UserVocab(range(1, 6)))
+    with pytest.raises(ValueError, match="1 user side features"):
+        prepare_model_for_finetuning(model, items, UserVocab(range(1, 7)))
+    with pytest.raises(TypeError, match="ItemVocab and a UserVocab"):
+        prepare_model_for_finetuning(model, [1, 2], users)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
+def test_freezing_trains_only_the_embedding_tables(tmp_path, tied: bool) -> None:
+    model = tiny_model(tie_word_embeddings=tied, user_feature_sizes=[]).train()
+    items, users = vocabs_for(model)
+    grown_items = items.extend([5, 7, 1000])
+    grown_users = users.extend([9])
+    prepare_model_for_finetuning(model, grown_items, grown_users, freeze_transformer=True)
+    expected = {"rec_transformer.embeddings.item_embeddings.weight", "rec_transformer.user.user_embeddings.weight"}
+    if not tied:
+        expected.add("output_embeddings.weight")
+    assert set(trainable_parameter_names(model)) == expected
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    rows = {  # new movies (41-43) and the new user (7) take part
+        "user_id": [1, 2, 9, 3], "user_index": [1, 2, 7, 3], "input_ids": [[1, 2, 41], [5, 6, 7], [42, 3], [8, 9]],
+        "target": [43, 8, 41, 10], "timestamp": [0] * 4,
+    }  # fmt: skip
+    train = with_lengths(datasets.Dataset.from_dict(rows, features=ROW_FEATURES), 10)
+    args = RecTrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=3, learning_rate=0.05, per_device_train_batch_size=4,
+        eval_strategy="no", save_strategy="no", load_best_model_at_end=False, compile_loss=False, use_cpu=True,
+        report_to="none", disable_tqdm=True, logging_strategy="no",
+    )  # fmt: skip
+    make_trainer(model, args, train, None, 10).train()
+
+    after = model.state_dict()
+    changed = {name for name, old in before.items() if not torch.equal(after[name], old)}
+    # the item/user tables moved (the state dict lists a tied output matrix under both names); blocks, norms,
+    # positions and buffers are bit-identical
+    assert changed == expected | {"output_embeddings.weight"}
+    new_rows = after["rec_transformer.embeddings.item_embeddings.weight"][41:]
+    assert not torch.equal(new_rows, before["rec_transformer.embeddings.item_embeddings.weight"][41:])
+
+
+# --------------------------------------------------------------------------------------------------------
+# End to end: scripts/train.py --model_name_or_path <run> on new data with new movies and users
+# --------------------------------------------------------------------------------------------------------
+NEW_MOVIES = list(range(5000, 5016))  # > 20 movies in all: evaluation ranks top 20
+
+
+def write_new_period(folder: Path, seed: int = 0) -> Path:
+    """ML-20M-format files (ratings.csv, movies.csv): 2 known users + 6 new ones, 8 known movies + 16 new."""
+    rng = np.random.default_rng(seed)
+    known = [m for m in MOVIE_IDS if m not in (915, 1196, 608, 110)]
+    catalogue = np.array(known + NEW_MOVIES)
+    lines = ["userId,movieId,rating,timestamp"]
+    for user in [11, 22, 50, 51, 52, 53, 54, 55]:
+        movies = rng.permutation(catalogue)[: int(rng.integers(8, 15))]
+        lines += [f"{user},{m},4.0,{1_000_000 + 100 * i + user}" for i, m in enumerate(movies)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n")
+    movies = ["movieId,title,genres"] + [f"{m},New Movie {m} (2024),Drama|Sci-Fi" for m in NEW_MOVIES]
+    movies += [f"{m},Old {m} (1995),Comedy" for m in known]
+    (folder / "movies.csv").write_text("\n".join(movies) + "\n")
+    return folder
+
+
+def test_finetune_end_to_end_with_train_script(tmp_path) -> None:
+    pretrained = make_tiny_run(tmp_path / "pretrained")
+    data_root = tmp_path / "data"
+    write_new_period(data_root / "ml-20m")
+    out = tmp_path / "finetuned"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }  # fmt: skip
+    env.pop("HF_RECSYS_DATA_DIR", None)
+    args = [
+        sys.executable, str(REPO_ROOT / "scripts" / "train.py"), "--model_name_or_path", str(pretrained),
+        "--freeze_transformer", "True", "--dataset", "ml-20m", "--data_dir", str(data_root),
+        "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out), "--num_train_epochs", "2",
+        "--per_device_train_batch_size", "8", "--learning_rate", "0.01", "--compile_loss", "False",
+        "--use_cpu", "True", "--report_to", "none", "--disable_tqdm", "True", "--seed", "3",
+    ]  # fmt: skip
+    proc = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"train.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+
+    # vocabularies: the pretrained tokens first, unchanged; new movies and users appended in ascending id order
+    old_items, old_users = load_vocabs(pretrained)
+    items, users = load_vocabs(out)
+    assert items.item_ids.tolist() == [*old_items.item_ids.tolist(), *NEW_MOVIES]
+    assert users.user_ids.tolist() == [*old_users.user_ids.tolist(), 50, 51, 52, 53, 54, 55]
+    assert items.title(items.encode(5001)) == "New Movie 5001 (2024)"
+    assert items.title(items.encode(260)) == old_items.title(old_items.encode(260))
+    config = json.loads((out / "config.json").read_text())
+    assert config["num_items"] == 28 and config["num_users"] == 9
+
+    # frozen transformer: every block/norm/position weight is the pretrained one; the item table trained
+    before, after = load_file(pretrained / "model.safetensors"), load_file(out / "model.safetensors")
+    for name, tensor in before.items():
+        if "item_embeddings" in name or "user_embeddings" in name or "item_counts" in name:
+            continue
+        assert torch.equal(after[name], tensor), name
+    name = "rec_transformer.embeddings.item_embeddings.weight"
+    assert after[name].shape == (29, 16) and not torch.equal(after[name][:13], before[name])
+
+    results = json.loads((out / "results.json").read_text())
+    assert 0.0 <= results["metrics"]["test"]["ndcg@10"] <= 1.0
+    # the fine-tuned folder loads and recommends the new movies by id
+    model = RecTransformerForNextItemPrediction.from_pretrained(out)
+    history = torch.as_tensor([items.encode_many([1, 5000, 260]).tolist()])
+    assert model.recommend(history, k=25).item_ids.shape == (1, 25)
+
+
+def test_freeze_transformer_needs_a_pretrained_model(tmp_path, monkeypatch) -> None:
+    from hf_recsys.training import DataArguments, ModelArguments, run_training
+
+    monkeypatch.delenv("HF_RECSYS_DATA_DIR", raising=False)
+    write_new_period(tmp_path / "data" / "ml-20m")
+    data_args = DataArguments(dataset="ml-20m", data_dir=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"))
+    args = RecTrainingArguments(output_dir=str(tmp_path / "run"), use_cpu=True, report_to="none", compile_loss=False)
+    with pytest.raises(ValueError, match="--freeze_transformer needs --model_name_or_path"):
+        run_training(ModelArguments(freeze_transformer=True), data_args, args)
