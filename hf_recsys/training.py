@@ -170,7 +170,7 @@ class TimeBudgetCallback(TrainerCallback):
                 group["lr"] = group["lr"] * factor
         if over:
             control.should_training_stop = True
-            control.should_evaluate = True
+            control.should_evaluate = args.eval_strategy != "no"
             control.should_save = True
         return control
 
@@ -352,6 +352,12 @@ class NextItemTrainer(Trainer):
             return make_loader(*args)
         finally:
             self.data_collator = train_collator
+
+    def _get_eval_sampler(self, eval_dataset):
+        # Evaluation rows arrive sorted by history length (`sorted_for_eval`), so sequential batches need almost
+        # no padding. transformers 5 would otherwise apply the training's length grouping here too, re-reading
+        # every history at each evaluation.
+        return None if eval_dataset is None else torch.utils.data.SequentialSampler(eval_dataset)
 
     def get_eval_dataloader(self, eval_dataset=None):
         return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)

@@ -149,7 +149,7 @@ def test_time_budget_decays_the_learning_rate_then_stops():
     callback = TimeBudgetCallback(minutes=1.0, decay_fraction=0.5)
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=1.0)
-    args = SimpleNamespace(world_size=1, device="cpu")
+    args = SimpleNamespace(world_size=1, device="cpu", eval_strategy="epoch")
     for elapsed, expected_lr, stops in [(10, 1.0, False), (45, 0.5, False), (54, 0.2, False), (61, 0.0, True)]:
         optimizer.param_groups[0]["lr"] = 1.0  # what the constant scheduler sets before each callback
         callback.start = time.monotonic() - elapsed
