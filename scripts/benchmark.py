@@ -17,7 +17,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from hf_recsys.baselines import evaluate_popularity
+from hf_recsys.baselines import NOTEBOOK_RECIPE, evaluate_popularity
 from hf_recsys.training import (
     DataArguments,
     ModelArguments,
@@ -27,16 +27,7 @@ from hf_recsys.training import (
     run_training,
 )
 
-NOTEBOOK = ModelArguments(
-    hidden_size=64,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    intermediate_size=256,
-    hidden_dropout_prob=0.1,
-    attention_probs_dropout_prob=0.1,
-    position_embedding_type="sinusoidal",
-    user_conditioning="concat",
-)
+NOTEBOOK = ModelArguments(**NOTEBOOK_RECIPE)
 
 
 @dataclass
