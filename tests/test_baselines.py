@@ -8,36 +8,33 @@ from hf_recsys.baselines import NOTEBOOK_RECIPE, evaluate_popularity, item_count
 
 
 def _rows():
-    # item 1 is the most frequent in the histories, then 2, then 3
+    # popularity in the histories: item 1 (4x) > 2 (3x) > 3 (2x) > 4 (1x); items 5..12 never occur
     return Dataset.from_dict(
         {
-            "input_ids": [[1, 2, 1], [1, 3], [2, 1, 4], [5]],
-            "target": [2, 1, 3, 1],
+            "input_ids": [[1, 1, 1, 1], [2, 2, 2], [3, 3], [4]],
+            "target": [3, 1, 4, 2],
             "user_index": [1, 2, 3, 4],
         }
     )
 
 
 def test_item_counts_histories_and_targets():
-    counts = item_counts(_rows(), vocab_size=7)
-    assert counts.tolist() == [0, 4, 2, 1, 1, 1, 0]
-    with_targets = item_counts(_rows(), vocab_size=7, include_targets=True)
-    assert with_targets.tolist() == [0, 6, 3, 2, 1, 1, 0]
+    counts = item_counts(_rows(), vocab_size=13)
+    assert counts[:6].tolist() == [0, 4, 3, 2, 1, 0]
+    with_targets = item_counts(_rows(), vocab_size=13, include_targets=True)
+    assert with_targets[:6].tolist() == [0, 5, 4, 3, 2, 0]
 
 
 def test_popularity_ranks_by_count_and_excludes_seen():
-    metrics = evaluate_popularity(_rows(), num_items=6, ks=(1, 5))
-    # row 1: seen {1,2} -> ranking 3,4,5,6: target 2 was seen -> miss
-    # row 2: seen {1,3} -> ranking 2,4,5,6: target 1 seen -> miss
-    # row 3: seen {1,2,4} -> ranking 3,5,6: target 3 at rank 1 -> hit
-    # row 4: seen {5} -> ranking 1,2,3,4,6: target 1 at rank 1 -> hit
-    assert metrics["hr@1"] == pytest.approx(0.5)
-    assert metrics["ndcg@5"] == pytest.approx(0.5)
-    kept = evaluate_popularity(_rows(), num_items=6, ks=(1, 5), exclude_seen=False)
-    # without exclusion the ranking is 1,2,3,4,5,6 for everyone: targets 2,1,3,1 at ranks 2,1,3,1
-    expected_ndcg5 = (1 / math.log2(3) + 1 + 1 / math.log2(4) + 1) / 4
-    assert kept["ndcg@5"] == pytest.approx(expected_ndcg5)
-    assert kept["hr@1"] == pytest.approx(0.5)
+    metrics = evaluate_popularity(_rows(), num_items=12, ks=(1, 5))
+    # seen items removed: targets 3, 1, 4, 2 land at ranks 2, 1, 3, 2
+    assert metrics["hr@1"] == pytest.approx(0.25)
+    assert metrics["ndcg@5"] == pytest.approx((1 / math.log2(3) + 1 + 1 / math.log2(4) + 1 / math.log2(3)) / 4)
+    kept = evaluate_popularity(_rows(), num_items=12, ks=(1, 5), exclude_seen=False)
+    # one ranking 1, 2, 3, 4 for everyone: targets at ranks 3, 1, 4, 2
+    assert kept["ndcg@5"] == pytest.approx((1 / 2 + 1 + 1 / math.log2(5) + 1 / math.log2(3)) / 4)
+    assert kept["hr@1"] == pytest.approx(0.25)
+    assert 0 < metrics["coverage@10"] <= 1
 
 
 def test_notebook_recipe_is_the_original_model():
