@@ -24,6 +24,7 @@ import torch
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 
 from .baselines import evaluate_popularity, item_counts
@@ -352,6 +353,17 @@ class NextItemTrainer(Trainer):
             return make_loader(*args)
         finally:
             self.data_collator = train_collator
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        column = self.args.length_column_name
+        if self.args.train_sampling_strategy != "group_by_length" or column not in getattr(dataset, "column_names", ()):
+            return super()._get_train_sampler(train_dataset)
+        # datasets >= 4 returns a lazy Column whose every element access is an Arrow lookup, which the sampler
+        # makes once per row (minutes for 400k rows): hand it the lengths as a list.
+        return LengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=dataset[column][:]
+        )
 
     def _get_eval_sampler(self, eval_dataset):
         # Evaluation rows arrive sorted by history length (`sorted_for_eval`), so sequential batches need almost

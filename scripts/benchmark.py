@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     default = ModelArguments()
     jobs: list[tuple[str, str, object]] = [
         ("popularity", "leave-one-out", None),
-        ("notebook-recipe", "leave-one-out", (NOTEBOOK, bench.baseline_minutes, 3)),
         ("rec-transformer", "leave-one-out", (default, bench.minutes, 200)),
+        ("notebook-recipe", "leave-one-out", (NOTEBOOK, bench.baseline_minutes, 3)),
         ("popularity", "seed-windows", None),
         # windows hold at most 4 movies: 1,024 of them per step carry as many positions as the default batch
         ("notebook-recipe", "seed-windows", (NOTEBOOK, bench.baseline_minutes, 3, 1024)),
