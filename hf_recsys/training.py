@@ -477,6 +477,7 @@ def run_training(
         data_args.random_crop,
         data_args.exclude_seen,
         user_features,
+        ks=ks,
     )
 
     speed = SpeedCallback()
