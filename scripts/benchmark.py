@@ -40,6 +40,7 @@ class BenchmarkArguments:
     data_dir: str | None = field(default=None, metadata={"help": "Local MovieLens folder."})
     seed: int = field(default=42, metadata={"help": "Seed of every run."})
     only: str | None = field(default=None, metadata={"help": "Comma-separated row names to run (default: all)."})
+    protocols: str = field(default="leave-one-out,seed-windows", metadata={"help": "Comma-separated protocols to run."})
 
 
 def _append(path: Path, row: dict) -> None:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     wanted = set(bench.only.split(",")) if bench.only else None
     rows = []
     for name, protocol, spec in jobs:
-        if wanted and name not in wanted:
+        if (wanted and name not in wanted) or protocol not in bench.protocols.split(","):
             continue
         print(f"== {name} ({protocol})", flush=True)
         start = time.monotonic()
