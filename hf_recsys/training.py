@@ -72,6 +72,10 @@ class ModelArguments:
     negative_sampling: str = field(default="uniform", metadata={"help": "uniform | popularity"})
     gbce_t: float = field(default=0.75, metadata={"help": "gSASRec calibration t."})
     label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the full cross-entropy."})
+    future_window: int = field(
+        default=1, metadata={"help": "Full CE: train each position on the next N items (1 = next item only)."}
+    )
+    future_decay: float = field(default=0.5, metadata={"help": "Weight ratio between consecutive future items."})
     freeze_transformer: bool = field(
         default=False, metadata={"help": "Fine-tuning: train only item/user embeddings, keep the blocks frozen."}
     )
@@ -299,6 +303,8 @@ def build_model(
         negative_sampling=model_args.negative_sampling,
         gbce_t=model_args.gbce_t,
         label_smoothing=model_args.label_smoothing,
+        future_window=model_args.future_window,
+        future_decay=model_args.future_decay,
     )
     return RecTransformerForNextItemPrediction(config)
 
@@ -551,11 +557,15 @@ def evaluate_pretrained(
 ) -> dict[str, float]:
     """Full-ranking metrics of a saved run folder or Hub model on one split of a dataset.
 
-    The model's vocabulary (item_vocab.json beside the weights) must be the dataset's: the same release and
-    filters give the same tokens, and a mismatch raises instead of scoring the wrong movies.
+    The dataset is expressed in the model's own tokens (its `item_vocab.json`/`user_vocab.json`): the same
+    movie always scores as the same row, whatever tokens the dataset's builder gave it. Data the model never saw
+    (another release, a fine-tuned model's extra movies) is aligned honestly: an unknown movie in a history
+    enters as the mean item embedding, an unknown movie is never recommended (so a target among them is a miss),
+    and an unknown user is served as the unknown user. The returned metrics then also hold
+    `unknown_target_share` and `unknown_history_share`: how much of the split the model could not know.
     """
     from .data import load_movielens
-    from .modeling.vocab import ItemVocab
+    from .finetuning import align_to_pretrained, load_pretrained_vocabs, prepare_model_for_finetuning
 
     model = RecTransformerForNextItemPrediction.from_pretrained(model_name_or_path).eval()
     data = load_movielens(
@@ -566,13 +576,32 @@ def evaluate_pretrained(
         seed=seed,
         **data_args.builder_options(),
     )
-    vocab_path = Path(model_name_or_path) / "item_vocab.json"
-    if vocab_path.is_file() and not np.array_equal(ItemVocab.load(vocab_path).item_ids, data.items.item_ids):
-        raise ValueError(
-            f"{vocab_path} does not match the items of {data_args.dataset!r}: the model was trained on other data"
-        )
     if split not in data.dataset:
         raise ValueError(f"unknown split {split!r}; the dataset has {list(data.dataset)}")
+    known_items = model.config.num_items
+    extra: dict[str, float] = {}
+    try:
+        pretrained_items, pretrained_users = load_pretrained_vocabs(model_name_or_path, model)
+    except FileNotFoundError:
+        pretrained_items = None  # a bare model: its tokens are taken to be the dataset's (checked below)
+        if data.items.num_items != known_items:
+            raise ValueError(
+                f"{model_name_or_path} has no item_vocab.json and scores {known_items} movies, but "
+                f"{data_args.dataset!r} has {data.items.num_items}: cannot tell which row is which movie"
+            ) from None
+    if pretrained_items is not None and not (
+        np.array_equal(pretrained_items.item_ids, data.items.item_ids)
+        and np.array_equal(pretrained_users.user_ids, data.users.user_ids)
+    ):
+        data, items, users, report = align_to_pretrained(data, pretrained_items, pretrained_users)
+        logger.warning("evaluating %s on data it was not trained on:\n%s", model_name_or_path, report.summary())
+        prepare_model_for_finetuning(model, items, users)  # unknown movies/users get rows; they are masked below
+        rows = data.dataset[split].with_format("numpy", columns=["input_ids", "target"])[:]
+        histories = np.concatenate(list(rows["input_ids"]) or [np.zeros(0, np.int64)])
+        extra = {
+            "unknown_target_share": float(np.mean(rows["target"] > known_items)) if len(rows["target"]) else 0.0,
+            "unknown_history_share": float(np.mean(histories > known_items)) if histories.size else 0.0,
+        }
     args = RecTrainingArguments(
         output_dir=str(Path(model_name_or_path) / "eval") if Path(model_name_or_path).is_dir() else "runs/eval",
         per_device_eval_batch_size=batch_size,
@@ -588,4 +617,13 @@ def evaluate_pretrained(
     trainer = make_trainer(
         model, args, dataset, None, max_length, exclude_seen=data_args.exclude_seen, user_features=user_features, ks=ks
     )
-    return evaluate_split(trainer, dataset, split)
+    if extra:  # movies the model never learnt are never recommended
+        top_k = trainer.preprocess_logits_for_metrics
+
+        def known_only(logits: Any, labels: Any) -> torch.Tensor:
+            scores = logits[0] if isinstance(logits, tuple | list) else logits
+            scores[..., known_items + 1 :] = -torch.inf
+            return top_k(scores, labels)
+
+        trainer.preprocess_logits_for_metrics = known_only
+    return {**evaluate_split(trainer, dataset, split), **extra}

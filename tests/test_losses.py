@@ -56,6 +56,50 @@ def test_full_cross_entropy_without_gradients_uses_plain_path():
     torch.testing.assert_close(value, F.cross_entropy(h @ w[1:].t(), targets - 1, label_smoothing=0.1))
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("chunk_size", [4, 1000])
+def test_chunked_cross_entropy_with_target_distribution(label_smoothing, chunk_size):
+    """Several weighted targets per row equal the cross-entropy against that soft distribution (autograd)."""
+    h, w, _ = _inputs()
+    g = torch.Generator().manual_seed(1)
+    targets = torch.randint(1, w.shape[0], (h.shape[0], 3), generator=g)
+    targets[::4, 2] = 0  # a history that ends: no third item, weight 0
+    weights = torch.rand(targets.shape, generator=g, dtype=torch.float64) * (targets != 0)
+    weights = weights / weights.sum(1, keepdim=True)
+
+    h1, w1 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    fused = losses.full_cross_entropy(h1, targets, w1, label_smoothing, chunk_size, target_weights=weights)
+    assert "_ChunkedLinearCrossEntropy" in type(fused.grad_fn).__name__
+    fused.backward()
+
+    h2, w2 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    soft = torch.zeros(h.shape[0], w.shape[0] - 1, dtype=torch.float64)
+    soft.scatter_add_(1, (targets - 1).clamp_min(0), weights)
+    reference = F.cross_entropy(h2 @ w2[1:].t(), soft, label_smoothing=label_smoothing)
+    reference.backward()
+
+    torch.testing.assert_close(fused, reference, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h1.grad, h2.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():  # the evaluation path gives the same value
+        plain = losses.full_cross_entropy(h, targets, w, label_smoothing, target_weights=weights)
+    torch.testing.assert_close(plain, reference.detach(), rtol=1e-10, atol=1e-12)
+
+
+def test_future_targets():
+    labels = torch.tensor([[5, 6, 7, 8, -100, -100], [3, 4, -100, -100, -100, -100]])
+    tokens, weights = losses.future_targets(labels, window=3, decay=0.5)
+    assert tokens.shape == weights.shape == (2, 6, 3)
+    assert tokens[0, 0].tolist() == [5, 6, 7] and tokens[0, 2].tolist() == [7, 8, 0]
+    assert tokens[0, 3].tolist() == [8, 0, 0] and tokens[1, 1].tolist() == [4, 0, 0]
+    torch.testing.assert_close(weights[0, 0], torch.tensor([4.0, 2.0, 1.0]) / 7)
+    torch.testing.assert_close(weights[0, 2], torch.tensor([2.0, 1.0, 0.0]) / 3)
+    torch.testing.assert_close(weights[0, 3], torch.tensor([1.0, 0.0, 0.0]))
+    assert weights[0, 4].sum() == 0  # padding positions are never selected: no target at all
+    window_one, ones = losses.future_targets(labels, window=1, decay=0.5)
+    assert torch.equal(window_one[..., 0], labels.clamp_min(0)) and torch.equal(ones[..., 0], (labels != -100).float())
+
+
 def test_sampling_log_probs():
     uniform = losses.sampling_log_probs(6, None, torch.device("cpu"))
     assert uniform[0] == -math.inf

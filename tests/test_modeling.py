@@ -377,6 +377,37 @@ def test_training_loss_only_scores_labelled_positions(mode):
     torch.testing.assert_close(model(right, user_ids=SEQ_USERS, labels=right_labels).loss, loss)
 
 
+@pytest.mark.parametrize("mode", ["none", "prepend"])
+def test_future_window_loss_is_the_soft_next_items_cross_entropy(mode):
+    """future_window=k trains position t on items t+1..t+k (weights decay^j, renormalised where the history
+    ends); window 1 is the plain next-item loss."""
+    ids = pad(SEQS, "right")
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    plain = make_model(user_conditioning=mode, hidden_size=16)
+    windowed = make_model(user_conditioning=mode, hidden_size=16, future_window=3, future_decay=0.5)
+    windowed.load_state_dict(plain.state_dict())
+    logits = plain(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    if mode == "prepend":
+        first = torch.tensor([[s[0]] for s in SEQS])
+        labels = torch.cat([first, labels], dim=1)
+    log_p = logits[..., 1:].log_softmax(-1)
+    expected = []
+    for row in range(labels.shape[0]):
+        for t in range(labels.shape[1]):
+            if labels[row, t] == -100:
+                continue
+            future = [labels[row, t + j].item() for j in range(3) if t + j < labels.shape[1]]
+            future = [(item, 0.5**j) for j, item in enumerate(future) if item != -100]
+            total = sum(w for _, w in future)
+            expected.append(-sum(w / total * log_p[row, t, item - 1] for item, w in future))
+    with torch.no_grad():
+        got = windowed(pad(SEQS, "right"), user_ids=SEQ_USERS, labels=labels if mode == "none" else labels[:, 1:]).loss
+    torch.testing.assert_close(got, torch.stack(expected).mean(), rtol=1e-5, atol=1e-6)
+    # with gradients the fused chunked path gives the same value
+    fused = windowed(pad(SEQS, "right"), user_ids=SEQ_USERS, labels=labels if mode == "none" else labels[:, 1:]).loss
+    torch.testing.assert_close(fused, got, rtol=1e-5, atol=1e-6)
+
+
 def test_one_dimensional_labels_give_the_next_item_loss_and_hidden_states():
     model = make_model()
     ids = pad(SEQS, "right")
@@ -640,6 +671,9 @@ def test_overlong_histories_keep_the_most_recent_items(mode):
         ({"attention_probs_dropout_prob": -0.1}, "attention_probs_dropout_prob"),
         ({"user_dropout_prob": 2.0}, "user_dropout_prob"),
         ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"future_window": 0}, "future_window"),
+        ({"future_window": 2, "loss_type": "bce"}, "future_window"),
+        ({"future_decay": 0.0}, "future_decay"),
         ({"num_item_genres": -1}, "num_item_genres"),
         ({"num_item_year_buckets": -1}, "num_item_year_buckets"),
         ({"pad_token_id": 3}, "pad_token_id"),

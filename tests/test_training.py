@@ -138,6 +138,37 @@ def test_cli_train_then_evaluate(sequences_file, tmp_path):
     assert printed["hr@10"] == pytest.approx(saved["hr@10"], abs=1e-4)
 
 
+def test_evaluate_pretrained_aligns_other_data_to_the_model_vocabulary(sequences_file, tmp_path):
+    """Scoring a model on data it was not trained on: its own data gives its results.json numbers; other data is
+    aligned to the model's vocabulary, and targets among movies the model never saw are counted as misses."""
+    from hf_recsys.training import evaluate_pretrained
+
+    out = tmp_path / "run"
+    results = run_training(*_args(sequences_file, out, epochs=2))
+    cache = str(tmp_path / "hf_cache")
+
+    def evaluate(path: Path) -> dict:
+        data_args = DataArguments(dataset="sequences", sequences_path=str(path), cache_dir=cache, max_length=20)
+        return evaluate_pretrained(str(out), data_args, split="test")
+
+    same = evaluate(sequences_file)
+    assert same["ndcg@10"] == pytest.approx(results["metrics"]["test"]["ndcg@10"], abs=1e-5)
+    assert "unknown_target_share" not in same
+
+    lines = sequences_file.read_text().split()
+    pairs = [(int(u), int(i)) for u, i in zip(lines[::2], lines[1::2], strict=True)]
+    # every user gets one more, never-seen movie as the last (test) item, and user ids move by 100
+    last = {u: i for u, i in pairs}
+    extended = [(u + 100, i) for u, i in pairs] + [(u + 100, 1000 + u) for u in last]
+    extended.sort(key=lambda pair: pair[0])  # stable: each user's order is kept
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(f"{u} {i}" for u, i in extended) + "\n")
+    shifted = evaluate(other)
+    assert shifted["unknown_target_share"] == 1.0
+    assert shifted["unknown_history_share"] == 0.0
+    assert shifted["hr@20"] == 0.0 and shifted["ndcg@10"] == 0.0  # unknown targets can never be hit
+
+
 def test_time_budget_decays_the_learning_rate_then_stops():
     from types import SimpleNamespace
 

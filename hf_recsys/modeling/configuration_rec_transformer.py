@@ -55,6 +55,10 @@ class RecTransformerConfig(PreTrainedConfig):
             `set_item_popularity`) for the sampled losses.
         gbce_t (`float`): gSASRec calibration parameter `t` in [0, 1] (1 = full correction).
         label_smoothing (`float`): label smoothing of the full cross-entropy.
+        future_window (`int`): with the full cross-entropy, train each position on the next `future_window`
+            items of the history (a target distribution, weighted by `future_decay ** j`) instead of the next one
+            only. 1 = plain next-item prediction. Scoring always predicts the single next item.
+        future_decay (`float`): in (0, 1]: weight of the j-th future item relative to the one before it.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.
         tie_word_embeddings (`bool`): score items with the item embedding table itself (fewer parameters, better
@@ -86,6 +90,8 @@ class RecTransformerConfig(PreTrainedConfig):
     negative_sampling: str = "uniform"
     gbce_t: float = 0.75
     label_smoothing: float = 0.0
+    future_window: int = 1
+    future_decay: float = 0.5
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
     tie_word_embeddings: bool = True
@@ -136,6 +142,12 @@ class RecTransformerConfig(PreTrainedConfig):
                 f"user_dropout_prob must be in [0, 1], got {self.user_dropout_prob}",
             ),
             (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.future_window >= 1, f"future_window must be >= 1, got {self.future_window}"),
+            (
+                self.future_window == 1 or self.loss_type == "ce",
+                f"future_window > 1 needs loss_type='ce', got {self.loss_type!r}",
+            ),
+            (0.0 < self.future_decay <= 1.0, f"future_decay must be in (0, 1], got {self.future_decay}"),
             (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),
             (self.num_item_year_buckets >= 0, f"num_item_year_buckets must be >= 0, got {self.num_item_year_buckets}"),
             (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),

@@ -14,21 +14,29 @@ import torch.nn.functional as F
 
 
 def _cross_entropy_chunk(
-    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, label_smoothing: float
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    target_weights: torch.Tensor,
+    label_smoothing: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Summed loss of one chunk of rows and its gradients w.r.t. ``hidden`` and ``weight`` (unscaled)."""
+    """Summed loss of one chunk of rows and its gradients w.r.t. ``hidden`` and ``weight`` (unscaled).
+
+    ``targets`` (n, k) are class indices and ``target_weights`` (n, k) their share of each row's target
+    distribution (rows sum to 1; k = 1 with weight 1 is the plain next-item cross-entropy).
+    """
     logits = hidden @ weight.t()
     logits = logits - logits.amax(dim=1, keepdim=True)
-    target_logit = logits.gather(1, targets[:, None]).squeeze(1)
+    target_logit = (logits.gather(1, targets) * target_weights).sum(1)
     exp = logits.exp()
     sum_exp = exp.sum(dim=1, keepdim=True)
     log_z = sum_exp.log().squeeze(1)
     nll = log_z - target_logit
     if label_smoothing:  # loss = (1 - eps) * nll + eps * mean_j(-log p_j)
         nll = (1 - label_smoothing) * nll + label_smoothing * (log_z - logits.mean(dim=1))
-    # d loss / d logits = softmax - smoothed one-hot
+    # d loss / d logits = softmax - smoothed target distribution
     grad = exp / sum_exp - label_smoothing / weight.shape[0]
-    grad = grad.scatter_add(1, targets[:, None], grad.new_full((targets.shape[0], 1), label_smoothing - 1.0))
+    grad = grad.scatter_add(1, targets, target_weights * (label_smoothing - 1.0))
     return nll.sum(), grad @ weight, grad.t() @ hidden
 
 
@@ -51,7 +59,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, label_smoothing: float, chunk_size: int):
+    def forward(ctx, hidden, weight, targets, target_weights, label_smoothing: float, chunk_size: int):
         chunk_fn = _compiled_chunk or _cross_entropy_chunk
         n = hidden.shape[0]
         grad_hidden = torch.empty_like(hidden)
@@ -59,7 +67,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         total = hidden.new_zeros(())
         for start in range(0, n, chunk_size):
             rows = slice(start, start + chunk_size)
-            loss, grad_h, grad_w = chunk_fn(hidden[rows], weight, targets[rows], float(label_smoothing))
+            loss, grad_h, grad_w = chunk_fn(
+                hidden[rows], weight, targets[rows], target_weights[rows], float(label_smoothing)
+            )
             total += loss
             grad_hidden[rows] = grad_h
             grad_weight += grad_w
@@ -69,7 +79,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None
 
 
 def full_cross_entropy(
@@ -78,20 +88,53 @@ def full_cross_entropy(
     item_weight: torch.Tensor,
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
+    target_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Softmax cross-entropy over the whole catalogue (SASRec+ / "CE" in the literature; the default).
 
     Exact and the strongest loss on catalogues of a few thousand items. The padding row is not a class.
+    ``targets`` is (N,) item tokens, or (N, k) tokens with ``target_weights`` (N, k) summing to 1 per row: a
+    target distribution over several items (see `future_targets`); token 0 entries must have weight 0.
     Computed chunk by chunk with gradients fused into the forward pass (see `_ChunkedLinearCrossEntropy`);
-    chunks hold about 4M logits (1,024 rows for ML-1M). Without gradients (evaluation) a plain
-    cross-entropy is used.
+    chunks hold about 4M logits (1,024 rows for ML-1M). Without gradients (evaluation) the same value is
+    computed from the full logits.
     """
     weight = item_weight[1:]
+    if targets.dim() == 1:
+        targets = targets[:, None]
+    if target_weights is None:
+        if targets.shape[1] != 1:
+            raise ValueError("several targets per row need target_weights")
+        target_weights = torch.ones(targets.shape, dtype=hidden.dtype, device=hidden.device)
+    classes = (targets - 1).clamp_min(0)
     if not (torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)):
-        return F.cross_entropy(hidden @ weight.t(), targets - 1, label_smoothing=label_smoothing)
+        log_p = (hidden @ weight.t()).log_softmax(-1)
+        nll = -(log_p.gather(1, classes) * target_weights).sum(1)
+        if label_smoothing:
+            nll = (1 - label_smoothing) * nll - label_smoothing * log_p.mean(1)
+        return nll.mean()
     if chunk_size is None:
         chunk_size = max(64, min(1024, (1 << 22) // weight.shape[0]))
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets - 1, label_smoothing, chunk_size)
+    return _ChunkedLinearCrossEntropy.apply(
+        hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size
+    )
+
+
+def future_targets(labels: torch.Tensor, window: int, decay: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next `window` items after each position as a weighted target distribution.
+
+    ``labels`` (B, L) holds the next item of each position (-100 = none). Returns (B, L, window) tokens (0
+    where the history ends) and weights proportional to ``decay ** j`` over the items that exist, summing to
+    1 per position. Position t is thus trained to put most mass on the item right after it and some on the
+    few after that: MovieLens users rate films in batches whose order within a session is arbitrary, so the
+    next few items are a less noisy target than the single next one.
+    """
+    padded = torch.cat([labels, labels.new_full((labels.shape[0], window - 1), -100)], dim=1)
+    tokens = padded.unfold(1, window, 1)  # (B, L, window): labels[t], labels[t+1], ...
+    valid = tokens != -100
+    weights = decay ** torch.arange(window, dtype=torch.float32, device=labels.device) * valid
+    weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+    return tokens.masked_fill(~valid, 0), weights
 
 
 def sampling_log_probs(num_tokens: int, item_counts: torch.Tensor | None, device: torch.device) -> torch.Tensor:

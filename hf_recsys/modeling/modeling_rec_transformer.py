@@ -23,7 +23,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_rec_transformer import RecTransformerConfig
-from .losses import binary_cross_entropy, full_cross_entropy, gbce, sampled_softmax
+from .losses import binary_cross_entropy, full_cross_entropy, future_targets, gbce, sampled_softmax
 
 
 @dataclass
@@ -454,7 +454,17 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
                 first = input_ids.gather(1, (input_ids != 0).long().argmax(1, keepdim=True))
                 labels = torch.cat([first.masked_fill(first == 0, -100), labels], dim=1)
             selected = labels != -100
-            loss = self._loss(hidden[selected], labels[selected])
+            if self.config.future_window > 1:
+                tokens, weights = future_targets(labels, self.config.future_window, self.config.future_decay)
+                loss = full_cross_entropy(
+                    hidden[selected],
+                    tokens[selected],
+                    self.output_embeddings.weight,
+                    self.config.label_smoothing,
+                    target_weights=weights[selected],
+                )
+            else:
+                loss = self._loss(hidden[selected], labels[selected])
             return NextItemPredictionOutput(loss=loss, logits=None, hidden_states=out.hidden_states)
 
         if logits_to_keep == 0:
