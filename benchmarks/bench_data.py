@@ -16,12 +16,10 @@ the chunked parser on a large file.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import platform
-import resource
 import shutil
 import sys
 import tempfile
@@ -38,38 +36,9 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from _machine import cpu_name, peak_rss_mib, reset_peak_rss, status_mib  # noqa: E402
+
 from hf_recsys.data import load_movielens  # noqa: E402
-
-
-def _status_mib(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> None:
-    """Reset the kernel's peak-RSS counter (VmHWM) so a later reading covers only what follows."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def _peak_rss_mib() -> float:
-    peak = _status_mib("VmHWM")
-    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def write_synthetic_csv(folder: Path, rows: int, seed: int = 0) -> Path:
@@ -91,12 +60,12 @@ def write_synthetic_csv(folder: Path, rows: int, seed: int = 0) -> Path:
 
 def run_case(label: str, name: str, data_dir: Path, protocol: str, work: Path) -> dict[str, object]:
     cache = work / f"cache-{label}"
-    _reset_peak_rss()
-    rss0 = _status_mib("VmRSS") or _peak_rss_mib()
+    reset_peak_rss()
+    rss0 = status_mib("VmRSS") or peak_rss_mib()
     t0 = time.perf_counter()
     data = load_movielens(name, data_dir=data_dir, protocol=protocol, cache_dir=cache)
     prepare_s = time.perf_counter() - t0
-    rss_growth = max(_peak_rss_mib() - rss0, 0.0)
+    rss_growth = max(peak_rss_mib() - rss0, 0.0)
     reload_s = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -152,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"... {label}", file=sys.stderr, flush=True)
             results.append(run_case(label, name, data_dir, protocol, work))
 
-    print(f"\nMachine: {os.cpu_count()} CPU cores, {_cpu_name()}; Python {platform.python_version()}, "
+    print(f"\nMachine: {os.cpu_count()} CPU cores, {cpu_name()}; Python {platform.python_version()}, "
           f"datasets {datasets.__version__}, numpy {np.__version__}; {time.strftime('%Y-%m-%d')}\n")  # fmt: skip
     print("| case | users | items | interactions | rows train/val/test | prepare (s) | cached reload (s) "
           "| peak RSS growth (MiB) | peak Python+numpy (MiB) |")  # fmt: skip

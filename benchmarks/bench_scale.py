@@ -33,11 +33,9 @@ after the warm-up), i.e. what the step itself allocates.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import cpu_name, maxrss_mib, reset_peak_rss, status_mib
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,36 +64,6 @@ CATALOGUES = (3_416, 26_744, 87_585)  # ML-1M (SASRec), ML-20M rated movies, ML-
 # ---------------------------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------------------------
-def _status_mib(field: str) -> float | None:
-    """A memory line of /proc/self/status (VmRSS, VmHWM) in MiB, None where unavailable."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> None:
-    """Reset VmHWM to the current RSS (Linux `clear_refs` 5) so the next reading covers only what follows."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def _maxrss_mib() -> float:
-    """Peak RSS of this process since it started (Linux ru_maxrss is in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _machine_line() -> str:
@@ -102,7 +71,7 @@ def _machine_line() -> str:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
-        f"Machine: {os.cpu_count()} CPU cores ({_cpu_name()}), torch {torch.__version__} with "
+        f"Machine: {os.cpu_count()} CPU cores ({cpu_name()}), torch {torch.__version__} with "
         f"{torch.get_num_threads()} threads, Python {platform.python_version()}; load average {load:.1f} at start; "
         f"{time.strftime('%Y-%m-%d')}"
     )
@@ -228,11 +197,11 @@ def _child_prepare(data_dir: str, cache_dir: str) -> dict[str, Any]:
 
     logging.basicConfig(level=logging.WARNING)
     datasets.disable_progress_bars()
-    rss_before = _status_mib("VmRSS") or 0.0
+    rss_before = status_mib("VmRSS") or 0.0
     t0 = time.perf_counter()
     data = load_movielens("ml-20m", data_dir=data_dir, cache_dir=cache_dir)
     prepare_s = time.perf_counter() - t0
-    peak = _status_mib("VmHWM") or _maxrss_mib()
+    peak = status_mib("VmHWM") or maxrss_mib()
     t0 = time.perf_counter()
     again = load_movielens("ml-20m", data_dir=data_dir, cache_dir=cache_dir)
     reload_s = time.perf_counter() - t0
@@ -357,21 +326,21 @@ def _child_step(
     for _ in range(2 if loss_type == "ce" and compile_loss else 1):  # warm-up (compilation, allocator, AdamW state)
         step()
     warmup_s = time.perf_counter() - t0
-    rss_before = _status_mib("VmRSS") or 0.0
-    _reset_peak_rss()
+    rss_before = status_mib("VmRSS") or 0.0
+    reset_peak_rss()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    step_peak = (_status_mib("VmHWM") or _maxrss_mib()) - rss_before
+    step_peak = (status_mib("VmHWM") or maxrss_mib()) - rss_before
     return {
         "items": num_items,
         "loss": loss_type,
         "step_s": round(float(np.median(times)), 3),
         "step_s_all": [round(t, 3) for t in times],
         "warmup_s": round(warmup_s, 1),
-        "peak_rss_mib": round(_maxrss_mib()),
+        "peak_rss_mib": round(maxrss_mib()),
         "rss_before_step_mib": round(rss_before),
         "step_peak_mib": round(max(step_peak, 0.0)),
         "full_logits_gib": round(logits_gib, 4),
