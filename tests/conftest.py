@@ -27,3 +27,18 @@ def shared_data_dir() -> Path:
     if not (DATA_DIR / "movielens-1m").is_dir():
         pytest.skip(f"real MovieLens files not found under {DATA_DIR} (set HF_RECSYS_DATA_DIR)")
     return DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for a module of tiny-model tests (`pytestmark = pytest.mark.usefixtures(...)`).
+
+    Tiny models gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads that wait for
+    each other make the training tests 10-50x slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

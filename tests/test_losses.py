@@ -8,14 +8,7 @@ import torch.nn.functional as F
 
 from hf_recsys.modeling import losses
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add waiting on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _inputs(n=37, hidden=8, vocab=23, seed=0):

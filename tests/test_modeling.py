@@ -77,14 +77,7 @@ def synthetic_sequences():
     return 1 + (starts[:, None] + torch.arange(9)[None, :] * steps[:, None]) % NUM_ITEMS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads that wait
-    for each other make the training tests 10-50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 SEQS = [[5, 9, 2, 7, 1, 3], [4, 8], [10, 11, 12, 13], [6]]
