@@ -400,10 +400,13 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         logits[..., 0] = -torch.inf
         return logits
 
-    def _loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, hidden: torch.Tensor, targets: torch.Tensor, target_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window) need CE."""
         config, weight = self.config, self.output_embeddings.weight
         if config.loss_type == "ce":
-            return full_cross_entropy(hidden, targets, weight, config.label_smoothing)
+            return full_cross_entropy(hidden, targets, weight, config.label_smoothing, target_weights=target_weights)
         if config.loss_type == "sampled_softmax":
             counts = self.rec_transformer.item_counts if config.negative_sampling == "popularity" else None
             return sampled_softmax(hidden, targets, weight, config.num_negatives, counts)
@@ -454,15 +457,9 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
                 first = input_ids.gather(1, (input_ids != 0).long().argmax(1, keepdim=True))
                 labels = torch.cat([first.masked_fill(first == 0, -100), labels], dim=1)
             selected = labels != -100
-            if self.config.future_window > 1:
+            if self.config.future_window > 1:  # the config guarantees loss_type == "ce"
                 tokens, weights = future_targets(labels, self.config.future_window, self.config.future_decay)
-                loss = full_cross_entropy(
-                    hidden[selected],
-                    tokens[selected],
-                    self.output_embeddings.weight,
-                    self.config.label_smoothing,
-                    target_weights=weights[selected],
-                )
+                loss = self._loss(hidden[selected], tokens[selected], weights[selected])
             else:
                 loss = self._loss(hidden[selected], labels[selected])
             return NextItemPredictionOutput(loss=loss, logits=None, hidden_states=out.hidden_states)
