@@ -272,7 +272,9 @@ def _first_tensor(x: Any) -> Any:
     return x
 
 
-def make_preprocess_logits_for_metrics(k: int = 20, exclude_seen: bool = True) -> Callable[[Any, Any], torch.Tensor]:
+def make_preprocess_logits_for_metrics(
+    k: int = 20, exclude_seen: bool = True, rankable_items: int | None = None
+) -> Callable[[Any, Any], torch.Tensor]:
     """A `Trainer(preprocess_logits_for_metrics=...)` function keeping only the top-`k` item ids of each batch.
 
     Why: the Trainer would otherwise accumulate (N, V) float logits (6,040 x 3,417 for ML-1M, and far more for
@@ -284,9 +286,16 @@ def make_preprocess_logits_for_metrics(k: int = 20, exclude_seen: bool = True) -
       - `labels` is what the Trainer collects for `label_names`. The training code uses
         `label_names=["labels", "input_ids"]`, giving `(targets (B,), input_ids (B, L))`: the histories are needed
         to exclude seen items. With `exclude_seen=False` a bare targets tensor is fine too.
+
+    With `rankable_items`, only item tokens 1..rankable_items can be recommended: a model grown with rows for
+    movies it never learnt (evaluated on other data) must not rank them.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    if rankable_items is not None and (
+        isinstance(rankable_items, bool) or not isinstance(rankable_items, int) or rankable_items < 1
+    ):
+        raise ValueError(f"rankable_items must be a positive integer or None, got {rankable_items!r}")
 
     def preprocess_logits_for_metrics(logits: Any, labels: Any) -> torch.Tensor:
         scores = _first_tensor(logits)
@@ -294,6 +303,9 @@ def make_preprocess_logits_for_metrics(k: int = 20, exclude_seen: bool = True) -
             raise ValueError(f"logits must be a tensor or a tuple starting with one, got {type(scores).__name__}")
         if scores.ndim == 3:
             scores = scores[:, -1, :]
+        if rankable_items is not None:
+            scores = scores.clone()
+            scores[:, rankable_items + 1 :] = -torch.inf
         seen = None
         if exclude_seen:
             if not isinstance(labels, tuple | list) or len(labels) < 2:

@@ -319,9 +319,11 @@ def make_trainer(
     exclude_seen: bool = True,
     user_features: np.ndarray | None = None,
     ks: tuple[int, ...] = KS,
+    rankable_items: int | None = None,
 ) -> Trainer:
     """A `Trainer` wired for next-item prediction: training collator with per-position labels, evaluation
-    collator with one target per history, top-k ids kept per batch, full-ranking metrics."""
+    collator with one target per history, top-k ids kept per batch, full-ranking metrics. `rankable_items`
+    limits what evaluation may recommend to tokens 1..rankable_items (see `make_preprocess_logits_for_metrics`)."""
     use_users = model.config.user_conditioning != "none"
     features = user_features if (use_users and model.config.user_feature_sizes) else None
     train_collator = NextItemCollator(max_length, True, random_crop, features, use_users)
@@ -340,7 +342,9 @@ def make_trainer(
         data_collator=train_collator,
         eval_data_collator=eval_collator,
         compute_metrics=make_compute_metrics(model.config.num_items, ks=ks),
-        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(k=max(ks), exclude_seen=exclude_seen),
+        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(
+            k=max(ks), exclude_seen=exclude_seen, rankable_items=rankable_items
+        ),
         callbacks=callbacks,
     )
 
@@ -580,6 +584,7 @@ def evaluate_pretrained(
         raise ValueError(f"unknown split {split!r}; the dataset has {list(data.dataset)}")
     known_items = model.config.num_items
     extra: dict[str, float] = {}
+    rankable_items = None
     try:
         pretrained_items, pretrained_users = load_pretrained_vocabs(model_name_or_path, model)
     except FileNotFoundError:
@@ -595,11 +600,12 @@ def evaluate_pretrained(
     ):
         data, items, users, report = align_to_pretrained(data, pretrained_items, pretrained_users)
         logger.warning("evaluating %s on data it was not trained on:\n%s", model_name_or_path, report.summary())
-        prepare_model_for_finetuning(model, items, users)  # unknown movies/users get rows; they are masked below
-        rows = data.dataset[split].with_format("numpy", columns=["input_ids", "target"])[:]
-        histories = np.concatenate(list(rows["input_ids"]) or [np.zeros(0, np.int64)])
+        prepare_model_for_finetuning(model, items, users)  # unknown movies/users get rows, never recommended
+        rankable_items = known_items
+        histories = data.dataset[split].with_format("numpy", columns=["input_ids"])["input_ids"]
+        histories = np.concatenate(list(histories) or [np.zeros(0, np.int64)])
         extra = {
-            "unknown_target_share": float(np.mean(rows["target"] > known_items)) if len(rows["target"]) else 0.0,
+            "unknown_target_share": report.rows_new_target[split] / max(report.rows[split], 1),
             "unknown_history_share": float(np.mean(histories > known_items)) if histories.size else 0.0,
         }
     args = RecTrainingArguments(
@@ -615,15 +621,14 @@ def evaluate_pretrained(
     dataset = sorted_for_eval(data.dataset[split], max_length)
     user_features = data.users.feature_matrix() if len(data.users.feature_names) else None
     trainer = make_trainer(
-        model, args, dataset, None, max_length, exclude_seen=data_args.exclude_seen, user_features=user_features, ks=ks
+        model,
+        args,
+        dataset,
+        None,
+        max_length,
+        exclude_seen=data_args.exclude_seen,
+        user_features=user_features,
+        ks=ks,
+        rankable_items=rankable_items,
     )
-    if extra:  # movies the model never learnt are never recommended
-        top_k = trainer.preprocess_logits_for_metrics
-
-        def known_only(logits: Any, labels: Any) -> torch.Tensor:
-            scores = logits[0] if isinstance(logits, tuple | list) else logits
-            scores[..., known_items + 1 :] = -torch.inf
-            return top_k(scores, labels)
-
-        trainer.preprocess_logits_for_metrics = known_only
     return {**evaluate_split(trainer, dataset, split), **extra}

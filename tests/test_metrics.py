@@ -316,6 +316,18 @@ def test_preprocess_logits_with_tuple_inputs_and_padded_histories():
     with pytest.raises(ValueError, match="positive integer"):
         make_preprocess_logits_for_metrics(k=0)
 
+    # rankable_items: tokens above it are never recommended, and the caller's logits are left untouched
+    known_only = make_preprocess_logits_for_metrics(k=20, rankable_items=24)
+    before = logits.clone()
+    top = known_only(logits, (targets, input_ids))
+    assert torch.equal(logits, before)
+    assert top.max() <= 24
+    masked = logits.clone()
+    masked[:, 25:] = -torch.inf
+    assert torch.equal(top, top_k_excluding_seen(masked, input_ids, 20))
+    with pytest.raises(ValueError, match="rankable_items"):
+        make_preprocess_logits_for_metrics(k=5, rankable_items=0)
+
 
 def _eval_pred(predictions, label_ids):
     from transformers import EvalPrediction
