@@ -76,6 +76,9 @@ class ModelArguments:
         default=1, metadata={"help": "Full CE: train each position on the next N items (1 = next item only)."}
     )
     future_decay: float = field(default=0.5, metadata={"help": "Weight ratio between consecutive future items."})
+    exclude_seen_in_loss: bool = field(
+        default=False, metadata={"help": "Full CE: leave items already in the history out of each softmax."}
+    )
     freeze_transformer: bool = field(
         default=False, metadata={"help": "Fine-tuning: train only item/user embeddings, keep the blocks frozen."}
     )
@@ -305,6 +308,7 @@ def build_model(
         label_smoothing=model_args.label_smoothing,
         future_window=model_args.future_window,
         future_decay=model_args.future_decay,
+        exclude_seen_in_loss=model_args.exclude_seen_in_loss,
     )
     return RecTransformerForNextItemPrediction(config)
 

@@ -79,6 +79,82 @@ def test_chunked_cross_entropy_with_target_distribution(label_smoothing, chunk_s
     torch.testing.assert_close(plain, reference.detach(), rtol=1e-10, atol=1e-12)
 
 
+def _seen_reference(h, w, targets, weights, histories, positions, label_smoothing):
+    """Autograd cross-entropy where row n's softmax leaves out the items of ``histories[n][: positions[n] + 1]``
+    except its own targets."""
+    logits = h @ w[1:].t()
+    excluded = torch.zeros_like(logits, dtype=torch.bool)
+    for n, (history, t) in enumerate(zip(histories, positions)):
+        for item in history[: t + 1]:
+            if item:
+                excluded[n, item - 1] = True
+        for item, weight in zip(targets[n].tolist(), weights[n].tolist()):
+            if weight > 0:
+                excluded[n, item - 1] = False
+    log_p = logits.masked_fill(excluded, -torch.inf).log_softmax(-1)
+    picked = log_p.gather(1, (targets - 1).clamp_min(0))
+    nll = -torch.where(weights > 0, picked * weights, 0.0).sum(1)
+    if label_smoothing:
+        mean_log_p = log_p.masked_fill(excluded, 0.0).sum(1) / (~excluded).sum(1)
+        nll = (1 - label_smoothing) * nll - label_smoothing * mean_log_p
+    return nll.mean()
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("chunk_size", [3, 1000])
+@pytest.mark.parametrize("window", [1, 2])
+def test_cross_entropy_leaving_seen_items_out_of_the_softmax(label_smoothing, chunk_size, window):
+    """`seen` removes each position's already-read items from its softmax, but never its own targets (the data
+    below repeats items, so a target can be a seen item); gradients and the no-grad path agree with autograd."""
+    g = torch.Generator().manual_seed(2)
+    vocab, hidden = 9, 6
+    histories = torch.randint(1, vocab, (4, 7), generator=g)  # small catalogue: many repeats
+    histories[1, 5:] = 0  # right padding
+    histories[2, :3] = 0  # left padding
+    labels = torch.roll(histories, -1, 1).masked_fill(torch.roll(histories, -1, 1) == 0, -100)
+    labels[:, -1] = -100
+    labels[histories == 0] = -100
+    selected = labels != -100
+    tokens, weights = losses.future_targets(labels, window, 0.5)
+    tokens, weights = tokens[selected], weights[selected].double()
+    weights = weights / weights.sum(1, keepdim=True)  # exactly 1 per row in float64
+    rows, positions = selected.nonzero(as_tuple=True)
+    seen = losses.SeenItems.from_histories(histories, selected, vocab)
+    assert seen.mask().shape == (int(selected.sum()), vocab - 1)
+
+    h = torch.randn(len(rows), hidden, generator=g, dtype=torch.float64)
+    w = torch.randn(vocab, hidden, generator=g, dtype=torch.float64)
+    h1, w1 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    fused = losses.full_cross_entropy(h1, tokens, w1, label_smoothing, chunk_size, weights, seen=seen)
+    assert "_ChunkedLinearCrossEntropy" in type(fused.grad_fn).__name__
+    fused.backward()
+    h2, w2 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    reference = _seen_reference(
+        h2, w2, tokens, weights, [histories[r].tolist() for r in rows], positions.tolist(), label_smoothing
+    )
+    reference.backward()
+    assert torch.isfinite(reference)
+    torch.testing.assert_close(fused, reference, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h1.grad, h2.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        plain = losses.full_cross_entropy(h, tokens, w, label_smoothing, target_weights=weights, seen=seen)
+    torch.testing.assert_close(plain, reference.detach(), rtol=1e-10, atol=1e-12)
+    unmasked = losses.full_cross_entropy(h, tokens, w, label_smoothing, target_weights=weights)
+    assert unmasked > plain  # leaving classes out of the softmax can only raise the targets' probability
+
+
+def test_seen_items_positions_with_a_prepended_token():
+    """With offset 1 (a user token at position 0), position t has read the first t items."""
+    histories = torch.tensor([[4, 2, 3, 0]])
+    selected = torch.tensor([[True, True, True, True, False]])
+    seen = losses.SeenItems.from_histories(histories, selected, num_tokens=6, offset=1)
+    mask = seen.mask()  # classes are tokens 1..5
+    assert mask[0].tolist() == [False] * 5  # the user token has read nothing
+    assert mask[1].tolist() == [False, False, False, True, False]  # item 4
+    assert mask[3].tolist() == [False, True, True, True, False]  # items 4, 2, 3
+
+
 def test_future_targets():
     labels = torch.tensor([[5, 6, 7, 8, -100, -100], [3, 4, -100, -100, -100, -100]])
     tokens, weights = losses.future_targets(labels, window=3, decay=0.5)

@@ -401,6 +401,37 @@ def test_future_window_loss_is_the_soft_next_items_cross_entropy(mode):
     torch.testing.assert_close(fused, got, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["none", "prepend"])
+def test_exclude_seen_in_loss_leaves_read_items_out_of_each_softmax(mode):
+    """exclude_seen_in_loss: position t's softmax excludes the items it has read (the user token has read none)."""
+    ids = pad(SEQS, "left")
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    plain = make_model(user_conditioning=mode, hidden_size=16)
+    masked = make_model(user_conditioning=mode, hidden_size=16, exclude_seen_in_loss=True)
+    masked.load_state_dict(plain.state_dict())
+    logits = plain(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    full_labels = labels
+    offset = 0
+    if mode == "prepend":
+        full_labels = torch.cat([torch.tensor([[s[0]] for s in SEQS]), labels], dim=1)
+        offset = 1
+    expected = []
+    for row in range(full_labels.shape[0]):
+        for t in range(full_labels.shape[1]):
+            target = int(full_labels[row, t])
+            if target == -100:
+                continue
+            read = {int(i) for i in ids[row, : t + 1 - offset] if i} - {target}
+            scores = logits[row, t].clone()
+            scores[list(read)] = -torch.inf
+            expected.append(-scores.log_softmax(-1)[target])
+    for grad in (False, True):  # the evaluation path and the fused training path
+        with torch.set_grad_enabled(grad):
+            got = masked(ids, user_ids=SEQ_USERS, labels=labels).loss
+        torch.testing.assert_close(got, torch.stack(expected).mean(), rtol=1e-5, atol=1e-6)
+    assert got < plain(ids, user_ids=SEQ_USERS, labels=labels).loss
+
+
 def test_one_dimensional_labels_give_the_next_item_loss_and_hidden_states():
     model = make_model()
     ids = pad(SEQS, "right")
@@ -667,6 +698,7 @@ def test_overlong_histories_keep_the_most_recent_items(mode):
         ({"future_window": 0}, "future_window"),
         ({"future_window": 2, "loss_type": "bce"}, "future_window"),
         ({"future_decay": 0.0}, "future_decay"),
+        ({"exclude_seen_in_loss": True, "loss_type": "gbce"}, "exclude_seen_in_loss"),
         ({"num_item_genres": -1}, "num_item_genres"),
         ({"num_item_year_buckets": -1}, "num_item_year_buckets"),
         ({"pad_token_id": 3}, "pad_token_id"),

@@ -59,6 +59,10 @@ class RecTransformerConfig(PreTrainedConfig):
             items of the history (a target distribution, weighted by `future_decay ** j`) instead of the next one
             only. 1 = plain next-item prediction. Scoring always predicts the single next item.
         future_decay (`float`): in (0, 1]: weight of the j-th future item relative to the one before it.
+        exclude_seen_in_loss (`bool`): with the full cross-entropy, leave the items a position has already read
+            out of that position's softmax (its targets excepted). Evaluation and serving never rank seen items,
+            so the model need not spend capacity pushing them down; on data where people do not repeat items
+            (MovieLens ratings) this trains exactly the ranking that is scored.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.
         tie_word_embeddings (`bool`): score items with the item embedding table itself (fewer parameters, better
@@ -92,6 +96,7 @@ class RecTransformerConfig(PreTrainedConfig):
     label_smoothing: float = 0.0
     future_window: int = 1
     future_decay: float = 0.5
+    exclude_seen_in_loss: bool = False
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
     tie_word_embeddings: bool = True
@@ -146,6 +151,10 @@ class RecTransformerConfig(PreTrainedConfig):
             (
                 self.future_window == 1 or self.loss_type == "ce",
                 f"future_window > 1 needs loss_type='ce', got {self.loss_type!r}",
+            ),
+            (
+                not self.exclude_seen_in_loss or self.loss_type == "ce",
+                f"exclude_seen_in_loss needs loss_type='ce', got {self.loss_type!r}",
             ),
             (0.0 < self.future_decay <= 1.0, f"future_decay must be in (0, 1], got {self.future_decay}"),
             (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),

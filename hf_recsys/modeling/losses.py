@@ -8,9 +8,40 @@ a scalar loss. Part of the self-contained modeling package: imports nothing from
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+
+class SeenItems(NamedTuple):
+    """Which classes each labelled row has already seen, to leave them out of its softmax.
+
+    ``first_position`` (B, C) is, per history row and class, the first position at which the item occurs
+    (int32 max when it does not); labelled row n comes from history row ``row[n]`` at ``position[n]``, so it
+    has seen class c iff ``first_position[row[n], c] <= position[n]``. O(B x C) memory instead of O(N x C).
+    """
+
+    first_position: torch.Tensor
+    row: torch.Tensor
+    position: torch.Tensor
+
+    @classmethod
+    def from_histories(
+        cls, input_ids: torch.Tensor, selected: torch.Tensor, num_tokens: int, offset: int = 0
+    ) -> SeenItems:
+        """From (B, L) item tokens in [0, num_tokens) (0 = padding, not a class) and the (B, L + offset) bool
+        mask of labelled positions, where labelled position t has read ``input_ids[:, : t + 1 - offset]``."""
+        b, length = input_ids.shape
+        positions = torch.arange(offset, length + offset, dtype=torch.int32, device=input_ids.device)
+        first = torch.full((b, num_tokens), torch.iinfo(torch.int32).max, dtype=torch.int32, device=input_ids.device)
+        first.scatter_reduce_(1, input_ids.long(), positions.expand(b, -1), reduce="amin")
+        row, position = selected.nonzero(as_tuple=True)
+        return cls(first[:, 1:], row, position.to(torch.int32))
+
+    def mask(self) -> torch.Tensor:
+        """(N, C) bool: True where labelled row n has already seen the class."""
+        return self.first_position[self.row] <= self.position[:, None]
 
 
 def _cross_entropy_chunk(
@@ -19,23 +50,38 @@ def _cross_entropy_chunk(
     targets: torch.Tensor,
     target_weights: torch.Tensor,
     label_smoothing: float,
+    seen: SeenItems | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed loss of one chunk of rows and its gradients w.r.t. ``hidden`` and ``weight`` (unscaled).
 
     ``targets`` (n, k) are class indices and ``target_weights`` (n, k) their share of each row's target
-    distribution (rows sum to 1; k = 1 with weight 1 is the plain next-item cross-entropy).
+    distribution (rows sum to 1; k = 1 with weight 1 is the plain next-item cross-entropy). ``seen`` (for these
+    n rows) leaves the classes each row has already seen out of its softmax.
     """
     logits = hidden @ weight.t()
+    excluded = None
+    if seen is not None:  # computed here so that torch.compile fuses it into the pass over the logits
+        excluded = _excluded(seen, targets, target_weights)
+        logits = logits.masked_fill(excluded, -torch.inf)
     logits = logits - logits.amax(dim=1, keepdim=True)
-    target_logit = (logits.gather(1, targets) * target_weights).sum(1)
+    # where() rather than a product: a weight-0 filler target may be an excluded class (-inf), and -inf * 0 = nan
+    target_logit = torch.where(target_weights > 0, logits.gather(1, targets) * target_weights, 0.0).sum(1)
     exp = logits.exp()
     sum_exp = exp.sum(dim=1, keepdim=True)
     log_z = sum_exp.log().squeeze(1)
     nll = log_z - target_logit
-    if label_smoothing:  # loss = (1 - eps) * nll + eps * mean_j(-log p_j)
-        nll = (1 - label_smoothing) * nll + label_smoothing * (log_z - logits.mean(dim=1))
+    grad = exp / sum_exp
+    if label_smoothing:  # loss = (1 - eps) * nll + eps * mean_j(-log p_j) over the classes in the softmax
+        if excluded is None:
+            nll = (1 - label_smoothing) * nll + label_smoothing * (log_z - logits.mean(dim=1))
+            grad = grad - label_smoothing / weight.shape[0]
+        else:
+            allowed = (~excluded).to(logits.dtype)
+            count = allowed.sum(1)
+            mean_logit = (logits.masked_fill(excluded, 0.0)).sum(1) / count
+            nll = (1 - label_smoothing) * nll + label_smoothing * (log_z - mean_logit)
+            grad = grad - allowed * (label_smoothing / count)[:, None]
     # d loss / d logits = softmax - smoothed target distribution
-    grad = exp / sum_exp - label_smoothing / weight.shape[0]
     grad = grad.scatter_add(1, targets, target_weights * (label_smoothing - 1.0))
     return nll.sum(), grad @ weight, grad.t() @ hidden
 
@@ -59,7 +105,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, target_weights, label_smoothing: float, chunk_size: int):
+    def forward(ctx, hidden, weight, targets, target_weights, label_smoothing: float, chunk_size: int, seen=None):
         chunk_fn = _compiled_chunk or _cross_entropy_chunk
         n = hidden.shape[0]
         grad_hidden = torch.empty_like(hidden)
@@ -67,8 +113,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         total = hidden.new_zeros(())
         for start in range(0, n, chunk_size):
             rows = slice(start, start + chunk_size)
+            chunk_seen = None if seen is None else seen._replace(row=seen.row[rows], position=seen.position[rows])
             loss, grad_h, grad_w = chunk_fn(
-                hidden[rows], weight, targets[rows], target_weights[rows], float(label_smoothing)
+                hidden[rows], weight, targets[rows], target_weights[rows], float(label_smoothing), chunk_seen
             )
             total += loss
             grad_hidden[rows] = grad_h
@@ -79,7 +126,15 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None, None
+
+
+def _excluded(seen: SeenItems, targets: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
+    """(n, C) bool: the classes each row has seen, minus its targets (weight > 0): a target must stay in the
+    softmax, or its probability would be 0 (on data with repeats a target can be a seen item)."""
+    classes = torch.arange(seen.first_position.shape[1], device=targets.device)
+    is_target = ((targets[:, :, None] == classes) & (target_weights[:, :, None] > 0)).any(1)
+    return seen.mask() & ~is_target
 
 
 def full_cross_entropy(
@@ -89,6 +144,7 @@ def full_cross_entropy(
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
     target_weights: torch.Tensor | None = None,
+    seen: SeenItems | None = None,
 ) -> torch.Tensor:
     """Softmax cross-entropy over the whole catalogue (SASRec+ / "CE" in the literature; the default).
 
@@ -97,7 +153,8 @@ def full_cross_entropy(
     target distribution over several items (see `future_targets`); token 0 entries must have weight 0.
     Computed chunk by chunk with gradients fused into the forward pass (see `_ChunkedLinearCrossEntropy`);
     chunks hold about 4M logits (1,024 rows for ML-1M). Without gradients (evaluation) the same value is
-    computed from the full logits.
+    computed from the full logits. With ``seen``, each row's softmax leaves out the items its history already
+    holds (its targets excepted): the loss then matches evaluation, which never ranks seen items.
     """
     weight = item_weight[1:]
     if targets.dim() == 1:
@@ -108,15 +165,21 @@ def full_cross_entropy(
         target_weights = torch.ones(targets.shape, dtype=hidden.dtype, device=hidden.device)
     classes = (targets - 1).clamp_min(0)
     if not (torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)):
-        log_p = (hidden @ weight.t()).log_softmax(-1)
-        nll = -(log_p.gather(1, classes) * target_weights).sum(1)
+        logits = hidden @ weight.t()
+        excluded = None if seen is None else _excluded(seen, classes, target_weights)
+        if excluded is not None:
+            logits = logits.masked_fill(excluded, -torch.inf)
+        log_p = logits.log_softmax(-1)
+        nll = -torch.where(target_weights > 0, log_p.gather(1, classes) * target_weights, 0.0).sum(1)
         if label_smoothing:
-            nll = (1 - label_smoothing) * nll - label_smoothing * log_p.mean(1)
+            in_softmax = torch.ones_like(log_p, dtype=torch.bool) if excluded is None else ~excluded
+            mean_log_p = log_p.masked_fill(~in_softmax, 0.0).sum(1) / in_softmax.sum(1)
+            nll = (1 - label_smoothing) * nll - label_smoothing * mean_log_p
         return nll.mean()
     if chunk_size is None:
         chunk_size = max(64, min(1024, (1 << 22) // weight.shape[0]))
     return _ChunkedLinearCrossEntropy.apply(
-        hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size
+        hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size, seen
     )
 
 

@@ -23,7 +23,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_rec_transformer import RecTransformerConfig
-from .losses import binary_cross_entropy, full_cross_entropy, future_targets, gbce, sampled_softmax
+from .losses import SeenItems, binary_cross_entropy, full_cross_entropy, future_targets, gbce, sampled_softmax
 
 
 @dataclass
@@ -401,12 +401,19 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         return logits
 
     def _loss(
-        self, hidden: torch.Tensor, targets: torch.Tensor, target_weights: torch.Tensor | None = None
+        self,
+        hidden: torch.Tensor,
+        targets: torch.Tensor,
+        target_weights: torch.Tensor | None = None,
+        seen: SeenItems | None = None,
     ) -> torch.Tensor:
-        """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window) need CE."""
+        """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window) and `seen`
+        (items to leave out of each position's softmax) need CE."""
         config, weight = self.config, self.output_embeddings.weight
         if config.loss_type == "ce":
-            return full_cross_entropy(hidden, targets, weight, config.label_smoothing, target_weights=target_weights)
+            return full_cross_entropy(
+                hidden, targets, weight, config.label_smoothing, target_weights=target_weights, seen=seen
+            )
         if config.loss_type == "sampled_softmax":
             counts = self.rec_transformer.item_counts if config.negative_sampling == "popularity" else None
             return sampled_softmax(hidden, targets, weight, config.num_negatives, counts)
@@ -457,11 +464,14 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
                 first = input_ids.gather(1, (input_ids != 0).long().argmax(1, keepdim=True))
                 labels = torch.cat([first.masked_fill(first == 0, -100), labels], dim=1)
             selected = labels != -100
+            seen = None
+            if self.config.exclude_seen_in_loss:  # the config guarantees loss_type == "ce"
+                seen = SeenItems.from_histories(input_ids, selected, self.config.vocab_size, offset=int(prepend))
             if self.config.future_window > 1:  # the config guarantees loss_type == "ce"
                 tokens, weights = future_targets(labels, self.config.future_window, self.config.future_decay)
-                loss = self._loss(hidden[selected], tokens[selected], weights[selected])
+                loss = self._loss(hidden[selected], tokens[selected], weights[selected], seen)
             else:
-                loss = self._loss(hidden[selected], labels[selected])
+                loss = self._loss(hidden[selected], labels[selected], seen=seen)
             return NextItemPredictionOutput(loss=loss, logits=None, hidden_states=out.hidden_states)
 
         if logits_to_keep == 0:
