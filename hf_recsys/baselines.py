@@ -70,6 +70,7 @@ NOTEBOOK_RECIPE: dict = {
     "user_conditioning": "concat",
     "hidden_dropout_prob": 0.1,
     "attention_probs_dropout_prob": 0.1,
+    "exclude_seen_in_loss": False,  # the notebook's softmax covered the whole catalogue
 }
 NOTEBOOK_MAX_LENGTH = 3
 

@@ -76,8 +76,12 @@ class ModelArguments:
         default=1, metadata={"help": "Full CE: train each position on the next N items (1 = next item only)."}
     )
     future_decay: float = field(default=0.5, metadata={"help": "Weight ratio between consecutive future items."})
-    exclude_seen_in_loss: bool = field(
-        default=False, metadata={"help": "Full CE: leave items already in the history out of each softmax."}
+    exclude_seen_in_loss: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Full CE: leave the items a position has read out of its softmax. Default: on when the loss is "
+            "ce and evaluation excludes seen items (--exclude_seen), so training ranks what is scored."
+        },
     )
     freeze_transformer: bool = field(
         default=False, metadata={"help": "Fine-tuning: train only item/user embeddings, keep the blocks frozen."}
@@ -100,7 +104,13 @@ class DataArguments:
     max_length: int = field(
         default=200, metadata={"help": "Most recent items the model reads (max_position_embeddings)."}
     )
-    random_crop: bool = field(default=True, metadata={"help": "Train on random windows of long histories."})
+    random_crop: bool = field(
+        default=False,
+        metadata={
+            "help": "Train long histories on a random window instead of their most recent one (more data, but "
+            "older behaviour: on ML-1M the most recent window tests better, see benchmarks/tuning.md)."
+        },
+    )
     exclude_seen: bool = field(default=True, metadata={"help": "Never rank items already in the history."})
 
     def builder_options(self) -> dict[str, Any]:
@@ -284,9 +294,21 @@ def check_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
 
 
 def build_model(
-    model_args: ModelArguments, num_items: int, num_users: int, user_feature_sizes: list[int], max_length: int = 200
+    model_args: ModelArguments,
+    num_items: int,
+    num_users: int,
+    user_feature_sizes: list[int],
+    max_length: int = 200,
+    exclude_seen: bool = True,
 ) -> RecTransformerForNextItemPrediction:
-    """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies)."""
+    """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies).
+
+    `exclude_seen` is the evaluation's choice (`DataArguments.exclude_seen`); an unset
+    `model_args.exclude_seen_in_loss` follows it when the loss is the full cross-entropy.
+    """
+    exclude_seen_in_loss = model_args.exclude_seen_in_loss
+    if exclude_seen_in_loss is None:
+        exclude_seen_in_loss = exclude_seen and model_args.loss_type == "ce"
     config = RecTransformerConfig(
         num_items=num_items,
         num_users=num_users,
@@ -308,7 +330,7 @@ def build_model(
         label_smoothing=model_args.label_smoothing,
         future_window=model_args.future_window,
         future_decay=model_args.future_decay,
-        exclude_seen_in_loss=model_args.exclude_seen_in_loss,
+        exclude_seen_in_loss=exclude_seen_in_loss,
     )
     return RecTransformerForNextItemPrediction(config)
 
@@ -319,7 +341,7 @@ def make_trainer(
     train_dataset: Dataset,
     eval_dataset: Dataset | None,
     max_length: int,
-    random_crop: bool = True,
+    random_crop: bool = False,
     exclude_seen: bool = True,
     user_features: np.ndarray | None = None,
     ks: tuple[int, ...] = KS,
@@ -472,7 +494,12 @@ def run_training(
         if model_args.freeze_transformer:
             raise ValueError("--freeze_transformer needs --model_name_or_path (a trained model to fine-tune)")
         model = build_model(
-            model_args, items.num_items, users.num_users, list(users.feature_sizes), data_args.max_length
+            model_args,
+            items.num_items,
+            users.num_users,
+            list(users.feature_sizes),
+            data_args.max_length,
+            exclude_seen=data_args.exclude_seen,
         )
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
