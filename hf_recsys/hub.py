@@ -86,6 +86,8 @@ _CONFIG_KEYS = (
     "negative_sampling",
     "gbce_t",
     "label_smoothing",
+    "future_window",
+    "exclude_seen_in_loss",
     "hidden_dropout_prob",
     "attention_probs_dropout_prob",
     "user_dropout_prob",
@@ -400,6 +402,10 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     }.get(loss, loss)
     if _finite(config.get("label_smoothing")):
         loss_text += f", label smoothing {config['label_smoothing']:g}"
+    if (config.get("future_window") or 1) > 1:
+        loss_text += f", next {config['future_window']} items as a soft target"
+    if config.get("exclude_seen_in_loss"):
+        loss_text += ", items already in the history left out of each softmax (as in evaluation)"
     weights_bytes = sum((run_dir / f).stat().st_size for f in _weights_files(run_dir) if (run_dir / f).is_file())
     date = str(results.get("date") or "")
     try:

@@ -400,6 +400,7 @@ def test_card_and_plot(run_dir: Path) -> None:
     assert "![Validation NDCG@10 per epoch](training_curve.png)" in text
     assert "@inproceedings{kang2018sasrec" in text and "@software{hf_recsys" in text
     assert "| `learning_rate` | 0.001 |" in text and "| `user_conditioning` | add |" in text
+    assert "items already in the history left out of each softmax" in text  # the training loss, as configured
 
 
 def test_card_without_repo_id_or_curve(run_dir: Path, tmp_path: Path) -> None:

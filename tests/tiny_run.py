@@ -48,6 +48,7 @@ def make_tiny_run(folder: Path, user_conditioning: str = "add", seed: int = 0) -
         intermediate_size=32,
         max_position_embeddings=8,
         user_conditioning=user_conditioning,
+        exclude_seen_in_loss=True,
     )
     model = RecTransformerForNextItemPrediction(config).eval()
     model.set_item_popularity(torch.arange(items.num_items + 1, dtype=torch.float32).flip(0) * (torch.arange(13) > 0))
