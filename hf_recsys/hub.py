@@ -75,6 +75,7 @@ _CONFIG_KEYS = (
     "num_attention_heads",
     "intermediate_size",
     "hidden_act",
+    "residual_gating",
     "max_position_embeddings",
     "position_embedding_type",
     "user_conditioning",

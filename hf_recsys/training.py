@@ -59,6 +59,10 @@ class ModelArguments:
     num_hidden_layers: int = field(default=3, metadata={"help": "Transformer blocks (3: see benchmarks/tuning.md)."})
     num_attention_heads: int = field(default=1, metadata={"help": "Attention heads per block."})
     intermediate_size: int = field(default=256, metadata={"help": "Feed-forward width."})
+    hidden_act: str = field(default="gelu", metadata={"help": "Feed-forward activation: gelu | relu | swiglu"})
+    residual_gating: bool = field(
+        default=False, metadata={"help": "Sigmoid-gated residual updates in every block (LiGR, eSASRec)."}
+    )
     hidden_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on embeddings and block outputs."})
     attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
     position_embedding_type: str = field(default="learned", metadata={"help": "learned | sinusoidal | none"})
@@ -317,6 +321,8 @@ def build_model(
         num_hidden_layers=model_args.num_hidden_layers,
         num_attention_heads=model_args.num_attention_heads,
         intermediate_size=model_args.intermediate_size,
+        hidden_act=model_args.hidden_act,
+        residual_gating=model_args.residual_gating,
         hidden_dropout_prob=model_args.hidden_dropout_prob,
         attention_probs_dropout_prob=model_args.attention_probs_dropout_prob,
         position_embedding_type=model_args.position_embedding_type,

@@ -18,6 +18,9 @@ from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPr
 NUM_ITEMS = 50
 NUM_USERS = 8
 MODES = ("none", "add", "prepend", "concat")
+# the two block types: plain pre-LayerNorm (GELU) and LiGR (sigmoid-gated residuals, SwiGLU feed-forward)
+BLOCKS = ({}, {"hidden_act": "swiglu", "residual_gating": True})
+BLOCK_IDS = ("pre-ln", "ligr")
 USER_MODES = ("add", "prepend", "concat")
 CODE_FILES = ("configuration_rec_transformer.py", "modeling_rec_transformer.py", "losses.py")
 
@@ -93,8 +96,9 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
         {"user_conditioning": "prepend", "position_embedding_type": "sinusoidal"},
         {"user_conditioning": "concat", "tie_word_embeddings": False, "user_feature_sizes": [3, 4]},
         {"user_conditioning": "add", "num_item_genres": 4, "num_item_year_buckets": 3},
+        {"user_conditioning": "add", "hidden_act": "swiglu", "residual_gating": True},
     ],
-    ids=["prepend-sinusoidal", "concat-untied-features", "add-item-features"],
+    ids=["prepend-sinusoidal", "concat-untied-features", "add-item-features", "add-ligr-block"],
 )
 def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
     model = make_model(**overrides)
@@ -209,10 +213,11 @@ def test_trust_remote_code_load_in_a_fresh_process_without_hf_recsys(tmp_path):
 # --------------------------------------------------------------------------------------------- causality
 
 
+@pytest.mark.parametrize("block", BLOCKS, ids=BLOCK_IDS)
 @pytest.mark.parametrize("position", ["learned", "sinusoidal"])
 @pytest.mark.parametrize("mode", MODES)
-def test_later_items_never_change_earlier_outputs(mode, position):
-    model = make_model(user_conditioning=mode, position_embedding_type=position)
+def test_later_items_never_change_earlier_outputs(mode, position, block):
+    model = make_model(user_conditioning=mode, position_embedding_type=position, **block)
     offset = 1 if mode == "prepend" else 0  # hidden position of item j is j + offset (0 = user token)
     ids = torch.randint(1, NUM_ITEMS + 1, (3, 8), generator=torch.Generator().manual_seed(1))
     left_padded = ids.clone()
@@ -318,10 +323,12 @@ def test_every_loss_overfits_a_small_sequence_set(loss_type, sampling):
     assert accuracy > (0.9 if loss_type in ("ce", "sampled_softmax") else 0.7), accuracy
 
 
+@pytest.mark.parametrize("block", BLOCKS, ids=BLOCK_IDS)
 @pytest.mark.parametrize(("loss_type", "sampling"), LOSS_SETTINGS, ids=LOSS_IDS)
 @pytest.mark.parametrize("mode", MODES)
-def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling):
+def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling, block):
     model = make_model(
+        **block,
         user_conditioning=mode,
         loss_type=loss_type,
         negative_sampling=sampling,
@@ -741,12 +748,19 @@ def test_user_dropout_only_acts_in_training(mode):
     torch.testing.assert_close(model(ids, user_ids=users).logits, model(ids, user_ids=unknown).logits)
 
 
+@pytest.mark.parametrize("block", BLOCKS, ids=BLOCK_IDS)
 @pytest.mark.parametrize("mode", ["none", "add", "prepend", "concat"])
-def test_last_position_fast_path_equals_full_scoring(mode):
+def test_last_position_fast_path_equals_full_scoring(mode, block):
     """Scoring the next item runs the last block only at the last position; it must equal full scoring."""
     torch.manual_seed(0)
     config = RecTransformerConfig(
-        num_items=50, num_users=5, user_conditioning=mode, num_hidden_layers=2, hidden_size=32, num_attention_heads=2
+        num_items=50,
+        num_users=5,
+        user_conditioning=mode,
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=2,
+        **block,
     )
     model = RecTransformerForNextItemPrediction(config).eval()
     x = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8], [0, 0, 9, 10, 11]])
@@ -758,3 +772,24 @@ def test_last_position_fast_path_equals_full_scoring(mode):
     finite = torch.isfinite(expected)
     assert torch.equal(finite, torch.isfinite(fast))
     torch.testing.assert_close(fast[finite], expected[finite], atol=1e-5, rtol=1e-5)
+
+
+def test_ligr_block_gates_residuals_and_uses_swiglu():
+    """The LiGR block computes x + sigmoid(G x) * attn(LN x), then the same around a SwiGLU feed-forward."""
+    model = make_model(num_hidden_layers=1, hidden_act="swiglu", residual_gating=True)
+    block = model.rec_transformer.layers[0]
+    assert block.ffn[0].out_features == 2 * model.config.intermediate_size
+    x = torch.randn(2, 5, model.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    up = block.ffn[0](block.ffn_norm(x))
+    value, gate = up.chunk(2, dim=-1)
+    torch.testing.assert_close(block.ffn[1](up), torch.nn.functional.silu(gate) * value)
+
+    attended = block.attention(block.attention_norm(x), None)
+    h = x + torch.sigmoid(block.attention_gate(x)) * attended
+    expected = h + torch.sigmoid(block.ffn_gate(h)) * block.ffn(block.ffn_norm(h))
+    torch.testing.assert_close(block(x, None), expected)
+    # with the gates shut (large negative bias) the block is the identity: the gates really scale the updates
+    with torch.no_grad():
+        block.attention_gate.bias.fill_(-1e4)
+        block.ffn_gate.bias.fill_(-1e4)
+    torch.testing.assert_close(block(x, None), x)

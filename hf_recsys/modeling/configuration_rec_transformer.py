@@ -12,6 +12,7 @@ USER_CONDITIONING_MODES = ("none", "add", "prepend", "concat")
 LOSS_TYPES = ("ce", "sampled_softmax", "bce", "gbce")
 POSITION_EMBEDDING_TYPES = ("learned", "sinusoidal", "none")
 NEGATIVE_SAMPLERS = ("uniform", "popularity")
+HIDDEN_ACTIVATIONS = ("gelu", "relu", "swiglu")
 
 
 class RecTransformerConfig(PreTrainedConfig):
@@ -29,7 +30,11 @@ class RecTransformerConfig(PreTrainedConfig):
         num_hidden_layers (`int`): number of transformer blocks.
         num_attention_heads (`int`): attention heads per block; must divide `hidden_size`.
         intermediate_size (`int`): width of the feed-forward layer in each block.
-        hidden_act (`str`): feed-forward activation, `"gelu"` or `"relu"`.
+        hidden_act (`str`): feed-forward activation: `"gelu"`, `"relu"`, or `"swiglu"` (a gated feed-forward,
+            `W2(silu(W1 x) * W3 x)`, as in LLaMA and the LiGR layers of eSASRec; its three matrices cost 1.5x).
+        residual_gating (`bool`): scale each block's attention and feed-forward update by a learned sigmoid gate
+            of the residual stream, `x + sigmoid(G x) * f(LN(x))` (the gated residual of LiGR / eSASRec); False is
+            the plain pre-LayerNorm residual `x + f(LN(x))`.
         hidden_dropout_prob (`float`): dropout on embeddings, attention output and feed-forward output.
         attention_probs_dropout_prob (`float`): dropout on attention probabilities.
         max_position_embeddings (`int`): longest history the model reads; longer inputs keep their most recent
@@ -79,6 +84,7 @@ class RecTransformerConfig(PreTrainedConfig):
     num_attention_heads: int = 1
     intermediate_size: int = 256
     hidden_act: str = "gelu"
+    residual_gating: bool = False
     hidden_dropout_prob: float = 0.2
     attention_probs_dropout_prob: float = 0.2
     max_position_embeddings: int = 200
@@ -117,7 +123,10 @@ class RecTransformerConfig(PreTrainedConfig):
                 f"({self.num_attention_heads})",
             ),
             (self.max_position_embeddings >= 1, "max_position_embeddings must be >= 1"),
-            (self.hidden_act in ("gelu", "relu"), f"hidden_act must be 'gelu' or 'relu', got {self.hidden_act!r}"),
+            (
+                self.hidden_act in HIDDEN_ACTIVATIONS,
+                f"hidden_act must be one of {HIDDEN_ACTIVATIONS}, got {self.hidden_act!r}",
+            ),
             (
                 self.position_embedding_type in POSITION_EMBEDDING_TYPES,
                 f"position_embedding_type must be one of {POSITION_EMBEDDING_TYPES}, "

@@ -172,30 +172,52 @@ class RecTransformerAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, length, h))
 
 
+class SwiGLU(nn.Module):
+    """Gated activation: splits its input in two halves (x, g) and returns `silu(g) * x` (LLaMA, LiGR)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, gate = x.chunk(2, dim=-1)
+        return F.silu(gate) * x
+
+
 class RecTransformerBlock(nn.Module):
-    """Pre-LayerNorm transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
+    """Pre-LayerNorm transformer block: x + attn(LN(x)), then x + FFN(LN(x)).
+
+    With `residual_gating`, each update is scaled by a sigmoid gate read from the residual stream:
+    x + sigmoid(G x) * attn(LN(x)) (LiGR, as in eSASRec).
+    """
 
     def __init__(self, config: RecTransformerConfig):
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attention = RecTransformerAttention(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        gated = config.hidden_act == "swiglu"
         self.ffn = nn.Sequential(
-            nn.Linear(config.hidden_size, config.intermediate_size),
-            nn.GELU() if config.hidden_act == "gelu" else nn.ReLU(),
+            nn.Linear(config.hidden_size, config.intermediate_size * (2 if gated else 1)),
+            SwiGLU() if gated else nn.GELU() if config.hidden_act == "gelu" else nn.ReLU(),
             nn.Linear(config.intermediate_size, config.hidden_size),
         )
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        if config.residual_gating:
+            self.attention_gate = nn.Linear(config.hidden_size, config.hidden_size)
+            self.ffn_gate = nn.Linear(config.hidden_size, config.hidden_size)
+        self.residual_gating = config.residual_gating
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None, query_index: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Update every position, or only position `query_index` (B,) of each row (returns (B, 1, H))."""
-        attended = self.attention(self.attention_norm(x), mask, query_index)
+        attended = self.dropout(self.attention(self.attention_norm(x), mask, query_index))
         if query_index is not None:
             x = x.gather(1, query_index[:, None, None].expand(-1, 1, x.shape[-1]))
-        x = x + self.dropout(attended)
-        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+        if self.residual_gating:
+            attended = torch.sigmoid(self.attention_gate(x)) * attended
+        x = x + attended
+        update = self.dropout(self.ffn(self.ffn_norm(x)))
+        if self.residual_gating:
+            update = torch.sigmoid(self.ffn_gate(x)) * update
+        return x + update
 
 
 class RecTransformerPreTrainedModel(PreTrainedModel):
