@@ -88,7 +88,8 @@ def _train(
         "peak_mem_mb": results["peak_mem_mb"],
         "train_samples_per_second": results["train_samples_per_second"],
         **results["speed"],
-        "config": {k: v for k, v in vars(model_args).items() if k != "model_name_or_path"},
+        # as trained: `exclude_seen_in_loss` resolved from the evaluation's choice, not the unset argument
+        "config": {k: results["training"][k] for k in vars(model_args) if k != "model_name_or_path"},
     }
     return _row(name, protocol, results["metrics"], extra)
 

@@ -793,3 +793,26 @@ def test_ligr_block_gates_residuals_and_uses_swiglu():
         block.attention_gate.bias.fill_(-1e4)
         block.ffn_gate.bias.fill_(-1e4)
     torch.testing.assert_close(block(x, None), x)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
+def test_byte_dropout_drops_at_the_rounded_rate_and_keeps_the_expectation(p):
+    from hf_recsys.modeling.modeling_rec_transformer import ByteDropout
+
+    drop = ByteDropout(p).train()
+    x = torch.full((1000, 999), 2.0, requires_grad=True)  # an odd size: the last int64 is only partly used
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    rate = round(256 * p) / 256
+    assert abs(1 - kept.float().mean().item() - rate) < 2e-3
+    assert abs(y.mean().item() - 2.0) < 1e-2  # kept values are scaled by the exact inverse keep rate
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 2.0 * 256 / (256 - round(256 * p))))
+    y.sum().backward()  # the gradient flows through kept values only, with the same scale
+    torch.testing.assert_close(x.grad, kept.float() * 256 / (256 - round(256 * p)))
+    # the mask is not one repeated pattern: rows differ
+    assert not torch.equal(kept[0], kept[1])
+    torch.manual_seed(0)
+    assert torch.equal(drop(x.detach()), y.detach())  # reproducible from the seed
+    assert torch.equal(drop.eval()(x), x)  # identity in evaluation
+    assert torch.equal(ByteDropout(0.0).train()(x), x)

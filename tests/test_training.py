@@ -74,6 +74,10 @@ def test_training_writes_a_complete_run_and_beats_popularity(sequences_file, tmp
     # best epoch kept: validation NDCG@10 of the saved model equals the best one seen during training
     best = max(row["valid_ndcg@10"] for row in saved["history"] if "valid_ndcg@10" in row)
     assert results["metrics"]["validation"]["ndcg@10"] == pytest.approx(best, abs=1e-6)
+    # results.json records the loss as trained: the unset seen-item mask resolved from --exclude_seen
+    config = json.loads((out / "config.json").read_text())
+    assert saved["training"]["exclude_seen_in_loss"] is config["exclude_seen_in_loss"]
+    assert saved["training"]["exclude_seen_in_loss"] is True  # CE + exclude_seen (the defaults)
 
 
 def test_same_seed_same_metrics(sequences_file, tmp_path):
