@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HF_RECSYS_DATA_DIR ?= $(abspath ../shared/data)
 export HF_RECSYS_DATA_DIR
 
-.PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-inference bench-scale app clean
+.PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-inference bench-scale bench-step app clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench-inference: setup
 
 bench-scale: setup
 	$(PY) benchmarks/bench_scale.py
+
+# Milliseconds per training step, with and without the item softmax and ByteDropout (about 1 minute).
+bench-step: setup
+	$(PY) benchmarks/bench_step.py
 
 # The interactive demo (docs/README_app.md): `make app` serves runs/demo on http://127.0.0.1:7860;
 # override with e.g. `make app APP_MODEL=user/rec-transformer-ml-1m APP_PORT=7861`.
