@@ -9,7 +9,7 @@ Prints a markdown table of milliseconds per training step:
 each with the package's `ByteDropout` and with `torch.nn.Dropout` swapped in, so the dropout's cost shows.
 
 The batch is synthetic: `--batch_size` histories with lengths drawn uniformly from `--min_length` to
-`--max_length`, left-padded, as the length-grouped sampler makes them. Timings are medians over `--steps` steps
+`--max_length`, right-padded as the collator pads them (the mask-free causal attention kernel). Timings are medians over `--steps` steps
 after 3 warm-up steps (which include the `torch.compile` of the cross-entropy chunks, as in training).
 """
 
@@ -32,9 +32,9 @@ def _batch(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
     ids = torch.randint(1, args.num_items + 1, (args.batch_size, args.max_length), generator=g)
     lengths = torch.randint(args.min_length, args.max_length + 1, (args.batch_size,), generator=g)
     for row, n in enumerate(lengths.tolist()):
-        ids[row, : args.max_length - n] = 0
-    labels = torch.where(ids > 0, torch.roll(ids, -1, 1), -100)
-    labels[:, -1] = 1
+        ids[row, n:] = 0
+    targets = torch.randint(1, args.num_items + 1, ids.shape, generator=g)
+    labels = torch.where(ids > 0, targets, -100)  # a next item at every real position
     return ids, labels
 
 
