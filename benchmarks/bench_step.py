@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--num_items", type=int, default=3416)
     parser.add_argument("--hidden_size", type=int, default=64)
     parser.add_argument("--num_hidden_layers", type=int, default=3)
-    parser.add_argument("--hidden_dropout_prob", type=float, default=0.1)
+    parser.add_argument("--hidden_dropout_prob", type=float, default=0.2)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--min_length", type=int, default=120)
     parser.add_argument("--max_length", type=int, default=200)

@@ -63,7 +63,7 @@ class ModelArguments:
     residual_gating: bool = field(
         default=False, metadata={"help": "Sigmoid-gated residual updates in every block (LiGR, eSASRec)."}
     )
-    hidden_dropout_prob: float = field(default=0.1, metadata={"help": "Dropout on embeddings and block outputs."})
+    hidden_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on embeddings and block outputs."})
     attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
     position_embedding_type: str = field(default="learned", metadata={"help": "learned | sinusoidal | none"})
     user_conditioning: str = field(default="none", metadata={"help": "none | add | prepend | concat"})
