@@ -9,8 +9,9 @@ Prints a markdown table of milliseconds per training step:
 each with the package's `ByteDropout` and with `torch.nn.Dropout` swapped in, so the dropout's cost shows.
 
 The batch is synthetic: `--batch_size` histories with lengths drawn uniformly from `--min_length` to
-`--max_length`, right-padded as the collator pads them (the mask-free causal attention kernel). Timings are medians over `--steps` steps
-after 3 warm-up steps (which include the `torch.compile` of the cross-entropy chunks, as in training).
+`--max_length`, right-padded as the collator pads them (the mask-free causal attention kernel). Timings
+are medians over `--steps` steps after 3 warm-up steps (which include the `torch.compile` of the
+cross-entropy chunks, as in training).
 """
 
 from __future__ import annotations
