@@ -535,6 +535,8 @@ def run_training(
     start = time.monotonic()
     train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     train_seconds = time.monotonic() - start
+    # The final evaluations are not epochs: early stopping would look for eval_ndcg@10 there and warn.
+    trainer.remove_callback(EarlyStoppingCallback)
     valid_metrics = evaluate_split(trainer, valid_ds, "valid")
     test_metrics = evaluate_split(trainer, test_ds, "test")
     popularity = {
