@@ -56,7 +56,7 @@ class ModelArguments:
         default=None, metadata={"help": "Run folder or Hub id of a trained model to fine-tune; None trains anew."}
     )
     hidden_size: int = field(default=64, metadata={"help": "Embedding and transformer width."})
-    num_hidden_layers: int = field(default=3, metadata={"help": "Transformer blocks (3: see benchmarks/tuning.md)."})
+    num_hidden_layers: int = field(default=4, metadata={"help": "Transformer blocks (4: see benchmarks/tuning.md)."})
     num_attention_heads: int = field(default=1, metadata={"help": "Attention heads per block."})
     intermediate_size: int = field(default=256, metadata={"help": "Feed-forward width."})
     hidden_act: str = field(default="gelu", metadata={"help": "Feed-forward activation: gelu | relu | swiglu"})
