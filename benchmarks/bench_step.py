@@ -1,6 +1,6 @@
 """Where a training step's time goes: the default ML-1M model, one batch, forward + backward + AdamW.
 
-    python benchmarks/bench_step.py                     # default recipe (3 blocks, hidden 64, 3,416 items)
+    python benchmarks/bench_step.py                     # default recipe (ModelArguments' sizes, 3,416 items)
     python benchmarks/bench_step.py --num_hidden_layers 2 --steps 20
 
 Prints a markdown table of milliseconds per training step:
@@ -63,9 +63,12 @@ def time_steps(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num_items", type=int, default=3416)
-    parser.add_argument("--hidden_size", type=int, default=64)
-    parser.add_argument("--num_hidden_layers", type=int, default=3)
-    parser.add_argument("--hidden_dropout_prob", type=float, default=0.2)
+    from hf_recsys.training import ModelArguments
+
+    recipe = ModelArguments()  # the defaults follow the default recipe
+    parser.add_argument("--hidden_size", type=int, default=recipe.hidden_size)
+    parser.add_argument("--num_hidden_layers", type=int, default=recipe.num_hidden_layers)
+    parser.add_argument("--hidden_dropout_prob", type=float, default=recipe.hidden_dropout_prob)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--min_length", type=int, default=120)
     parser.add_argument("--max_length", type=int, default=200)
