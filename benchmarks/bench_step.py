@@ -61,11 +61,11 @@ def time_steps(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, 
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num_items", type=int, default=3416)
     from hf_recsys.training import ModelArguments
 
-    recipe = ModelArguments()  # the defaults follow the default recipe
+    recipe = ModelArguments()  # the model's sizes default to the default recipe's
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num_items", type=int, default=3416)
     parser.add_argument("--hidden_size", type=int, default=recipe.hidden_size)
     parser.add_argument("--num_hidden_layers", type=int, default=recipe.num_hidden_layers)
     parser.add_argument("--hidden_dropout_prob", type=float, default=recipe.hidden_dropout_prob)
