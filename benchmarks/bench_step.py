@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -61,7 +62,7 @@ def time_steps(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, 
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    from hf_recsys.training import ModelArguments
+    from hf_recsys.training import ModelArguments, build_model
 
     recipe = ModelArguments()  # the model's sizes default to the default recipe's
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,7 +77,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--no_compile", action="store_true", help="Eager cross-entropy chunks (no torch.compile).")
     args = parser.parse_args(argv)
 
-    from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
     from hf_recsys.modeling.losses import compile_cross_entropy
     from hf_recsys.modeling.modeling_rec_transformer import ByteDropout
 
@@ -85,16 +85,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for dropout in ("ByteDropout", "torch.nn.Dropout"):
         torch.manual_seed(0)
-        config = RecTransformerConfig(
-            num_items=args.num_items,
+        sizes = replace(
+            recipe,
             hidden_size=args.hidden_size,
             num_hidden_layers=args.num_hidden_layers,
             hidden_dropout_prob=args.hidden_dropout_prob,
-            attention_probs_dropout_prob=0.0,
-            max_position_embeddings=args.max_length,
-            exclude_seen_in_loss=True,
         )
-        model = RecTransformerForNextItemPrediction(config).train()
+        # the recipe's model as training builds it (seen items masked in the softmax), no users
+        model = build_model(sizes, args.num_items, 0, [], args.max_length, exclude_seen=True).train()
         if dropout == "torch.nn.Dropout":
             for module in list(model.modules()):
                 for name, child in module.named_children():
