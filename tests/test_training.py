@@ -195,3 +195,51 @@ def test_time_budget_decays_the_learning_rate_then_stops():
         assert control.should_training_stop is stops
     with pytest.raises(ValueError, match="decay_fraction"):
         TimeBudgetCallback(1.0, decay_fraction=1.5)
+
+
+def test_budgeted_run_skips_early_validations_and_keeps_the_best_validated_epoch(sequences_file, tmp_path, capsys):
+    # a 60-minute budget whose decay never starts in this short run: epochs 3 and 6 and the last one are validated
+    out = tmp_path / "run"
+    args = _args(sequences_file, out, epochs=7, max_train_minutes=60, budget_eval_interval=3, save_total_limit=None)
+    results = run_training(*args)
+    history = json.loads((out / "results.json").read_text())["history"]
+    validated = [row["epoch"] for row in history if "valid_ndcg@10" in row]
+    assert validated == [3, 6, 7]
+    assert sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")) == [12, 24, 28]  # 4 steps per epoch
+    best = max(row["valid_ndcg@10"] for row in history if "valid_ndcg@10" in row)
+    assert results["metrics"]["validation"]["ndcg@10"] == pytest.approx(best, abs=1e-6)
+    printed = capsys.readouterr().out
+    assert printed.count("(not validated)") == 4 and printed.count("valid NDCG@10") >= 3
+
+
+def test_time_budget_validates_every_nth_epoch_until_the_decay_then_every_epoch():
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    from hf_recsys.training import TimeBudgetCallback
+
+    args = SimpleNamespace(world_size=1, device="cpu", eval_strategy="epoch")
+
+    def validated(callback: TimeBudgetCallback, elapsed: float, epoch: float) -> tuple[bool, bool]:
+        callback.start = time.monotonic() - elapsed
+        control = TrainerControl(should_evaluate=True, should_save=True)  # what the epoch strategy asks for
+        state = SimpleNamespace(epoch=epoch, global_step=int(epoch) * 10, max_steps=1000)
+        control = callback.on_epoch_end(args, state, control)
+        return control.should_evaluate, control.should_save
+
+    budget = TimeBudgetCallback(minutes=1.0, decay_fraction=0.5, eval_interval=5)  # the decay starts at 30 s
+    early = [validated(budget, 10, e)[0] for e in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0)]
+    assert early == [False, False, False, False, True, False, True]
+    assert validated(budget, 10, 3.0) == (False, False)  # no checkpoint either: it could never be the best
+    assert all(validated(budget, 31, e) == (True, True) for e in (11.0, 12.0, 13.0))  # decay phase: every epoch
+    for every_epoch in (TimeBudgetCallback(1.0, 0.5, eval_interval=1), TimeBudgetCallback(1.0, 0.0, eval_interval=5)):
+        assert all(validated(every_epoch, 10, e) == (True, True) for e in (1.0, 2.0, 3.0))
+    budget.start = time.monotonic() - 10
+    stopping = TrainerControl(should_evaluate=True, should_save=True, should_training_stop=True)
+    state = SimpleNamespace(epoch=3.0, global_step=30, max_steps=1000)
+    assert budget.on_epoch_end(args, state, stopping).should_evaluate  # stopped by the budget: the last epoch
+    last = SimpleNamespace(epoch=3.0, global_step=30, max_steps=30)  # the last of num_train_epochs
+    assert budget.on_epoch_end(args, last, TrainerControl(should_evaluate=True)).should_evaluate
+    with pytest.raises(ValueError, match="eval_interval"):
+        TimeBudgetCallback(1.0, 0.5, eval_interval=0)
