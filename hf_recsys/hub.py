@@ -88,6 +88,7 @@ _CONFIG_KEYS = (
     "gbce_t",
     "label_smoothing",
     "future_window",
+    "recency_half_life",
     "exclude_seen_in_loss",
     "hidden_dropout_prob",
     "attention_probs_dropout_prob",
@@ -407,6 +408,8 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         loss_text += f", next {config['future_window']} items as a soft target"
     if config.get("exclude_seen_in_loss"):
         loss_text += ", items already in the history left out of each softmax (as in evaluation)"
+    if _finite(config.get("recency_half_life")):
+        loss_text += f", target weights halving every {config['recency_half_life']:g} positions back from the end"
     weights_bytes = sum((run_dir / f).stat().st_size for f in _weights_files(run_dir) if (run_dir / f).is_file())
     date = str(results.get("date") or "")
     try:

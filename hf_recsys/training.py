@@ -80,6 +80,10 @@ class ModelArguments:
         default=1, metadata={"help": "Full CE: train each position on the next N items (1 = next item only)."}
     )
     future_decay: float = field(default=0.5, metadata={"help": "Weight ratio between consecutive future items."})
+    recency_half_life: float = field(
+        default=0.0,
+        metadata={"help": "Full CE: a target's weight halves every N targets back from its history's end (0 = off)."},
+    )
     exclude_seen_in_loss: bool | None = field(
         default=None,
         metadata={
@@ -372,6 +376,7 @@ def build_model(
         label_smoothing=model_args.label_smoothing,
         future_window=model_args.future_window,
         future_decay=model_args.future_decay,
+        recency_half_life=model_args.recency_half_life,
         exclude_seen_in_loss=exclude_seen_in_loss,
     )
     return RecTransformerForNextItemPrediction(config)

@@ -79,9 +79,9 @@ def test_chunked_cross_entropy_with_target_distribution(label_smoothing, chunk_s
     torch.testing.assert_close(plain, reference.detach(), rtol=1e-10, atol=1e-12)
 
 
-def _seen_reference(h, w, targets, weights, histories, positions, label_smoothing):
+def _seen_reference(h, w, targets, weights, histories, positions, label_smoothing, row_weights=None):
     """Autograd cross-entropy where row n's softmax leaves out the items of ``histories[n][: positions[n] + 1]``
-    except its own targets."""
+    except its own targets; with ``row_weights``, the weighted mean over rows."""
     logits = h @ w[1:].t()
     excluded = torch.zeros_like(logits, dtype=torch.bool)
     for n, (history, t) in enumerate(zip(histories, positions)):
@@ -97,15 +97,17 @@ def _seen_reference(h, w, targets, weights, histories, positions, label_smoothin
     if label_smoothing:
         mean_log_p = log_p.masked_fill(excluded, 0.0).sum(1) / (~excluded).sum(1)
         nll = (1 - label_smoothing) * nll - label_smoothing * mean_log_p
-    return nll.mean()
+    return nll.mean() if row_weights is None else (nll * row_weights).sum() / row_weights.sum()
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("chunk_size", [3, 1000])
 @pytest.mark.parametrize("window", [1, 2])
-def test_cross_entropy_leaving_seen_items_out_of_the_softmax(label_smoothing, chunk_size, window):
+@pytest.mark.parametrize("half_life", [0.0, 1.5])
+def test_cross_entropy_leaving_seen_items_out_of_the_softmax(label_smoothing, chunk_size, window, half_life):
     """`seen` removes each position's already-read items from its softmax, but never its own targets (the data
-    below repeats items, so a target can be a seen item); gradients and the no-grad path agree with autograd."""
+    below repeats items, so a target can be a seen item); gradients and the no-grad path agree with autograd,
+    also as a weighted mean over rows (recency weights)."""
     g = torch.Generator().manual_seed(2)
     vocab, hidden = 9, 6
     histories = torch.randint(1, vocab, (4, 7), generator=g)  # small catalogue: many repeats
@@ -121,16 +123,18 @@ def test_cross_entropy_leaving_seen_items_out_of_the_softmax(label_smoothing, ch
     rows, positions = selected.nonzero(as_tuple=True)
     seen = losses.SeenItems.from_histories(histories, selected, vocab)
     assert seen.mask().shape == (int(selected.sum()), vocab - 1)
+    row_weights = losses.recency_weights(labels, half_life)[selected].double() if half_life else None
 
     h = torch.randn(len(rows), hidden, generator=g, dtype=torch.float64)
     w = torch.randn(vocab, hidden, generator=g, dtype=torch.float64)
     h1, w1 = h.clone().requires_grad_(), w.clone().requires_grad_()
-    fused = losses.full_cross_entropy(h1, tokens, w1, label_smoothing, chunk_size, weights, seen=seen)
+    fused = losses.full_cross_entropy(h1, tokens, w1, label_smoothing, chunk_size, weights, seen, row_weights)
     assert "_ChunkedLinearCrossEntropy" in type(fused.grad_fn).__name__
     fused.backward()
     h2, w2 = h.clone().requires_grad_(), w.clone().requires_grad_()
+    histories_read = [histories[r].tolist() for r in rows]
     reference = _seen_reference(
-        h2, w2, tokens, weights, [histories[r].tolist() for r in rows], positions.tolist(), label_smoothing
+        h2, w2, tokens, weights, histories_read, positions.tolist(), label_smoothing, row_weights
     )
     reference.backward()
     assert torch.isfinite(reference)
@@ -138,9 +142,11 @@ def test_cross_entropy_leaving_seen_items_out_of_the_softmax(label_smoothing, ch
     torch.testing.assert_close(h1.grad, h2.grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-10, atol=1e-12)
     with torch.no_grad():
-        plain = losses.full_cross_entropy(h, tokens, w, label_smoothing, target_weights=weights, seen=seen)
+        plain = losses.full_cross_entropy(
+            h, tokens, w, label_smoothing, target_weights=weights, seen=seen, row_weights=row_weights
+        )
     torch.testing.assert_close(plain, reference.detach(), rtol=1e-10, atol=1e-12)
-    unmasked = losses.full_cross_entropy(h, tokens, w, label_smoothing, target_weights=weights)
+    unmasked = losses.full_cross_entropy(h, tokens, w, label_smoothing, target_weights=weights, row_weights=row_weights)
     assert unmasked > plain  # leaving classes out of the softmax can only raise the targets' probability
 
 
@@ -153,6 +159,21 @@ def test_seen_items_positions_with_a_prepended_token():
     assert mask[0].tolist() == [False] * 5  # the user token has read nothing
     assert mask[1].tolist() == [False, False, False, True, False]  # item 4
     assert mask[3].tolist() == [False, True, True, True, False]  # items 4, 2, 3
+
+
+def test_recency_weights_halve_every_half_life_targets_back_from_each_history_end():
+    labels = torch.tensor([[5, 6, 7, 8, -100, -100], [-100, 3, 4, -100, -100, -100], [-100] * 6])
+    weights = losses.recency_weights(labels, half_life=2.0)
+    expected = [[2**-1.5, 2**-1.0, 2**-0.5, 1.0, 0, 0], [0, 2**-0.5, 1.0, 0, 0, 0], [0] * 6]
+    torch.testing.assert_close(weights, torch.tensor(expected))
+
+
+def test_recency_weighted_rows_equal_repeated_rows():
+    """Weights 2 and 1 on two rows are the plain mean over those rows with the first one repeated."""
+    h, w, targets = _inputs(n=2)
+    weighted = losses.full_cross_entropy(h, targets, w, row_weights=torch.tensor([2.0, 1.0]))
+    repeated = losses.full_cross_entropy(h[[0, 0, 1]], targets[[0, 0, 1]], w)
+    torch.testing.assert_close(weighted, repeated)
 
 
 def test_future_targets():

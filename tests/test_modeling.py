@@ -409,6 +409,38 @@ def test_future_window_loss_is_the_soft_next_items_cross_entropy(mode):
 
 
 @pytest.mark.parametrize("mode", ["none", "prepend"])
+def test_recency_half_life_weighs_each_target_by_its_distance_to_the_history_end(mode):
+    """recency_half_life=h: the loss is the mean of the per-position losses weighted by 0.5 ** (d / h), with d
+    the number of targets after that position in its history (the user token's target included)."""
+    ids = pad(SEQS, "right")
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    plain = make_model(user_conditioning=mode, hidden_size=16, exclude_seen_in_loss=True)
+    weighted = make_model(user_conditioning=mode, hidden_size=16, exclude_seen_in_loss=True, recency_half_life=2.0)
+    weighted.load_state_dict(plain.state_dict())
+    logits = plain(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
+    full_labels = labels
+    if mode == "prepend":
+        full_labels = torch.cat([torch.tensor([[s[0]] for s in SEQS]), labels], dim=1)
+    losses, weights = [], []
+    for row in range(full_labels.shape[0]):
+        targets = [t for t in range(full_labels.shape[1]) if full_labels[row, t] != -100]
+        for t in targets:
+            target = int(full_labels[row, t])
+            read = {int(i) for i in ids[row, : t + 1 - (mode == "prepend")] if i} - {target}
+            scores = logits[row, t].clone()
+            scores[list(read)] = -torch.inf
+            losses.append(-scores.log_softmax(-1)[target])
+            weights.append(0.5 ** ((targets[-1] - t) / 2.0))  # targets are contiguous: distance in positions
+    weights = torch.tensor(weights)
+    expected = (torch.stack(losses) * weights).sum() / weights.sum()
+    for grad in (False, True):  # the evaluation path and the fused training path
+        with torch.set_grad_enabled(grad):
+            got = weighted(ids, user_ids=SEQ_USERS, labels=labels).loss
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(got, plain(ids, user_ids=SEQ_USERS, labels=labels).loss)
+
+
+@pytest.mark.parametrize("mode", ["none", "prepend"])
 def test_exclude_seen_in_loss_leaves_read_items_out_of_each_softmax(mode):
     """exclude_seen_in_loss: position t's softmax excludes the items it has read (the user token has read none)."""
     ids = pad(SEQS, "left")
@@ -706,6 +738,8 @@ def test_overlong_histories_keep_the_most_recent_items(mode):
         ({"future_window": 2, "loss_type": "bce"}, "future_window"),
         ({"future_decay": 0.0}, "future_decay"),
         ({"exclude_seen_in_loss": True, "loss_type": "gbce"}, "exclude_seen_in_loss"),
+        ({"recency_half_life": -1.0}, "recency_half_life"),
+        ({"recency_half_life": 50.0, "loss_type": "sampled_softmax"}, "recency_half_life"),
         ({"num_item_genres": -1}, "num_item_genres"),
         ({"num_item_year_buckets": -1}, "num_item_year_buckets"),
         ({"pad_token_id": 3}, "pad_token_id"),

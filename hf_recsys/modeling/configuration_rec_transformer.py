@@ -64,6 +64,11 @@ class RecTransformerConfig(PreTrainedConfig):
             items of the history (a target distribution, weighted by `future_decay ** j`) instead of the next one
             only. 1 = plain next-item prediction. Scoring always predicts the single next item.
         future_decay (`float`): in (0, 1]: weight of the j-th future item relative to the one before it.
+        recency_half_life (`float`): with the full cross-entropy, a training target's weight halves every
+            `recency_half_life` targets back from the last one of its history (0 = every target weighs the same).
+            Evaluation scores one next item per user, after the whole history: the decay moves the training
+            signal towards the end of each history and evens out long and short histories, which a plain mean
+            over positions weighs by their length.
         exclude_seen_in_loss (`bool`): with the full cross-entropy, leave the items a position has already read
             out of that position's softmax (its targets excepted). Evaluation and serving never rank seen items,
             so the model need not spend capacity pushing them down; on data where people do not repeat items
@@ -102,6 +107,7 @@ class RecTransformerConfig(PreTrainedConfig):
     label_smoothing: float = 0.0
     future_window: int = 1
     future_decay: float = 0.5
+    recency_half_life: float = 0.0
     exclude_seen_in_loss: bool = False
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
@@ -166,6 +172,11 @@ class RecTransformerConfig(PreTrainedConfig):
                 f"exclude_seen_in_loss needs loss_type='ce', got {self.loss_type!r}",
             ),
             (0.0 < self.future_decay <= 1.0, f"future_decay must be in (0, 1], got {self.future_decay}"),
+            (self.recency_half_life >= 0.0, f"recency_half_life must be >= 0, got {self.recency_half_life}"),
+            (
+                not self.recency_half_life or self.loss_type == "ce",
+                f"recency_half_life needs loss_type='ce', got {self.loss_type!r}",
+            ),
             (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),
             (self.num_item_year_buckets >= 0, f"num_item_year_buckets must be >= 0, got {self.num_item_year_buckets}"),
             (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),

@@ -51,12 +51,14 @@ def _cross_entropy_chunk(
     target_weights: torch.Tensor,
     label_smoothing: float,
     seen: SeenItems | None = None,
+    row_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed loss of one chunk of rows and its gradients w.r.t. ``hidden`` and ``weight`` (unscaled).
 
     ``targets`` (n, k) are class indices and ``target_weights`` (n, k) their share of each row's target
     distribution (rows sum to 1; k = 1 with weight 1 is the plain next-item cross-entropy). ``seen`` (for these
-    n rows) leaves the classes each row has already seen out of its softmax.
+    n rows) leaves the classes each row has already seen out of its softmax. ``row_weights`` (n,) scales each
+    row's loss (and its gradients).
     """
     logits = hidden @ weight.t()
     excluded = None
@@ -83,6 +85,9 @@ def _cross_entropy_chunk(
             grad = grad - allowed * (label_smoothing / count)[:, None]
     # d loss / d logits = softmax - smoothed target distribution
     grad = grad.scatter_add(1, targets, target_weights * (label_smoothing - 1.0))
+    if row_weights is not None:
+        nll = nll * row_weights
+        grad = grad * row_weights[:, None]
     return nll.sum(), grad @ weight, grad.t() @ hidden
 
 
@@ -105,7 +110,17 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, target_weights, label_smoothing: float, chunk_size: int, seen=None):
+    def forward(
+        ctx,
+        hidden,
+        weight,
+        targets,
+        target_weights,
+        label_smoothing: float,
+        chunk_size: int,
+        seen=None,
+        row_weights=None,
+    ):
         chunk_fn = _compiled_chunk or _cross_entropy_chunk
         n = hidden.shape[0]
         grad_hidden = torch.empty_like(hidden)
@@ -114,8 +129,15 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk_size):
             rows = slice(start, start + chunk_size)
             chunk_seen = None if seen is None else seen._replace(row=seen.row[rows], position=seen.position[rows])
+            chunk_row_weights = None if row_weights is None else row_weights[rows]
             loss, grad_h, grad_w = chunk_fn(
-                hidden[rows], weight, targets[rows], target_weights[rows], float(label_smoothing), chunk_seen
+                hidden[rows],
+                weight,
+                targets[rows],
+                target_weights[rows],
+                float(label_smoothing),
+                chunk_seen,
+                chunk_row_weights,
             )
             total += loss
             grad_hidden[rows] = grad_h
@@ -126,7 +148,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None, None
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None, None, None
 
 
 def _excluded(seen: SeenItems, targets: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
@@ -145,6 +167,7 @@ def full_cross_entropy(
     chunk_size: int | None = None,
     target_weights: torch.Tensor | None = None,
     seen: SeenItems | None = None,
+    row_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Softmax cross-entropy over the whole catalogue (SASRec+ / "CE" in the literature; the default).
 
@@ -154,9 +177,12 @@ def full_cross_entropy(
     Computed chunk by chunk with gradients fused into the forward pass (see `_ChunkedLinearCrossEntropy`);
     chunks hold about 4M logits (1,024 rows for ML-1M). Without gradients (evaluation) the same value is
     computed from the full logits. With ``seen``, each row's softmax leaves out the items its history already
-    holds (its targets excepted): the loss then matches evaluation, which never ranks seen items.
+    holds (its targets excepted): the loss then matches evaluation, which never ranks seen items. With
+    ``row_weights`` (N,) >= 0 the result is the weighted mean of the rows' losses.
     """
     weight = item_weight[1:]
+    if row_weights is not None:  # rescaled to mean 1, so that the weighted mean is a plain mean of scaled rows
+        row_weights = (row_weights * (row_weights.numel() / row_weights.sum().clamp_min(1e-12))).to(hidden.dtype)
     if targets.dim() == 1:
         targets = targets[:, None]
     if target_weights is None:
@@ -175,11 +201,11 @@ def full_cross_entropy(
             in_softmax = torch.ones_like(log_p, dtype=torch.bool) if excluded is None else ~excluded
             mean_log_p = log_p.masked_fill(~in_softmax, 0.0).sum(1) / in_softmax.sum(1)
             nll = (1 - label_smoothing) * nll - label_smoothing * mean_log_p
-        return nll.mean()
+        return (nll if row_weights is None else nll * row_weights).mean()
     if chunk_size is None:
         chunk_size = max(64, min(1024, (1 << 22) // weight.shape[0]))
     return _ChunkedLinearCrossEntropy.apply(
-        hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size, seen
+        hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size, seen, row_weights
     )
 
 
@@ -198,6 +224,19 @@ def future_targets(labels: torch.Tensor, window: int, decay: float) -> tuple[tor
     weights = decay ** torch.arange(window, dtype=torch.float32, device=labels.device) * valid
     weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
     return tokens.masked_fill(~valid, 0), weights
+
+
+def recency_weights(labels: torch.Tensor, half_life: float) -> torch.Tensor:
+    """(B, L) weight of each labelled position (0 where ``labels`` is -100): 0.5 ** (d / half_life), with d the
+    number of labelled positions after it in its row (0 for the last target of each history).
+
+    Evaluation scores one next item per user, after the whole history. Decaying the weight of older targets
+    moves the training signal to the end of each history and evens out long and short histories, which a
+    plain mean over positions weighs by their length.
+    """
+    labelled = labels != -100
+    after = labelled.flip(1).long().cumsum(1).flip(1) - 1  # labelled positions at or after t, minus t itself
+    return torch.where(labelled, torch.exp2(-after.float() / half_life), 0.0)
 
 
 def sampling_log_probs(num_tokens: int, item_counts: torch.Tensor | None, device: torch.device) -> torch.Tensor:

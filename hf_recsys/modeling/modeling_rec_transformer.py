@@ -23,7 +23,15 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_rec_transformer import RecTransformerConfig
-from .losses import SeenItems, binary_cross_entropy, full_cross_entropy, future_targets, gbce, sampled_softmax
+from .losses import (
+    SeenItems,
+    binary_cross_entropy,
+    full_cross_entropy,
+    future_targets,
+    gbce,
+    recency_weights,
+    sampled_softmax,
+)
 
 
 @dataclass
@@ -455,13 +463,20 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         targets: torch.Tensor,
         target_weights: torch.Tensor | None = None,
         seen: SeenItems | None = None,
+        row_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window) and `seen`
-        (items to leave out of each position's softmax) need CE."""
+        """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window), `seen`
+        (items to leave out of each position's softmax) and `row_weights` (recency weights) need CE."""
         config, weight = self.config, self.output_embeddings.weight
         if config.loss_type == "ce":
             return full_cross_entropy(
-                hidden, targets, weight, config.label_smoothing, target_weights=target_weights, seen=seen
+                hidden,
+                targets,
+                weight,
+                config.label_smoothing,
+                target_weights=target_weights,
+                seen=seen,
+                row_weights=row_weights,
             )
         if config.loss_type == "sampled_softmax":
             counts = self.rec_transformer.item_counts if config.negative_sampling == "popularity" else None
@@ -516,11 +531,15 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
             seen = None
             if self.config.exclude_seen_in_loss:  # the config guarantees loss_type == "ce"
                 seen = SeenItems.from_histories(input_ids, selected, self.config.vocab_size, offset=int(prepend))
-            if self.config.future_window > 1:  # the config guarantees loss_type == "ce"
+            # the config guarantees loss_type == "ce" for the future window and the recency weights
+            row_weights = None
+            if self.config.recency_half_life:
+                row_weights = recency_weights(labels, self.config.recency_half_life)[selected]
+            if self.config.future_window > 1:
                 tokens, weights = future_targets(labels, self.config.future_window, self.config.future_decay)
-                loss = self._loss(hidden[selected], tokens[selected], weights[selected], seen)
+                loss = self._loss(hidden[selected], tokens[selected], weights[selected], seen, row_weights)
             else:
-                loss = self._loss(hidden[selected], labels[selected], seen=seen)
+                loss = self._loss(hidden[selected], labels[selected], seen=seen, row_weights=row_weights)
             return NextItemPredictionOutput(loss=loss, logits=None, hidden_states=out.hidden_states)
 
         if logits_to_keep == 0:
