@@ -150,6 +150,10 @@ class RecTrainingArguments(TrainingArguments):
     label_names: list[str] | None = field(default_factory=lambda: ["labels", "input_ids"])
     train_sampling_strategy: str = "group_by_length"
     dataloader_num_workers: int = 0
+    dataloader_pin_memory: bool = field(
+        default_factory=torch.cuda.is_available,
+        metadata={"help": "Pin batches in page-locked memory (only helps copies to a GPU; off without one)."},
+    )
     early_stopping_patience: int = field(default=10, metadata={"help": "Evaluations without improvement."})
     max_train_minutes: float | None = field(default=None, metadata={"help": "Stop training after this long."})
     budget_decay_fraction: float = field(
