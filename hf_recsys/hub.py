@@ -409,7 +409,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     if config.get("exclude_seen_in_loss"):
         loss_text += ", items already in the history left out of each softmax (as in evaluation)"
     if _finite(config.get("recency_half_life")):
-        loss_text += f", target weights halving every {config['recency_half_life']:g} positions back from the end"
+        loss_text += f", target weights halving every {config['recency_half_life']:g} targets back from the end"
     weights_bytes = sum((run_dir / f).stat().st_size for f in _weights_files(run_dir) if (run_dir / f).is_file())
     date = str(results.get("date") or "")
     try:

@@ -164,7 +164,7 @@ class RecTrainingArguments(TrainingArguments):
         default=5,
         metadata={
             "help": "With max_train_minutes and budget_decay_fraction > 0: before the learning rate starts to decay, "
-            "validate (and save) only every N epochs; every epoch once it decays, where the best epoch lies. "
+            "validate only every N epochs; every epoch once it decays, where the best epoch lies (checkpoints: every epoch). "
             "A full-ranking validation of ML-1M costs ~7 s, a sixth of a 30-minute budget if run every epoch."
         },
     )
@@ -180,10 +180,11 @@ class TimeBudgetCallback(TrainerCallback):
     `decay_fraction` of the budget. Ending a budgeted run on a decayed learning rate is worth more than any
     fixed schedule that does not know where training will stop (Li et al., "Budgeted Training", ICLR 2020).
 
-    With a decay phase, `eval_interval` > 1 skips the per-epoch evaluation (and checkpoint) of the epochs that
-    end before the decay starts, except every `eval_interval`-th: while the learning rate is high the model is
-    still far from its best, and each skipped full-ranking validation is training time won. Every epoch of the
-    decay phase, and the last epoch or step, is evaluated as usual.
+    With a decay phase, `eval_interval` > 1 skips the per-epoch evaluation of the epochs that end before the
+    decay starts, except every `eval_interval`-th: while the learning rate is high the model is still far from
+    its best, and each skipped full-ranking validation is training time won. Every epoch of the decay phase,
+    and the last epoch or step, is evaluated as usual. Checkpoints are still written every epoch (a resumed
+    run loses at most one epoch); an unvalidated one is never taken for the best.
 
     Under data parallelism the main process's clock decides and is broadcast: processes that stop after
     different steps would wait forever for each other, and different learning rates would split the replicas.
@@ -217,7 +218,6 @@ class TimeBudgetCallback(TrainerCallback):
         before_decay = self._elapsed(args) < self.seconds * (1.0 - self.decay_fraction)
         if before_decay and round(state.epoch) % self.eval_interval != 0:
             control.should_evaluate = False
-            control.should_save = False
         return control
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):

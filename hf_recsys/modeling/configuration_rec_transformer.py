@@ -68,7 +68,7 @@ class RecTransformerConfig(PreTrainedConfig):
             `recency_half_life` targets back from the last one of its history (0 = every target weighs the same).
             Evaluation scores one next item per user, after the whole history: the decay moves the training
             signal towards the end of each history and evens out long and short histories, which a plain mean
-            over positions weighs by their length.
+            over positions weighs by their length. On ML-1M it lost (half-life 50; see benchmarks/tuning.md).
         exclude_seen_in_loss (`bool`): with the full cross-entropy, leave the items a position has already read
             out of that position's softmax (its targets excepted). Evaluation and serving never rank seen items,
             so the model need not spend capacity pushing them down; on data where people do not repeat items
