@@ -164,8 +164,9 @@ class RecTrainingArguments(TrainingArguments):
         default=5,
         metadata={
             "help": "With max_train_minutes and budget_decay_fraction > 0: before the learning rate starts to decay, "
-            "validate only every N epochs; every epoch once it decays, where the best epoch lies (checkpoints: every epoch). "
-            "A full-ranking validation of ML-1M costs ~7 s, a sixth of a 30-minute budget if run every epoch."
+            "validate only every N epochs; every epoch once it decays, where the best epoch lies (checkpoints: "
+            "every epoch). A full-ranking validation of ML-1M costs ~7 s, a sixth of a 30-minute budget if run "
+            "every epoch."
         },
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow replacing a different run."})
