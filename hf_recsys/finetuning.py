@@ -283,7 +283,8 @@ def prepare_model_for_finetuning(
 
     * Item table (and untied output embeddings), popularity buffer: resized with ``resize_item_embeddings``
       (old rows bit-identical, new movies at the mean embedding so they are neither ignored nor over-recommended
-      before training). New movies get their genres in the genre buffer when the model uses genres.
+      before training). New movies get their genres and year buckets in the side-feature buffers when the model uses
+      them (year buckets only while the old movies keep theirs).
     * User table: ``resize_user_embeddings`` (new users start as the unknown user, i.e. served like a stranger).
       Side-feature tables grow for categories the pretrained model has not seen (new rows = the "unknown" zeros).
     * ``freeze_transformer``: only the item embedding table, the output embeddings when they are not tied to it,
@@ -317,6 +318,16 @@ def prepare_model_for_finetuning(
             genres = torch.as_tensor(items.genre_matrix()[old_vocab:, :cols])
             with torch.no_grad():
                 embeddings.item_genres[old_vocab:, :cols] = genres.to(embeddings.item_genres)
+        if config.num_item_year_buckets > 0:
+            # Buckets start at the vocabulary's earliest year: reuse them only if the old movies keep theirs (a new
+            # movie older than every old one would shift them all); buckets past the model's table stay unknown.
+            buckets = torch.as_tensor(items.year_buckets())
+            old_buckets = embeddings.item_year_buckets[:old_vocab].cpu()
+            if torch.equal(buckets[:old_vocab], old_buckets):
+                new = buckets[old_vocab:]
+                new = new.masked_fill(new > config.num_item_year_buckets, 0)
+                with torch.no_grad():
+                    embeddings.item_year_buckets[old_vocab:] = new.to(embeddings.item_year_buckets)
     if users.num_users > config.num_users:
         model.resize_user_embeddings(users.num_users)
     sizes = list(config.user_feature_sizes)

@@ -82,6 +82,7 @@ _CONFIG_KEYS = (
     "user_feature_sizes",
     "num_item_genres",
     "num_item_year_buckets",
+    "item_features_in_output",
     "loss_type",
     "num_negatives",
     "negative_sampling",

@@ -71,6 +71,13 @@ class ModelArguments:
         default=0.1, metadata={"help": "Share of training rows seen as the unknown user (trains that row)."}
     )
     use_user_features: bool = field(default=False, metadata={"help": "Feed gender/age/occupation embeddings."})
+    use_item_features: bool = field(
+        default=False, metadata={"help": "Add genre and release-decade embeddings to each movie's input embedding."}
+    )
+    item_features_in_output: bool = field(
+        default=False,
+        metadata={"help": "With --use_item_features: score each movie with its genre and decade embeddings too."},
+    )
     loss_type: str = field(default="ce", metadata={"help": "ce | sampled_softmax | bce | gbce"})
     num_negatives: int = field(default=256, metadata={"help": "Negatives of sampled_softmax / gbce."})
     negative_sampling: str = field(default="uniform", metadata={"help": "uniform | popularity"})
@@ -349,12 +356,32 @@ def build_model(
     user_feature_sizes: list[int],
     max_length: int = 200,
     exclude_seen: bool = True,
+    item_genres: np.ndarray | None = None,
+    item_year_buckets: np.ndarray | None = None,
 ) -> RecTransformerForNextItemPrediction:
     """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies).
 
     `exclude_seen` is the evaluation's choice (`DataArguments.exclude_seen`); an unset
     `model_args.exclude_seen_in_loss` follows it when the loss is the full cross-entropy.
+    With `model_args.use_item_features`, `item_genres` (multi-hot, `(num_items + 1, genres)`) and
+    `item_year_buckets` (`(num_items + 1,)`, 0 = unknown) come from `ItemVocab.genre_matrix()` and
+    `ItemVocab.year_buckets()`; the model stores them as buffers, so a saved model carries them.
     """
+    num_genres = num_year_buckets = 0
+    if model_args.use_item_features:
+        if item_genres is not None and item_genres.shape != (num_items + 1, item_genres.shape[1]):
+            raise ValueError(f"item_genres must have {num_items + 1} rows, got shape {item_genres.shape}")
+        if item_year_buckets is not None and item_year_buckets.shape != (num_items + 1,):
+            raise ValueError(f"item_year_buckets must have shape ({num_items + 1},), got {item_year_buckets.shape}")
+        num_genres = 0 if item_genres is None else int(item_genres.shape[1])
+        num_year_buckets = 0 if item_year_buckets is None else int(item_year_buckets.max(initial=0))
+    elif model_args.item_features_in_output:
+        raise ValueError("--item_features_in_output needs --use_item_features")
+        if num_genres == 0 and num_year_buckets == 0:
+            raise ValueError(
+                "--use_item_features: this dataset's item vocabulary has no genres or years (MovieLens builds "
+                "read them from movies.dat / u.item; a bare 'user item' sequence file has none)"
+            )
     exclude_seen_in_loss = model_args.exclude_seen_in_loss
     if exclude_seen_in_loss is None:
         exclude_seen_in_loss = exclude_seen and model_args.loss_type == "ce"
@@ -383,8 +410,17 @@ def build_model(
         future_decay=model_args.future_decay,
         recency_half_life=model_args.recency_half_life,
         exclude_seen_in_loss=exclude_seen_in_loss,
+        num_item_genres=num_genres,
+        num_item_year_buckets=num_year_buckets,
+        item_features_in_output=model_args.item_features_in_output,
     )
-    return RecTransformerForNextItemPrediction(config)
+    model = RecTransformerForNextItemPrediction(config)
+    if num_genres or num_year_buckets:
+        model.set_item_features(
+            torch.as_tensor(item_genres) if num_genres else None,
+            torch.as_tensor(item_year_buckets) if num_year_buckets else None,
+        )
+    return model
 
 
 def make_trainer(
@@ -558,6 +594,8 @@ def run_training(
             list(users.feature_sizes),
             data_args.max_length,
             exclude_seen=data_args.exclude_seen,
+            item_genres=items.genre_matrix() if items.genre_names else None,
+            item_year_buckets=items.year_buckets(),
         )
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))

@@ -235,6 +235,20 @@ def test_grown_model_gets_genres_of_new_movies() -> None:
     assert table.tolist() == [[0, 0], [1, 0], [0, 1], [1, 1], [0, 1], [0, 0]]  # genre C has no column in the model
 
 
+def test_grown_model_gets_year_buckets_of_new_movies_while_old_buckets_hold() -> None:
+    items = ItemVocab([1, 2, 3], years=[1975, 1983, 1999])  # decades from 1970: buckets 1, 2, 3
+
+    def grown_buckets(new_years: list[int]) -> list[int]:
+        model = tiny_model(num_items=3, num_item_year_buckets=3, user_conditioning="none", user_feature_sizes=[])
+        model.set_item_features(year_buckets=torch.as_tensor(items.year_buckets()))
+        grown = items.extend([4, 5], years=new_years)
+        prepare_model_for_finetuning(model, grown, UserVocab([1]), freeze_transformer=False)
+        return model.rec_transformer.embeddings.item_year_buckets.tolist()
+
+    assert grown_buckets([1971, 2003]) == [0, 1, 2, 3, 1, 0]  # the 2000s have no row in the model: unknown
+    assert grown_buckets([1955, 1990]) == [0, 1, 2, 3, 0, 0]  # 1955 would shift every bucket: left unknown
+
+
 def test_prepare_model_bad_input() -> None:
     model = tiny_model()
     items, users = vocabs_for(model)

@@ -96,9 +96,21 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
         {"user_conditioning": "prepend", "position_embedding_type": "sinusoidal"},
         {"user_conditioning": "concat", "tie_word_embeddings": False, "user_feature_sizes": [3, 4]},
         {"user_conditioning": "add", "num_item_genres": 4, "num_item_year_buckets": 3},
+        {
+            "user_conditioning": "none",
+            "num_item_genres": 4,
+            "num_item_year_buckets": 3,
+            "item_features_in_output": True,
+        },
         {"user_conditioning": "add", "hidden_act": "swiglu", "residual_gating": True},
     ],
-    ids=["prepend-sinusoidal", "concat-untied-features", "add-item-features", "add-ligr-block"],
+    ids=[
+        "prepend-sinusoidal",
+        "concat-untied-features",
+        "add-item-features",
+        "item-features-in-output",
+        "add-ligr-block",
+    ],
 )
 def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
     model = make_model(**overrides)
@@ -356,6 +368,49 @@ def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling, bl
     # padding is never a class, never a target: its row never moves
     assert not model.get_input_embeddings().weight.grad[0].any()
     assert not model.get_output_embeddings().weight.grad[0].any()
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_item_features_in_output_score_items_with_their_side_vectors(tie):
+    """item_features_in_output: scores are <hidden, output row + genre mean + year embedding>, the fused training
+    loss is the cross-entropy of exactly those scores, and the side tables get gradient from the output side."""
+    sides = {"num_item_genres": 4, "num_item_year_buckets": 3, "tie_word_embeddings": tie}
+    model = make_model(**sides, item_features_in_output=True, exclude_seen_in_loss=False)
+    plain = make_model(**sides)  # same seed: same weights; side features read, not scored
+    for m in (model, plain):
+        set_side_features(m)
+    emb = model.rec_transformer.embeddings
+    side = emb.side_vectors()
+    assert side.shape == (NUM_ITEMS + 1, 16) and not side[0].any()  # padding adds nothing
+    genres = emb.item_genres[3]
+    expected_row3 = (
+        genres @ emb.genre_embeddings.weight / genres.sum() + emb.year_embeddings.weight[emb.item_year_buckets[3]]
+    )
+    torch.testing.assert_close(side[3], expected_row3)
+    torch.testing.assert_close(model.output_weight(), model.get_output_embeddings().weight + side)
+
+    ids = pad(SEQS, "left")
+    with torch.no_grad():
+        hidden = model.rec_transformer(ids).last_hidden_state[:, -1]
+        logits = model(ids).logits
+        reference = hidden @ (model.get_output_embeddings().weight + side).t()
+        torch.testing.assert_close(logits[:, 1:], reference[:, 1:])
+        assert torch.isneginf(logits[:, 0]).all()
+        torch.testing.assert_close(logits[:, 1:] - plain(ids).logits[:, 1:], (hidden @ side.t())[:, 1:])
+
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    loss = model(ids, labels=labels).loss
+    all_logits = model(ids, logits_to_keep=0).logits
+    torch.testing.assert_close(loss, F.cross_entropy(all_logits[labels != -100], labels[labels != -100]))
+    loss.backward()
+    plain(ids, labels=labels).loss.backward()
+    for name in ("genre_embeddings", "year_embeddings"):
+        with_output = getattr(emb, name).weight.grad
+        input_only = getattr(plain.rec_transformer.embeddings, name).weight.grad
+        assert not torch.allclose(with_output, input_only), name  # the scores' share of the gradient
+
+    with pytest.raises(ValueError, match="item_features_in_output needs item side features"):
+        make_config(item_features_in_output=True)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -121,6 +121,56 @@ def test_refuses_to_overwrite_another_run(sequences_file, tmp_path):
     run_training(*_args(sequences_file, tmp_path / "run", epochs=1, overwrite_output_dir=True))
 
 
+def test_item_features_become_input_embeddings_that_travel_with_the_model(tmp_path):
+    """--use_item_features: the genre table and year buckets size the config, live in the model as buffers, change
+    what the model reads (two movies with the same id embedding but different genres are told apart) and survive
+    save/load; a vocabulary without genres or years is refused with a message naming the flag."""
+    from hf_recsys.modeling import RecTransformerForNextItemPrediction
+    from hf_recsys.training import build_model
+
+    num_items = 6
+    genres = np.zeros((num_items + 1, 3), dtype=np.float32)
+    genres[1:, 0] = 1.0
+    genres[2, 1] = genres[4:, 2] = 1.0
+    years = np.array([0, 1, 1, 2, 3, 3, 0])  # token 6: unknown year
+    args = ModelArguments(hidden_size=16, intermediate_size=32, num_hidden_layers=1, use_item_features=True)
+    model = build_model(args, num_items, 0, [], max_length=8, item_genres=genres, item_year_buckets=years)
+    assert (model.config.num_item_genres, model.config.num_item_year_buckets) == (3, 3)
+    emb = model.rec_transformer.embeddings
+    assert torch.equal(emb.item_genres, torch.as_tensor(genres))
+    assert torch.equal(emb.item_year_buckets, torch.as_tensor(years))
+    with torch.no_grad():  # same id embedding, different side features: different vectors
+        emb.item_embeddings.weight[2] = emb.item_embeddings.weight[1]
+        vectors = emb.item_vectors(torch.tensor([1, 2]))
+    assert not torch.allclose(vectors[0], vectors[1])
+
+    model.save_pretrained(tmp_path / "m")
+    loaded = RecTransformerForNextItemPrediction.from_pretrained(tmp_path / "m").eval()
+    assert torch.equal(loaded.rec_transformer.embeddings.item_genres, torch.as_tensor(genres))
+    assert torch.equal(loaded.rec_transformer.embeddings.item_year_buckets, torch.as_tensor(years))
+    ids = torch.tensor([[0, 3, 1, 5, 2]])
+    with torch.no_grad():
+        expected = model.eval()(input_ids=ids).logits
+        assert torch.allclose(loaded(input_ids=ids).logits, expected, atol=1e-6)
+
+    off = build_model(ModelArguments(hidden_size=16), num_items, 0, [], item_genres=genres, item_year_buckets=years)
+    assert (off.config.num_item_genres, off.config.num_item_year_buckets) == (0, 0)  # the flag decides
+    with pytest.raises(ValueError, match=r"use_item_features.*no genres or years"):
+        build_model(args, num_items, 0, [], item_genres=None, item_year_buckets=np.zeros(num_items + 1, np.int64))
+    with pytest.raises(ValueError, match="--item_features_in_output needs --use_item_features"):
+        build_model(ModelArguments(item_features_in_output=True), num_items, 0, [], item_genres=genres)
+    with pytest.raises(ValueError, match="item_genres must have 7 rows"):
+        build_model(args, num_items, 0, [], item_genres=genres[:3], item_year_buckets=years)
+
+
+def test_item_features_refused_on_a_file_without_movie_metadata(sequences_file, tmp_path):
+    model, data, training = _args(sequences_file, tmp_path / "run", epochs=1)
+    model.use_item_features = True
+    with pytest.raises(ValueError, match="no genres or years"):
+        run_training(model, data, training)
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
 def test_cli_train_then_evaluate(sequences_file, tmp_path):
     out = tmp_path / "cli"
     common = ["--dataset", "sequences", "--sequences_path", str(sequences_file), "--cache_dir", str(tmp_path / "c")]

@@ -75,6 +75,10 @@ class RecTransformerConfig(PreTrainedConfig):
             (MovieLens ratings) this trains exactly the ranking that is scored.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.
+        item_features_in_output (`bool`): with item side features (`num_item_genres` / `num_item_year_buckets`),
+            score each item with its output embedding plus its side-feature vector (the same genre and year
+            embeddings the input adds), so what is learnt about a genre or a decade moves every movie of it up or
+            down the ranking, rarely rated movies included. False: the side features only shape what the model reads.
         tie_word_embeddings (`bool`): score items with the item embedding table itself (fewer parameters, better
             on sparse data); False learns a separate output matrix.
         pad_token_id (`int`): padding token (always 0 here).
@@ -111,6 +115,7 @@ class RecTransformerConfig(PreTrainedConfig):
     exclude_seen_in_loss: bool = False
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
+    item_features_in_output: bool = False
     tie_word_embeddings: bool = True
     pad_token_id: int | None = 0
 
@@ -179,6 +184,10 @@ class RecTransformerConfig(PreTrainedConfig):
             ),
             (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),
             (self.num_item_year_buckets >= 0, f"num_item_year_buckets must be >= 0, got {self.num_item_year_buckets}"),
+            (
+                not self.item_features_in_output or self.num_item_genres > 0 or self.num_item_year_buckets > 0,
+                "item_features_in_output needs item side features (num_item_genres or num_item_year_buckets > 0)",
+            ),
             (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),
             (all(s >= 1 for s in self.user_feature_sizes), "user_feature_sizes must all be >= 1"),
         ]

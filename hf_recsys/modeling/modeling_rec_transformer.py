@@ -132,15 +132,26 @@ class RecTransformerEmbeddings(nn.Module):
         self.dropout = ByteDropout(config.hidden_dropout_prob)
         self.scale = math.sqrt(config.hidden_size)
 
+    def side_vectors(self, input_ids: torch.Tensor | None = None) -> torch.Tensor | None:
+        """What each item token's side features add to its embedding: the mean of its genre embeddings plus its
+        year-bucket embedding (zero for padding and unknown values); every token when `input_ids` is None, and
+        None when the model has no item side features."""
+        config, x = self.config, None
+        if config.num_item_genres > 0:
+            genres = self.item_genres if input_ids is None else self.item_genres[input_ids]
+            x = (genres @ self.genre_embeddings.weight) / genres.sum(-1, keepdim=True).clamp_min(1.0)
+        if config.num_item_year_buckets > 0:
+            years = self.year_embeddings(
+                self.item_year_buckets if input_ids is None else self.item_year_buckets[input_ids]
+            )
+            x = years if x is None else x + years
+        return x
+
     def item_vectors(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Embedding of each item token, side features included."""
         x = self.item_embeddings(input_ids)
-        if self.config.num_item_genres > 0:
-            genres = self.item_genres[input_ids]
-            x = x + (genres @ self.genre_embeddings.weight) / genres.sum(-1, keepdim=True).clamp_min(1.0)
-        if self.config.num_item_year_buckets > 0:
-            x = x + self.year_embeddings(self.item_year_buckets[input_ids])
-        return x
+        side = self.side_vectors(input_ids)
+        return x if side is None else x + side
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         x = self.item_vectors(input_ids) * self.scale
@@ -452,8 +463,18 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.output_embeddings = value
 
+    def output_weight(self) -> torch.Tensor:
+        """The (V, hidden) matrix that scores items: the output embeddings, plus each item's side-feature vector
+        when `config.item_features_in_output` (so a movie's genres and year shape how it is scored, too)."""
+        weight = self.output_embeddings.weight
+        if self.config.item_features_in_output:
+            side = self.rec_transformer.embeddings.side_vectors()
+            if side is not None:
+                weight = weight + side
+        return weight
+
     def _score(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = self.output_embeddings(hidden)
+        logits = F.linear(hidden, self.output_weight())
         logits[..., 0] = -torch.inf
         return logits
 
@@ -467,7 +488,7 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
     ) -> torch.Tensor:
         """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window), `seen`
         (items to leave out of each position's softmax) and `row_weights` (recency weights) need CE."""
-        config, weight = self.config, self.output_embeddings.weight
+        config, weight = self.config, self.output_weight()
         if config.loss_type == "ce":
             return full_cross_entropy(
                 hidden,
