@@ -71,12 +71,16 @@ class ModelArguments:
         default=0.1, metadata={"help": "Share of training rows seen as the unknown user (trains that row)."}
     )
     use_user_features: bool = field(default=False, metadata={"help": "Feed gender/age/occupation embeddings."})
-    use_item_features: bool = field(
-        default=False, metadata={"help": "Add genre and release-decade embeddings to each movie's input embedding."}
+    use_item_features: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Add genre and release-decade embeddings to each movie's embedding. Default: on when the data "
+            "has movie genres or years (MovieLens: movies.dat / u.item), off for a bare 'user item' file."
+        },
     )
     item_features_in_output: bool = field(
-        default=False,
-        metadata={"help": "With --use_item_features: score each movie with its genre and decade embeddings too."},
+        default=True,
+        metadata={"help": "With item features: score each movie with its genre and decade embeddings too."},
     )
     loss_type: str = field(default="ce", metadata={"help": "ce | sampled_softmax | bce | gbce"})
     num_negatives: int = field(default=256, metadata={"help": "Negatives of sampled_softmax / gbce."})
@@ -363,25 +367,26 @@ def build_model(
 
     `exclude_seen` is the evaluation's choice (`DataArguments.exclude_seen`); an unset
     `model_args.exclude_seen_in_loss` follows it when the loss is the full cross-entropy.
-    With `model_args.use_item_features`, `item_genres` (multi-hot, `(num_items + 1, genres)`) and
-    `item_year_buckets` (`(num_items + 1,)`, 0 = unknown) come from `ItemVocab.genre_matrix()` and
-    `ItemVocab.year_buckets()`; the model stores them as buffers, so a saved model carries them.
+    `item_genres` (multi-hot, `(num_items + 1, genres)`) and `item_year_buckets` (`(num_items + 1,)`, 0 = unknown)
+    come from `ItemVocab.genre_matrix()` and `ItemVocab.year_buckets()`; with `model_args.use_item_features` (by
+    default: when they hold any genre or year) the model stores them as buffers, so a saved model carries them.
     """
-    num_genres = num_year_buckets = 0
-    if model_args.use_item_features:
-        if item_genres is not None and item_genres.shape != (num_items + 1, item_genres.shape[1]):
-            raise ValueError(f"item_genres must have {num_items + 1} rows, got shape {item_genres.shape}")
-        if item_year_buckets is not None and item_year_buckets.shape != (num_items + 1,):
-            raise ValueError(f"item_year_buckets must have shape ({num_items + 1},), got {item_year_buckets.shape}")
-        num_genres = 0 if item_genres is None else int(item_genres.shape[1])
-        num_year_buckets = 0 if item_year_buckets is None else int(item_year_buckets.max(initial=0))
-    elif model_args.item_features_in_output:
-        raise ValueError("--item_features_in_output needs --use_item_features")
-        if num_genres == 0 and num_year_buckets == 0:
-            raise ValueError(
-                "--use_item_features: this dataset's item vocabulary has no genres or years (MovieLens builds "
-                "read them from movies.dat / u.item; a bare 'user item' sequence file has none)"
-            )
+    if item_genres is not None and item_genres.shape != (num_items + 1, item_genres.shape[1]):
+        raise ValueError(f"item_genres must have {num_items + 1} rows, got shape {item_genres.shape}")
+    if item_year_buckets is not None and item_year_buckets.shape != (num_items + 1,):
+        raise ValueError(f"item_year_buckets must have shape ({num_items + 1},), got {item_year_buckets.shape}")
+    num_genres = 0 if item_genres is None else int(item_genres.shape[1])
+    num_year_buckets = 0 if item_year_buckets is None else int(item_year_buckets.max(initial=0))
+    use_item_features = model_args.use_item_features
+    if use_item_features is None:  # the default: whatever the data has
+        use_item_features = bool(num_genres or num_year_buckets)
+    if use_item_features and not (num_genres or num_year_buckets):
+        raise ValueError(
+            "--use_item_features: this dataset's item vocabulary has no genres or years (MovieLens builds read "
+            "them from movies.dat / u.item; a bare 'user item' sequence file has none)"
+        )
+    if not use_item_features:
+        num_genres = num_year_buckets = 0
     exclude_seen_in_loss = model_args.exclude_seen_in_loss
     if exclude_seen_in_loss is None:
         exclude_seen_in_loss = exclude_seen and model_args.loss_type == "ce"
@@ -412,7 +417,7 @@ def build_model(
         exclude_seen_in_loss=exclude_seen_in_loss,
         num_item_genres=num_genres,
         num_item_year_buckets=num_year_buckets,
-        item_features_in_output=model_args.item_features_in_output,
+        item_features_in_output=model_args.item_features_in_output and bool(num_genres or num_year_buckets),
     )
     model = RecTransformerForNextItemPrediction(config)
     if num_genres or num_year_buckets:

@@ -124,7 +124,8 @@ def test_refuses_to_overwrite_another_run(sequences_file, tmp_path):
 def test_item_features_become_input_embeddings_that_travel_with_the_model(tmp_path):
     """--use_item_features: the genre table and year buckets size the config, live in the model as buffers, change
     what the model reads (two movies with the same id embedding but different genres are told apart) and survive
-    save/load; a vocabulary without genres or years is refused with a message naming the flag."""
+    save/load. By default they are used whenever the data has them; asked for on data without genres or years,
+    the run is refused with a message naming the flag."""
     from hf_recsys.modeling import RecTransformerForNextItemPrediction
     from hf_recsys.training import build_model
 
@@ -153,12 +154,21 @@ def test_item_features_become_input_embeddings_that_travel_with_the_model(tmp_pa
         expected = model.eval()(input_ids=ids).logits
         assert torch.allclose(loaded(input_ids=ids).logits, expected, atol=1e-6)
 
-    off = build_model(ModelArguments(hidden_size=16), num_items, 0, [], item_genres=genres, item_year_buckets=years)
+    default = build_model(ModelArguments(hidden_size=16), num_items, 0, [], item_genres=genres, item_year_buckets=years)
+    assert (default.config.num_item_genres, default.config.num_item_year_buckets) == (3, 3)  # on: the data has them
+    assert default.config.item_features_in_output
+    inputs_only = build_model(
+        ModelArguments(hidden_size=16, item_features_in_output=False), num_items, 0, [], item_genres=genres
+    )
+    assert inputs_only.config.num_item_genres == 3 and not inputs_only.config.item_features_in_output
+    off_args = ModelArguments(hidden_size=16, use_item_features=False)
+    off = build_model(off_args, num_items, 0, [], item_genres=genres, item_year_buckets=years)
     assert (off.config.num_item_genres, off.config.num_item_year_buckets) == (0, 0)  # the flag decides
+    assert not off.config.item_features_in_output
+    bare = build_model(ModelArguments(hidden_size=16), num_items, 0, [], item_year_buckets=np.zeros(7, np.int64))
+    assert (bare.config.num_item_genres, bare.config.num_item_year_buckets) == (0, 0)  # nothing to use: off
     with pytest.raises(ValueError, match=r"use_item_features.*no genres or years"):
         build_model(args, num_items, 0, [], item_genres=None, item_year_buckets=np.zeros(num_items + 1, np.int64))
-    with pytest.raises(ValueError, match="--item_features_in_output needs --use_item_features"):
-        build_model(ModelArguments(item_features_in_output=True), num_items, 0, [], item_genres=genres)
     with pytest.raises(ValueError, match="item_genres must have 7 rows"):
         build_model(args, num_items, 0, [], item_genres=genres[:3], item_year_buckets=years)
 
