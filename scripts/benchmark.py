@@ -27,7 +27,7 @@ from hf_recsys.training import (
     run_training,
 )
 
-NOTEBOOK = ModelArguments(**NOTEBOOK_RECIPE)
+NOTEBOOK = ModelArguments(**NOTEBOOK_RECIPE, use_item_features=False)  # the notebook's model read movie ids only
 SEED_WINDOWS_MODEL = ModelArguments(user_conditioning="add", use_user_features=True)
 
 

@@ -1,4 +1,5 @@
-"""Smoke test of the step benchmark: it runs end to end on a tiny model and times both dropout variants."""
+"""Benchmarks: the step benchmark runs end to end on a tiny model and times both dropout variants; `make bench` keeps
+the original notebook's model as its baseline."""
 
 import importlib.util
 from pathlib import Path
@@ -27,3 +28,24 @@ def test_bench_step_times_full_and_backbone_steps_with_both_dropouts(capsys):
     ]
     assert all(r["ms"] > 0 for r in rows)
     assert "| full | ByteDropout |" in capsys.readouterr().out
+
+
+def test_benchmark_notebook_recipe_reads_movie_ids_only():
+    """`make bench` trains the original notebook's model as a baseline: it must stay the notebook's model (movie ids,
+    no genre or decade features) even though the default recipe now uses them wherever the data has them."""
+    import numpy as np
+
+    from hf_recsys.training import build_model
+
+    spec = importlib.util.spec_from_file_location("benchmark_script", ROOT / "scripts" / "benchmark.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    genres = np.eye(4, 3, dtype=np.float32)
+    years = np.array([0, 1, 2, 2])
+    notebook = build_model(script.NOTEBOOK, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years)
+    assert (notebook.config.num_item_genres, notebook.config.num_item_year_buckets) == (0, 0)
+    assert notebook.config.user_conditioning == "concat"
+    default = build_model(
+        script.SEED_WINDOWS_MODEL, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years
+    )
+    assert (default.config.num_item_genres, default.config.num_item_year_buckets) == (3, 2)
