@@ -377,10 +377,9 @@ def build_model(
         raise ValueError(f"item_year_buckets must have shape ({num_items + 1},), got {item_year_buckets.shape}")
     num_genres = 0 if item_genres is None else int(item_genres.shape[1])
     num_year_buckets = 0 if item_year_buckets is None else int(item_year_buckets.max(initial=0))
-    use_item_features = model_args.use_item_features
-    if use_item_features is None:  # the default: whatever the data has
-        use_item_features = bool(num_genres or num_year_buckets)
-    if use_item_features and not (num_genres or num_year_buckets):
+    available = bool(num_genres or num_year_buckets)
+    use_item_features = available if model_args.use_item_features is None else model_args.use_item_features
+    if use_item_features and not available:
         raise ValueError(
             "--use_item_features: this dataset's item vocabulary has no genres or years (MovieLens builds read "
             "them from movies.dat / u.item; a bare 'user item' sequence file has none)"
@@ -417,10 +416,10 @@ def build_model(
         exclude_seen_in_loss=exclude_seen_in_loss,
         num_item_genres=num_genres,
         num_item_year_buckets=num_year_buckets,
-        item_features_in_output=model_args.item_features_in_output and bool(num_genres or num_year_buckets),
+        item_features_in_output=model_args.item_features_in_output and use_item_features,
     )
     model = RecTransformerForNextItemPrediction(config)
-    if num_genres or num_year_buckets:
+    if use_item_features:
         model.set_item_features(
             torch.as_tensor(item_genres) if num_genres else None,
             torch.as_tensor(item_year_buckets) if num_year_buckets else None,
@@ -599,7 +598,7 @@ def run_training(
             list(users.feature_sizes),
             data_args.max_length,
             exclude_seen=data_args.exclude_seen,
-            item_genres=items.genre_matrix() if items.genre_names else None,
+            item_genres=items.genre_matrix(),  # (V, 0) without genres
             item_year_buckets=items.year_buckets(),
         )
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
