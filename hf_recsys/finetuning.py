@@ -288,7 +288,7 @@ def prepare_model_for_finetuning(
     * User table: ``resize_user_embeddings`` (new users start as the unknown user, i.e. served like a stranger).
       Side-feature tables grow for categories the pretrained model has not seen (new rows = the "unknown" zeros).
     * ``freeze_transformer``: only the item embedding table, the output embeddings when they are not tied to it,
-      and the user id table keep ``requires_grad``; positions, blocks, norms, projections and side-feature tables
+      the per-item output bias (``output_item_bias``) and the user id table keep ``requires_grad``; positions, blocks, norms, projections and side-feature tables
       are frozen. Why: with little new data, adapting the embeddings of new (and drifting) movies and users is
       what is needed, and keeping the sequence model fixed prevents forgetting. Without it everything trains.
 
@@ -348,6 +348,8 @@ def prepare_model_for_finetuning(
     if freeze_transformer:
         trainable.add(id(model.rec_transformer.embeddings.item_embeddings.weight))
         trainable.add(id(model.output_embeddings.weight))  # the same tensor when tied
+        if model.config.output_item_bias:
+            trainable.add(id(model.output_bias))
         if uses_users:
             trainable.add(id(model.rec_transformer.user.user_embeddings.weight))
     for param in model.parameters():

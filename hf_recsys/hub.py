@@ -83,6 +83,7 @@ _CONFIG_KEYS = (
     "num_item_genres",
     "num_item_year_buckets",
     "item_features_in_output",
+    "output_item_bias",
     "loss_type",
     "num_negatives",
     "negative_sampling",

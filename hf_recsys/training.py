@@ -82,6 +82,9 @@ class ModelArguments:
         default=True,
         metadata={"help": "With item features: score each movie with its genre and decade embeddings too."},
     )
+    output_item_bias: bool = field(
+        default=False, metadata={"help": "Add a learnt per-movie bias to every score (BERT4Rec's output layer)."}
+    )
     loss_type: str = field(default="ce", metadata={"help": "ce | sampled_softmax | bce | gbce"})
     num_negatives: int = field(default=256, metadata={"help": "Negatives of sampled_softmax / gbce."})
     negative_sampling: str = field(default="uniform", metadata={"help": "uniform | popularity"})
@@ -417,6 +420,7 @@ def build_model(
         num_item_genres=num_genres,
         num_item_year_buckets=num_year_buckets,
         item_features_in_output=model_args.item_features_in_output and use_item_features,
+        output_item_bias=model_args.output_item_bias,
     )
     model = RecTransformerForNextItemPrediction(config)
     if use_item_features:

@@ -262,9 +262,11 @@ def test_prepare_model_bad_input() -> None:
         prepare_model_for_finetuning(model, [1, 2], users)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
-def test_freezing_trains_only_the_embedding_tables(tmp_path, tied: bool) -> None:
-    model = tiny_model(tie_word_embeddings=tied, user_feature_sizes=[]).train()
+@pytest.mark.parametrize(
+    ("tied", "bias"), [(True, False), (False, False), (True, True)], ids=["tied", "untied", "tied-bias"]
+)
+def test_freezing_trains_only_the_embedding_tables(tmp_path, tied: bool, bias: bool) -> None:
+    model = tiny_model(tie_word_embeddings=tied, user_feature_sizes=[], output_item_bias=bias).train()
     items, users = vocabs_for(model)
     grown_items = items.extend([5, 7, 1000])
     grown_users = users.extend([9])
@@ -272,6 +274,8 @@ def test_freezing_trains_only_the_embedding_tables(tmp_path, tied: bool) -> None
     expected = {"rec_transformer.embeddings.item_embeddings.weight", "rec_transformer.user.user_embeddings.weight"}
     if not tied:
         expected.add("output_embeddings.weight")
+    if bias:  # a per-item table, like the embeddings: new movies need theirs
+        expected.add("output_bias")
     assert set(trainable_parameter_names(model)) == expected
     before = {k: v.clone() for k, v in model.state_dict().items()}
 

@@ -103,6 +103,7 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
             "item_features_in_output": True,
         },
         {"user_conditioning": "add", "hidden_act": "swiglu", "residual_gating": True},
+        {"user_conditioning": "none", "output_item_bias": True},
     ],
     ids=[
         "prepend-sinusoidal",
@@ -110,6 +111,7 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
         "add-item-features",
         "item-features-in-output",
         "add-ligr-block",
+        "output-item-bias",
     ],
 )
 def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
@@ -348,6 +350,7 @@ def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling, bl
         user_feature_sizes=[3, 5],
         num_item_genres=4,
         num_item_year_buckets=3,
+        output_item_bias=True,
         tie_word_embeddings=mode != "concat",  # the untied output table must train too
     ).train()
     set_side_features(model)
@@ -368,6 +371,7 @@ def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling, bl
     # padding is never a class, never a target: its row never moves
     assert not model.get_input_embeddings().weight.grad[0].any()
     assert not model.get_output_embeddings().weight.grad[0].any()
+    assert not model.output_bias.grad[0]
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -411,6 +415,40 @@ def test_item_features_in_output_score_items_with_their_side_vectors(tie):
 
     with pytest.raises(ValueError, match="item_features_in_output needs item side features"):
         make_config(item_features_in_output=True)
+
+
+@pytest.mark.parametrize("features", [False, True], ids=["ids-only", "features-in-output"])
+def test_output_item_bias_adds_a_learnt_score_per_item(features):
+    """output_item_bias: scores are <hidden, output row> + b_item at serving time, the fused training loss is the
+    cross-entropy of exactly those scores, and the bias starts at zero (the model scores as without it)."""
+    sides = {"num_item_genres": 4, "num_item_year_buckets": 3, "item_features_in_output": True} if features else {}
+    model = make_model(**sides, output_item_bias=True, exclude_seen_in_loss=False)
+    plain = make_model(**sides)  # same seed, same weights, no bias
+    for m in (model, plain):
+        if features:
+            set_side_features(m)
+    ids = pad(SEQS, "left")
+    assert not model.output_bias.any()
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, plain(ids).logits)
+        model.output_bias.copy_(torch.randn(NUM_ITEMS + 1))
+        hidden = model.rec_transformer(ids).last_hidden_state[:, -1]
+        logits = model(ids).logits
+        reference = hidden @ model.output_weight().t() + model.output_bias
+        torch.testing.assert_close(logits[:, 1:], reference[:, 1:])
+        assert torch.isneginf(logits[:, 0]).all()
+        top = model.recommend(ids, k=5, exclude_seen=False).item_ids
+        assert torch.equal(top, reference[:, 1:].topk(5).indices + 1)
+
+    labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
+    loss = model(ids, labels=labels).loss
+    all_logits = model(ids, logits_to_keep=0).logits
+    torch.testing.assert_close(loss, F.cross_entropy(all_logits[labels != -100], labels[labels != -100]))
+    loss.backward()
+    # d loss / d b_item = mean over labelled positions of (softmax - one-hot target): the bias trains
+    selected = labels[labels != -100]
+    expected = (all_logits[labels != -100].softmax(-1) - F.one_hot(selected, NUM_ITEMS + 1)).mean(0)
+    torch.testing.assert_close(model.output_bias.grad, expected.detach())
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -628,13 +666,22 @@ def test_recommend_runs_in_eval_mode_and_restores_training_mode():
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_resize_item_embeddings(tmp_path, tie):
-    model = make_model(tie_word_embeddings=tie, user_conditioning="add", num_item_genres=4, num_item_year_buckets=3)
+    model = make_model(
+        tie_word_embeddings=tie,
+        user_conditioning="add",
+        num_item_genres=4,
+        num_item_year_buckets=3,
+        output_item_bias=True,
+    )
     set_side_features(model)
+    with torch.no_grad():
+        model.output_bias.copy_(torch.randn(NUM_ITEMS + 1))
     model.set_item_popularity(torch.arange(NUM_ITEMS + 1, dtype=torch.float32))
     emb = model.rec_transformer.embeddings
     old_in = model.get_input_embeddings().weight.detach().clone()
     old_out = model.get_output_embeddings().weight.detach().clone()
     old_genres, old_years = emb.item_genres.clone(), emb.item_year_buckets.clone()
+    old_bias = model.output_bias.detach().clone()
     ids = pad(SEQS, "left")
     before = model(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
 
@@ -648,6 +695,8 @@ def test_resize_item_embeddings(tmp_path, tie):
     assert (new_in is new_out) == tie
     assert torch.equal(emb.item_genres[: NUM_ITEMS + 1], old_genres)
     assert torch.equal(emb.item_year_buckets[: NUM_ITEMS + 1], old_years)
+    assert torch.equal(model.output_bias[: NUM_ITEMS + 1], old_bias)
+    assert torch.equal(model.output_bias[NUM_ITEMS + 1 :], old_bias[1:].mean().expand(10))
     assert torch.equal(model.rec_transformer.item_counts[: NUM_ITEMS + 1], torch.arange(NUM_ITEMS + 1.0))
     assert not model.rec_transformer.item_counts[NUM_ITEMS + 1 :].any()
     after = model(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits

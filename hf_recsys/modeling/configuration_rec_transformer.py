@@ -79,6 +79,9 @@ class RecTransformerConfig(PreTrainedConfig):
             score each item with its output embedding plus its side-feature vector (the same genre and year
             embeddings the input adds), so what is learnt about a genre or a decade moves every movie of it up or
             down the ranking, rarely rated movies included. False: the side features only shape what the model reads.
+        output_item_bias (`bool`): add a learnt bias per item to its score (score = <hidden, output row> + b_item),
+            as BERT4Rec's output layer does: how often an item is chosen, whatever the history, need not be
+            carved out of the shared embedding space.
         tie_word_embeddings (`bool`): score items with the item embedding table itself (fewer parameters, better
             on sparse data); False learns a separate output matrix.
         pad_token_id (`int`): padding token (always 0 here).
@@ -116,6 +119,7 @@ class RecTransformerConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
     item_features_in_output: bool = False
+    output_item_bias: bool = False
     tie_word_embeddings: bool = True
     pad_token_id: int | None = 0
 

@@ -287,6 +287,8 @@ class RecTransformerPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.item_year_buckets)
         elif isinstance(module, RecTransformerModel):
             init.zeros_(module.item_counts)
+        elif isinstance(module, RecTransformerForNextItemPrediction) and module.config.output_item_bias:
+            init.zeros_(module.output_bias)
 
 
 class RecTransformerModel(RecTransformerPreTrainedModel):
@@ -450,6 +452,8 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         super().__init__(config)
         self.rec_transformer = RecTransformerModel(config)
         self.output_embeddings = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.output_item_bias:
+            self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
         if config.tie_word_embeddings:  # the tied copy is not stored; loaders (Trainer included) re-tie it
             self._keys_to_ignore_on_save = ["output_embeddings.weight"]
         self.post_init()
@@ -473,8 +477,18 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
                 weight = weight + side
         return weight
 
+    def _scoring(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden, weight) whose product gives the item scores. With `config.output_item_bias` the bias is one
+        more column of the weight, read by a constant 1 appended to every hidden state: every loss (the fused
+        chunked cross-entropy included) then trains it with no code of its own."""
+        weight = self.output_weight()
+        if self.config.output_item_bias:
+            hidden = F.pad(hidden, (0, 1), value=1.0)
+            weight = torch.cat([weight, self.output_bias[:, None]], dim=1)
+        return hidden, weight
+
     def _score(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = F.linear(hidden, self.output_weight())
+        logits = F.linear(*self._scoring(hidden))
         logits[..., 0] = -torch.inf
         return logits
 
@@ -488,7 +502,8 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
     ) -> torch.Tensor:
         """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window), `seen`
         (items to leave out of each position's softmax) and `row_weights` (recency weights) need CE."""
-        config, weight = self.config, self.output_weight()
+        config = self.config
+        hidden, weight = self._scoring(hidden)
         if config.loss_type == "ce":
             return full_cross_entropy(
                 hidden,
@@ -659,6 +674,9 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         old_out = self.output_embeddings.weight.data
         self.output_embeddings = nn.Linear(self.config.hidden_size, new_vocab, bias=False).to(old_out.device)
         self.output_embeddings.weight.data = grown(old_out, old_out[1:].mean(0))
+        if self.config.output_item_bias:  # new items start at the mean bias of the existing ones
+            old_bias = self.output_bias.data
+            self.output_bias = nn.Parameter(grown(old_bias, old_bias[1:].mean()))
         self.config.num_items = new_num_items
         if self.config.tie_word_embeddings:
             self.output_embeddings.weight = emb.item_embeddings.weight
