@@ -158,7 +158,7 @@ def evaluate_rows(model, dataset: datasets.Dataset, max_length: int, out: Path, 
     The evaluation sampler must be sequential here: with train_sampling_strategy="group_by_length" the Trainer
     also groups evaluation batches by length (shuffled), and rows must stay identifiable for the slices.
     """
-    ordered = sorted_for_eval(dataset, max_length)
+    ordered = sorted_for_eval(dataset)
     args = training_args(out, seed, 1, 1e-3, select=False, patience=0, minutes=0)
     args.train_sampling_strategy = "sequential"
     trainer = make_trainer(model, args, ordered, None, max_length)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         model_a,
         training_args(work / "A", args.seed, args.epochs, args.lr, True, args.patience, args.minutes, args.batch_size),
         with_lengths(train_a, max_length),
-        sorted_for_eval(valid_a, max_length),
+        sorted_for_eval(valid_a),
         max_length,
     )
     trainer.train()

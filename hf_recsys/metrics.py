@@ -29,6 +29,7 @@ import torch
 __all__ = [
     "IGNORE_INDEX",
     "KS",
+    "exclude_items",
     "make_compute_metrics",
     "make_preprocess_logits_for_metrics",
     "per_user_metrics",
@@ -209,6 +210,37 @@ def ranking_metrics(
     return result
 
 
+def exclude_items(scores: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """A copy of `scores` (B, V) with -inf at the padding token (column 0) and at every item token of `seen`.
+
+    Args:
+        scores: (B, V) scores over the vocabulary (column 0 = padding token, columns 1..V-1 = items).
+        seen: (B, L) integer item tokens per row, e.g. each user's whole history. 0 and negative entries (-100 is
+            what the Trainer and `accelerate` pad with across batches and processes) are padding and ignored.
+
+    The input tensor is not modified; integer scores come back as float.
+    """
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (batch, vocab_size), got shape {tuple(scores.shape)}")
+    batch, vocab = scores.shape
+    if seen.ndim != 2 or seen.shape[0] != batch:
+        raise ValueError(
+            f"seen must be (batch={batch}, L) history tokens, got shape {tuple(seen.shape)} "
+            f"for scores of shape {tuple(scores.shape)}"
+        )
+    if seen.is_floating_point() or seen.is_complex() or seen.dtype == torch.bool:
+        raise ValueError(f"seen must hold integer item tokens, got dtype {seen.dtype}")
+    masked = scores.float().clone() if not scores.is_floating_point() else scores.clone()
+    masked[:, 0] = -torch.inf
+    if seen.numel():
+        top_seen = int(seen.max())
+        if top_seen >= vocab:
+            raise ValueError(f"seen holds item token {top_seen} but scores have only {vocab} columns")
+        # Padding (0, -100, any negative) is mapped to column 0, which is masked anyway.
+        masked.scatter_(1, seen.to(device=masked.device, dtype=torch.long).clamp_min(0), -torch.inf)
+    return masked
+
+
 def top_k_excluding_seen(
     scores: torch.Tensor,
     seen: torch.Tensor | None,
@@ -238,27 +270,10 @@ def top_k_excluding_seen(
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if k > vocab:
         raise ValueError(f"k={k} is larger than the number of scored tokens ({vocab})")
-    if not scores.is_floating_point():
-        scores = scores.float()
-    masked = scores.clone()
-    masked[:, 0] = -torch.inf
-    if exclude_seen:
-        if seen is None:
-            raise ValueError("exclude_seen=True needs the histories (seen); pass exclude_seen=False to keep them")
-        if seen.ndim != 2 or seen.shape[0] != batch:
-            raise ValueError(
-                f"seen must be (batch={batch}, L) history tokens, got shape {tuple(seen.shape)} "
-                f"for scores of shape {tuple(scores.shape)}"
-            )
-        if seen.is_floating_point() or seen.is_complex() or seen.dtype == torch.bool:
-            raise ValueError(f"seen must hold integer item tokens, got dtype {seen.dtype}")
-        if seen.numel():
-            top_seen = int(seen.max())
-            if top_seen >= vocab:
-                raise ValueError(f"seen holds item token {top_seen} but scores have only {vocab} columns")
-            # Padding (0, -100, any negative) is mapped to column 0, which is masked anyway.
-            index = seen.to(device=masked.device, dtype=torch.long).clamp_min(0)
-            masked.scatter_(1, index, -torch.inf)
+    if exclude_seen and seen is None:
+        raise ValueError("exclude_seen=True needs the histories (seen); pass exclude_seen=False to keep them")
+    nothing = torch.zeros((batch, 0), dtype=torch.long)
+    masked = exclude_items(scores, seen if exclude_seen else nothing)  # the padding token is always excluded
     values, ids = masked.topk(k, dim=1)
     return ids.masked_fill(values == -torch.inf, -1)
 
@@ -283,9 +298,10 @@ def make_preprocess_logits_for_metrics(
     The returned function takes `(logits, labels)` where
       - `logits` is the (B, V) next-item score tensor, or a tuple whose first element is it (model outputs with
         hidden states); a (B, T, V) tensor is accepted and its last position is used;
-      - `labels` is what the Trainer collects for `label_names`. The training code uses
-        `label_names=["labels", "input_ids"]`, giving `(targets (B,), input_ids (B, L))`: the histories are needed
-        to exclude seen items. With `exclude_seen=False` a bare targets tensor is fine too.
+      - `labels` is what the Trainer collects for `label_names`. `label_names=["labels", "input_ids"]` gives
+        `(targets (B,), input_ids (B, L))`: the histories are needed to exclude seen items. With
+        `exclude_seen=False` a bare targets tensor is fine too (the package's own `NextItemTrainer` takes the whole
+        histories out of the scores before this function, and uses it with `exclude_seen=False`).
 
     With `rankable_items`, only item tokens 1..rankable_items can be recommended: a model grown with rows for
     movies it never learnt (evaluated on other data) must not rank them.

@@ -29,7 +29,7 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, Scheduler
 
 from .baselines import evaluate_popularity, item_counts
 from .data.collator import NextItemCollator
-from .metrics import KS, make_compute_metrics, make_preprocess_logits_for_metrics
+from .metrics import KS, exclude_items, make_compute_metrics, make_preprocess_logits_for_metrics
 from .modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from .modeling.losses import compile_cross_entropy
 from .modeling.pipeline_rec_transformer import save_pipeline_files
@@ -161,7 +161,7 @@ class RecTrainingArguments(TrainingArguments):
     greater_is_better: bool = True
     logging_strategy: IntervalStrategy | str = "epoch"
     remove_unused_columns: bool = False
-    label_names: list[str] | None = field(default_factory=lambda: ["labels", "input_ids"])
+    label_names: list[str] | None = field(default_factory=lambda: ["labels"])
     train_sampling_strategy: str = "group_by_length"
     dataloader_num_workers: int = 0
     dataloader_pin_memory: bool = field(
@@ -330,9 +330,10 @@ def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
     )
 
 
-def sorted_for_eval(dataset: Dataset, max_length: int) -> Dataset:
-    """Evaluation rows sorted by history length: batches need almost no padding; metrics are per-row means."""
-    lengths = np.fromiter((min(len(h), max_length) for h in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
+def sorted_for_eval(dataset: Dataset) -> Dataset:
+    """Evaluation rows sorted by history length: batches need almost no padding, neither in what the model reads
+    (the last `max_length` items) nor in the whole histories whose items are excluded; metrics are per-row means."""
+    lengths = np.fromiter((len(h) for h in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
     return dataset.select(np.argsort(lengths, kind="stable"))
 
 
@@ -444,12 +445,15 @@ def make_trainer(
     rankable_items: int | None = None,
 ) -> Trainer:
     """A `Trainer` wired for next-item prediction: training collator with per-position labels, evaluation
-    collator with one target per history, top-k ids kept per batch, full-ranking metrics. `rankable_items`
-    limits what evaluation may recommend to tokens 1..rankable_items (see `make_preprocess_logits_for_metrics`)."""
+    collator with one target per history, top-k ids kept per batch, full-ranking metrics. With `exclude_seen`,
+    evaluation never ranks an item of the user's whole history, also one older than the `max_length` items the
+    model reads (the evaluation batches carry the histories as `seen_ids`, see `NextItemTrainer`).
+    `rankable_items` limits what evaluation may recommend to tokens 1..rankable_items (see
+    `make_preprocess_logits_for_metrics`)."""
     use_users = model.config.user_conditioning != "none"
     features = user_features if (use_users and model.config.user_feature_sizes) else None
     train_collator = NextItemCollator(max_length, True, random_crop, features, use_users)
-    eval_collator = NextItemCollator(max_length, False, False, features, use_users)
+    eval_collator = NextItemCollator(max_length, False, False, features, use_users, seen_history=exclude_seen)
     compile_cross_entropy(training_args.compile_loss)
     callbacks: list[TrainerCallback] = []
     if training_args.load_best_model_at_end and training_args.early_stopping_patience:
@@ -470,8 +474,9 @@ def make_trainer(
         data_collator=train_collator,
         eval_data_collator=eval_collator,
         compute_metrics=make_compute_metrics(model.config.num_items, ks=ks),
+        # seen items are already out of the scores (NextItemTrainer.prediction_step)
         preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(
-            k=max(ks), exclude_seen=exclude_seen, rankable_items=rankable_items
+            k=max(ks), exclude_seen=False, rankable_items=rankable_items
         ),
         callbacks=callbacks,
     )
@@ -479,7 +484,9 @@ def make_trainer(
 
 class NextItemTrainer(Trainer):
     """`Trainer` whose evaluation/test batches come from a separate collator: training rows become
-    per-position next-item sequences, evaluation rows stay "history -> one target"."""
+    per-position next-item sequences, evaluation rows stay "history -> one target". An evaluation batch's
+    `seen_ids` (each user's whole history) is not a model input: `prediction_step` takes it out of the batch and
+    gives its items a score of -inf, so they are never ranked."""
 
     def __init__(self, *args: Any, eval_data_collator: NextItemCollator, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -511,6 +518,13 @@ class NextItemTrainer(Trainer):
 
     def get_eval_dataloader(self, eval_dataset=None):
         return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        seen = inputs.pop("seen_ids", None)
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if seen is not None and isinstance(logits, torch.Tensor):
+            logits = exclude_items(logits, seen)
+        return loss, logits, labels
 
     def get_test_dataloader(self, test_dataset):
         return self._with_eval_collator(super().get_test_dataloader, test_dataset)
@@ -610,8 +624,8 @@ def run_training(
 
     max_length = model.config.max_position_embeddings
     train_ds = with_lengths(splits["train"], max_length)
-    valid_ds = sorted_for_eval(splits["validation"], max_length)
-    test_ds = sorted_for_eval(splits["test"], max_length)
+    valid_ds = sorted_for_eval(splits["validation"])
+    test_ds = sorted_for_eval(splits["test"])
     user_features = users.feature_matrix() if len(users.feature_names) else None
     trainer = make_trainer(
         model,
@@ -756,7 +770,7 @@ def evaluate_pretrained(
         load_best_model_at_end=False,
     )
     max_length = model.config.max_position_embeddings
-    dataset = sorted_for_eval(data.dataset[split], max_length)
+    dataset = sorted_for_eval(data.dataset[split])
     user_features = data.users.feature_matrix() if len(data.users.feature_names) else None
     trainer = make_trainer(
         model,

@@ -209,6 +209,8 @@ def test_two_process_training_evaluates_each_user_once_and_matches_single_proces
         "--per_device_eval_batch_size", str(EVAL_BATCH), "--compile_loss", "False",
         "--use_cpu", "True", "--report_to", "none", "--disable_tqdm", "True", "--seed", "7",
         "--dataloader_num_workers", "0", "--batch_eval_metrics", str(batch_eval_metrics),
+        # the histories travel with the targets so that the log tells which rows each evaluation saw
+        "--label_names", "labels", "input_ids",
         # the big-data variant also runs DDP without the unused-parameter search (README "Scaling up")
         "--ddp_find_unused_parameters", str(not batch_eval_metrics),
     ]  # fmt: skip
@@ -297,7 +299,7 @@ def single_process_metrics(run_dir: Path, dataset, batch_size: int) -> dict[str,
         report_to="none",
         disable_tqdm=True,
     )
-    ordered = sorted_for_eval(dataset, model.config.max_position_embeddings)
+    ordered = sorted_for_eval(dataset)
     trainer = make_trainer(model, args, ordered, None, model.config.max_position_embeddings)
     assert trainer.args.world_size == 1
     return evaluate_split(trainer, ordered, "single")

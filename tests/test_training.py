@@ -307,3 +307,52 @@ def test_time_budget_validates_every_nth_epoch_until_the_decay_then_every_epoch(
     assert budget.on_epoch_end(args, last, TrainerControl(should_evaluate=True)).should_evaluate
     with pytest.raises(ValueError, match="eval_interval"):
         TimeBudgetCallback(1.0, 0.5, eval_interval=0)
+
+
+def test_evaluation_excludes_the_whole_history_also_before_the_model_window(tmp_path):
+    """The standard protocol (SASRec, gSASRec, SASRec+) never ranks an item the user has seen. The model reads only
+    the last `max_length` items, but the items before that window must stay out of the ranking too."""
+    import datasets
+
+    from hf_recsys.data import ROW_FEATURES
+    from hf_recsys.metrics import ranking_metrics
+    from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+    from hf_recsys.training import evaluate_split, make_trainer, sorted_for_eval
+
+    num_items, window = 60, 4
+    torch.manual_seed(0)
+    config = RecTransformerConfig(
+        num_items=num_items, hidden_size=16, num_hidden_layers=1, intermediate_size=32, max_position_embeddings=window
+    )
+    model = RecTransformerForNextItemPrediction(config).eval()
+    gen = torch.Generator().manual_seed(3)
+    histories = [(torch.randperm(num_items, generator=gen)[:n] + 1).tolist() for n in (25, 13, 3, 30, 9, 2)]
+    rows = {
+        "user_id": list(range(1, 7)), "user_index": list(range(1, 7)),
+        "input_ids": [h[:-1] for h in histories], "target": [h[-1] for h in histories], "timestamp": [0] * 6,
+    }  # fmt: skip
+    dataset = sorted_for_eval(datasets.Dataset.from_dict(rows, features=ROW_FEATURES))
+    args = RecTrainingArguments(
+        output_dir=str(tmp_path), per_device_eval_batch_size=4, eval_strategy="no", save_strategy="no",
+        load_best_model_at_end=False, compile_loss=False, use_cpu=True, report_to="none", disable_tqdm=True,
+    )  # fmt: skip
+    trainer = make_trainer(model, args, dataset, None, window)
+    top = trainer.predict(dataset).predictions  # (N, 20) ids, seen items excluded
+
+    full = [torch.as_tensor(h) for h in dataset["input_ids"]]
+    padded = torch.nn.utils.rnn.pad_sequence(full, batch_first=True)
+    with torch.no_grad():  # the model truncates to its window itself; exclusion covers all it was given
+        want = model.recommend(padded, k=20).item_ids.numpy()
+        window_only = model.recommend(
+            torch.nn.utils.rnn.pad_sequence([h[-window:] for h in full], batch_first=True), k=20
+        )
+    np.testing.assert_array_equal(top, want)
+    for ids, history in zip(top, full):
+        assert not set(ids.tolist()) & set(history.tolist())
+    # the case is real: excluding only the window would recommend items read before it
+    assert any(set(ids.tolist()) & set(h[:-window].tolist()) for ids, h in zip(window_only.item_ids, full))
+    metrics = evaluate_split(trainer, dataset, "test")
+    expected = ranking_metrics(want, np.asarray(dataset["target"]), num_items)
+    assert metrics["ndcg@20"] == pytest.approx(expected["ndcg@20"]) and metrics["hr@10"] == pytest.approx(
+        expected["hr@10"]
+    )

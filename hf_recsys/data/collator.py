@@ -33,6 +33,11 @@ class NextItemCollator:
         user_features: optional (num_users + 1, F) int table (row = user index) of categorical side features;
             when given, batches carry `user_features`.
         use_users: put `user_ids` in the batch (False for models without user conditioning).
+        seen_history: evaluation only: also put each row's whole history in `seen_ids` (B, H), right-padded
+            with 0, for excluding seen items from the ranking. `input_ids` keeps only the most recent
+            `max_length` items (what the model reads), but the standard protocol excludes everything the user has
+            seen, also before that window (SASRec, gSASRec, SASRec+). Not a model input: `NextItemTrainer`
+            takes it out of the batch.
     """
 
     max_length: int = 200
@@ -40,6 +45,7 @@ class NextItemCollator:
     random_crop: bool = False
     user_features: np.ndarray | None = None
     use_users: bool = True
+    seen_history: bool = False
 
     def _sequence(self, row: dict[str, Any]) -> list[int]:
         history = list(row["input_ids"])
@@ -70,6 +76,12 @@ class NextItemCollator:
         for i, s in enumerate(inputs):
             input_ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
         batch = {"input_ids": input_ids, "labels": labels}
+        if self.seen_history and not self.train:
+            histories = [row["input_ids"] for row in rows]
+            seen_ids = torch.zeros((len(rows), max(1, max(len(h) for h in histories))), dtype=torch.long)
+            for i, h in enumerate(histories):
+                seen_ids[i, : len(h)] = torch.as_tensor(np.asarray(h, dtype=np.int64))
+            batch["seen_ids"] = seen_ids
         if self.use_users:
             user_index = torch.as_tensor([int(row["user_index"]) for row in rows], dtype=torch.long)
             batch["user_ids"] = user_index
