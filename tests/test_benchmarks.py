@@ -51,3 +51,28 @@ def test_benchmark_notebook_recipe_reads_movie_ids_only(monkeypatch):
         script.SEED_WINDOWS_MODEL, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years
     )
     assert (default.config.num_item_genres, default.config.num_item_year_buckets) == (3, 2)
+
+
+def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monkeypatch, tmp_path):
+    """On leave-one-out the notebook's model reads 3 movies: trained on the most recent window only (the default
+    recipe's choice), each user would give it 3 targets. Like the notebook, it trains on windows drawn from the whole
+    history; the default model keeps its most recent window."""
+    spec = importlib.util.spec_from_file_location("benchmark_script", ROOT / "scripts" / "benchmark.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "benchmark_script", script)
+    spec.loader.exec_module(script)
+    seen = {}
+
+    def fake_run_training(model_args, data_args, training_args):
+        seen[training_args.output_dir.rsplit("/", 1)[-1]] = data_args
+        metrics = {"ndcg@10": 0.1, "hr@10": 0.2}
+        return {
+            "metrics": {"validation": metrics, "test": metrics}, "train_seconds": 1.0, "peak_mem_mb": 1.0,
+            "train_samples_per_second": 1.0, "speed": {}, "training": {"epochs_run": 1.0, **vars(model_args)},
+        }  # fmt: skip
+
+    monkeypatch.setattr(script, "run_training", fake_run_training)
+    out = tmp_path / "rows.json"
+    script.main(["--only", "notebook-recipe,rec-transformer", "--protocols", "leave-one-out", "--output", str(out)])
+    assert seen["notebook-recipe-leave-one-out"].random_crop and seen["notebook-recipe-leave-one-out"].max_length == 3
+    assert not seen["rec-transformer-leave-one-out"].random_crop
