@@ -473,3 +473,21 @@ def test_evaluate_metric_options_and_errors(loaded_metric):
     )
     with pytest.raises(ValueError, match="k=20"):
         loaded_metric.compute(predictions=[[1, 2, 3]], references=[1], num_items=10)
+
+
+def test_exclude_items_masks_padding_and_every_given_token_without_touching_the_input():
+    from hf_recsys.metrics import exclude_items
+
+    scores = torch.arange(12, dtype=torch.int64).reshape(2, 6)
+    seen = torch.tensor([[2, 5, 0], [-100, 1, 1]])
+    masked = exclude_items(scores, seen)
+    assert masked.dtype == torch.float32 and scores[0, 0] == 0  # float copy, input untouched
+    assert torch.isneginf(masked[:, 0]).all()
+    assert torch.isneginf(masked[0, [2, 5]]).all() and torch.isfinite(masked[0, [1, 3, 4]]).all()
+    assert torch.isneginf(masked[1, 1]) and torch.isfinite(masked[1, 2:]).all()
+    with pytest.raises(ValueError, match="only 6 columns"):
+        exclude_items(scores, torch.tensor([[6], [1]]))
+    with pytest.raises(ValueError, match=r"seen must be \(batch=2"):
+        exclude_items(scores, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="integer item tokens"):
+        exclude_items(scores, torch.ones(2, 1))
