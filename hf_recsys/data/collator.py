@@ -63,28 +63,25 @@ class NextItemCollator:
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         sequences = [self._sequence(row) for row in rows]
         if self.train:
-            inputs = [s[:-1] for s in sequences]
-            length = max(1, max(len(s) for s in inputs))
-            labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
-            for i, s in enumerate(sequences):
-                labels[i, : len(s) - 1] = torch.as_tensor(s[1:], dtype=torch.long)
+            input_ids = _right_padded([s[:-1] for s in sequences])
+            labels = _right_padded([s[1:] for s in sequences], IGNORE_INDEX)
         else:
-            inputs = sequences
-            length = max(1, max(len(s) for s in inputs))
+            input_ids = _right_padded(sequences)
             labels = torch.as_tensor([int(row["target"]) for row in rows], dtype=torch.long)
-        input_ids = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, s in enumerate(inputs):
-            input_ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
         batch = {"input_ids": input_ids, "labels": labels}
         if self.seen_history and not self.train:
-            histories = [row["input_ids"] for row in rows]
-            seen_ids = torch.zeros((len(rows), max(1, max(len(h) for h in histories))), dtype=torch.long)
-            for i, h in enumerate(histories):
-                seen_ids[i, : len(h)] = torch.as_tensor(np.asarray(h, dtype=np.int64))
-            batch["seen_ids"] = seen_ids
+            batch["seen_ids"] = _right_padded([row["input_ids"] for row in rows])
         if self.use_users:
             user_index = torch.as_tensor([int(row["user_index"]) for row in rows], dtype=torch.long)
             batch["user_ids"] = user_index
             if self.user_features is not None:
                 batch["user_features"] = torch.as_tensor(self.user_features[user_index.numpy()], dtype=torch.long)
         return batch
+
+
+def _right_padded(sequences: Sequence[Sequence[int]], fill: int = 0) -> torch.Tensor:
+    """(B, max(1, longest)) int64 tensor of the sequences, right-padded with `fill`."""
+    out = torch.full((len(sequences), max(1, max((len(s) for s in sequences), default=0))), fill, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        out[i, : len(s)] = torch.as_tensor(np.asarray(s, dtype=np.int64))
+    return out
