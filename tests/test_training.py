@@ -276,7 +276,7 @@ def test_budgeted_run_skips_early_validations_and_keeps_the_best_validated_epoch
     assert printed.count("(not validated)") == 4 and printed.count("valid NDCG@10") >= 3
 
 
-def test_time_budget_validates_every_nth_epoch_until_the_decay_then_every_epoch():
+def test_time_budget_validates_every_nth_epoch_until_the_rate_halves_then_every_epoch():
     from types import SimpleNamespace
 
     from transformers import TrainerControl
@@ -292,11 +292,13 @@ def test_time_budget_validates_every_nth_epoch_until_the_decay_then_every_epoch(
         control = callback.on_epoch_end(args, state, control)
         return control.should_evaluate, control.should_save
 
-    budget = TimeBudgetCallback(minutes=1.0, decay_fraction=0.5, eval_interval=5)  # the decay starts at 30 s
-    early = [validated(budget, 10, e)[0] for e in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0)]
-    assert early == [False, False, False, False, True, False, True]
+    # the decay starts at 30 s; the learning rate is half its peak at 45 s
+    budget = TimeBudgetCallback(minutes=1.0, decay_fraction=0.5, eval_interval=5)
+    for elapsed in (10, 31, 44):
+        early = [validated(budget, elapsed, e)[0] for e in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0)]
+        assert early == [False, False, False, False, True, False, True]
     assert validated(budget, 10, 3.0) == (False, True)  # still checkpointed: a resumed run loses one epoch at most
-    assert all(validated(budget, 31, e) == (True, True) for e in (11.0, 12.0, 13.0))  # decay phase: every epoch
+    assert all(validated(budget, 46, e) == (True, True) for e in (11.0, 12.0, 13.0))  # low rate: every epoch
     for every_epoch in (TimeBudgetCallback(1.0, 0.5, eval_interval=1), TimeBudgetCallback(1.0, 0.0, eval_interval=5)):
         assert all(validated(every_epoch, 10, e) == (True, True) for e in (1.0, 2.0, 3.0))
     budget.start = time.monotonic() - 10
