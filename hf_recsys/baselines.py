@@ -71,6 +71,7 @@ NOTEBOOK_RECIPE: dict = {
     "hidden_dropout_prob": 0.1,
     "attention_probs_dropout_prob": 0.1,
     "exclude_seen_in_loss": False,  # the notebook's softmax covered the whole catalogue
+    "relative_attention_bias": False,
 }
 NOTEBOOK_MAX_LENGTH = 3
 

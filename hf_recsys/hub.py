@@ -78,6 +78,7 @@ _CONFIG_KEYS = (
     "residual_gating",
     "max_position_embeddings",
     "position_embedding_type",
+    "relative_attention_bias",
     "user_conditioning",
     "user_feature_sizes",
     "num_item_genres",

@@ -63,6 +63,10 @@ class ModelArguments:
     residual_gating: bool = field(
         default=False, metadata={"help": "Sigmoid-gated residual updates in every block (LiGR, eSASRec)."}
     )
+    relative_attention_bias: bool = field(
+        default=True,
+        metadata={"help": "Learnt attention bias per query-key distance (T5, HSTU; see benchmarks/tuning.md)."},
+    )
     hidden_dropout_prob: float = field(default=0.2, metadata={"help": "Dropout on embeddings and block outputs."})
     attention_probs_dropout_prob: float = field(default=0.0, metadata={"help": "Dropout on attention weights."})
     position_embedding_type: str = field(default="learned", metadata={"help": "learned | sinusoidal | none"})
@@ -84,6 +88,9 @@ class ModelArguments:
     )
     output_item_bias: bool = field(
         default=False, metadata={"help": "Add a learnt per-movie bias to every score (BERT4Rec's output layer)."}
+    )
+    tie_word_embeddings: bool = field(
+        default=True, metadata={"help": "Score movies with the input embedding table; False learns a separate one."}
     )
     loss_type: str = field(default="ce", metadata={"help": "ce | sampled_softmax | bce | gbce"})
     num_negatives: int = field(default=256, metadata={"help": "Negatives of sampled_softmax / gbce."})
@@ -405,6 +412,7 @@ def build_model(
         intermediate_size=model_args.intermediate_size,
         hidden_act=model_args.hidden_act,
         residual_gating=model_args.residual_gating,
+        relative_attention_bias=model_args.relative_attention_bias,
         hidden_dropout_prob=model_args.hidden_dropout_prob,
         attention_probs_dropout_prob=model_args.attention_probs_dropout_prob,
         position_embedding_type=model_args.position_embedding_type,
@@ -424,6 +432,7 @@ def build_model(
         num_item_year_buckets=num_year_buckets,
         item_features_in_output=model_args.item_features_in_output and use_item_features,
         output_item_bias=model_args.output_item_bias,
+        tie_word_embeddings=model_args.tie_word_embeddings,
     )
     model = RecTransformerForNextItemPrediction(config)
     if use_item_features:

@@ -33,7 +33,8 @@ def test_bench_step_times_full_and_backbone_steps_with_both_dropouts(capsys):
 
 def test_benchmark_notebook_recipe_reads_movie_ids_only(monkeypatch):
     """`make bench` trains the original notebook's model as a baseline: it must stay the notebook's model (movie ids,
-    no genre or decade features) even though the default recipe now uses them wherever the data has them."""
+    no genre or decade features, plain attention) even though the default recipe now uses features wherever the
+    data has them, and a relative attention bias."""
     import numpy as np
 
     from hf_recsys.training import build_model
@@ -47,10 +48,13 @@ def test_benchmark_notebook_recipe_reads_movie_ids_only(monkeypatch):
     notebook = build_model(script.NOTEBOOK, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years)
     assert (notebook.config.num_item_genres, notebook.config.num_item_year_buckets) == (0, 0)
     assert notebook.config.user_conditioning == "concat"
+    assert not notebook.config.relative_attention_bias
+    assert all(layer.attention.relative_bias is None for layer in notebook.rec_transformer.layers)
     default = build_model(
         script.SEED_WINDOWS_MODEL, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years
     )
     assert (default.config.num_item_genres, default.config.num_item_year_buckets) == (3, 2)
+    assert default.config.relative_attention_bias
 
 
 def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monkeypatch, tmp_path):

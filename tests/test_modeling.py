@@ -18,9 +18,10 @@ from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPr
 NUM_ITEMS = 50
 NUM_USERS = 8
 MODES = ("none", "add", "prepend", "concat")
-# the two block types: plain pre-LayerNorm (GELU) and LiGR (sigmoid-gated residuals, SwiGLU feed-forward)
-BLOCKS = ({}, {"hidden_act": "swiglu", "residual_gating": True})
-BLOCK_IDS = ("pre-ln", "ligr")
+# the block types: plain pre-LayerNorm (GELU), LiGR (sigmoid-gated residuals, SwiGLU feed-forward) and plain
+# attention with a learnt bias per query-key distance
+BLOCKS = ({}, {"hidden_act": "swiglu", "residual_gating": True}, {"relative_attention_bias": True})
+BLOCK_IDS = ("pre-ln", "ligr", "relative-bias")
 USER_MODES = ("add", "prepend", "concat")
 CODE_FILES = ("configuration_rec_transformer.py", "modeling_rec_transformer.py", "losses.py")
 
@@ -43,7 +44,16 @@ def make_config(**overrides):
 
 def make_model(seed=0, **overrides):
     torch.manual_seed(seed)
-    return RecTransformerForNextItemPrediction(make_config(**overrides)).eval()
+    return randomize_relative_bias(RecTransformerForNextItemPrediction(make_config(**overrides)).eval())
+
+
+def randomize_relative_bias(model):
+    """Relative attention biases start at 0 (plain attention); random ones make every check below see them."""
+    with torch.no_grad():
+        for layer in model.rec_transformer.layers:
+            if layer.attention.relative_bias is not None:
+                layer.attention.relative_bias.normal_()
+    return model
 
 
 def pad(seqs, side="right", length=None):
@@ -104,6 +114,7 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
         },
         {"user_conditioning": "add", "hidden_act": "swiglu", "residual_gating": True},
         {"user_conditioning": "none", "output_item_bias": True},
+        {"user_conditioning": "prepend", "relative_attention_bias": True},
     ],
     ids=[
         "prepend-sinusoidal",
@@ -112,6 +123,7 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
         "item-features-in-output",
         "add-ligr-block",
         "output-item-bias",
+        "prepend-relative-bias",
     ],
 )
 def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
@@ -251,10 +263,11 @@ def test_later_items_never_change_earlier_outputs(mode, position, block):
 # --------------------------------------------------------------------------------------------- padding
 
 
+@pytest.mark.parametrize("block", BLOCKS, ids=BLOCK_IDS)
 @pytest.mark.parametrize("position", ["learned", "sinusoidal"])
 @pytest.mark.parametrize("mode", MODES)
-def test_left_right_padding_and_single_rows_agree(mode, position):
-    model = make_model(user_conditioning=mode, position_embedding_type=position)
+def test_left_right_padding_and_single_rows_agree(mode, position, block):
+    model = make_model(user_conditioning=mode, position_embedding_type=position, **block)
     offset = 1 if mode == "prepend" else 0
     right, left = pad(SEQS, "right"), pad(SEQS, "left")
     length = right.shape[1]
@@ -900,7 +913,7 @@ def test_last_position_fast_path_equals_full_scoring(mode, block):
         num_attention_heads=2,
         **block,
     )
-    model = RecTransformerForNextItemPrediction(config).eval()
+    model = randomize_relative_bias(RecTransformerForNextItemPrediction(config).eval())
     x = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8], [0, 0, 9, 10, 11]])
     users = torch.tensor([1, 2, 0])
     fast = model(x, user_ids=users).logits
@@ -931,6 +944,33 @@ def test_ligr_block_gates_residuals_and_uses_swiglu():
         block.attention_gate.bias.fill_(-1e4)
         block.ffn_gate.bias.fill_(-1e4)
     torch.testing.assert_close(block(x, None), x)
+
+
+def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
+    """Attention logits are q.k / sqrt(d) + b[head, i - j] for keys j <= i; distances past the table share its
+    last entry; a zero table is plain causal attention."""
+    model = make_model(num_hidden_layers=1, num_attention_heads=2, relative_attention_bias=True)
+    attention = model.rec_transformer.layers[0].attention
+    bias = attention.relative_bias  # (heads, max_position_embeddings + 1)
+    length, heads, dim = 15, 2, 8  # longer than the table (13 entries): the farthest keys share the last one
+    x = torch.randn(2, length, 16, generator=torch.Generator().manual_seed(4))
+    q, k, v = attention.qkv(x).view(2, length, 3, heads, dim).permute(2, 0, 3, 1, 4)
+    distance = torch.arange(length)[:, None] - torch.arange(length)
+    logits = q @ k.transpose(-1, -2) / dim**0.5 + bias[:, distance.clamp(0, bias.shape[1] - 1)]
+    logits = logits.masked_fill(~torch.ones(length, length, dtype=torch.bool).tril(), -torch.inf)
+    expected = attention.out((logits.softmax(-1) @ v).transpose(1, 2).reshape(2, length, 16))
+    torch.testing.assert_close(attention(x, None, distance=distance), expected)
+    # one query per row (the serving fast path) reads the same row of the biased logits
+    last = torch.tensor([14, 6])
+    keys = (torch.arange(length) <= last[:, None])[:, None, None, :]
+    fast = attention(x, keys, last, distance=last[:, None, None] - torch.arange(length))
+    torch.testing.assert_close(fast[:, 0], expected[torch.arange(2), last])
+    # a zero table is plain causal attention: the bias is not vacuous above
+    plain = make_model(num_hidden_layers=1, num_attention_heads=2).rec_transformer.layers[0].attention
+    with torch.no_grad():
+        bias.zero_()
+    torch.testing.assert_close(attention(x, None, distance=distance), plain(x, None))
+    assert not torch.allclose(expected, plain(x, None))
 
 
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5])

@@ -35,6 +35,10 @@ class RecTransformerConfig(PreTrainedConfig):
         residual_gating (`bool`): scale each block's attention and feed-forward update by a learned sigmoid gate
             of the residual stream, `x + sigmoid(G x) * f(LN(x))` (the gated residual of LiGR / eSASRec); False is
             the plain pre-LayerNorm residual `x + f(LN(x))`.
+        relative_attention_bias (`bool`): add a learnt score per head and query-key distance to every attention
+            logit (the relative attention bias of T5 and HSTU), so each block can weigh the most recent items by
+            how recent they are; position embeddings count from a history's first item and say that only
+            indirectly. Distances beyond `max_position_embeddings` share one entry.
         hidden_dropout_prob (`float`): dropout on embeddings, attention output and feed-forward output.
         attention_probs_dropout_prob (`float`): dropout on attention probabilities.
         max_position_embeddings (`int`): longest history the model reads; longer inputs keep their most recent
@@ -97,6 +101,7 @@ class RecTransformerConfig(PreTrainedConfig):
     intermediate_size: int = 256
     hidden_act: str = "gelu"
     residual_gating: bool = False
+    relative_attention_bias: bool = False
     hidden_dropout_prob: float = 0.2
     attention_probs_dropout_prob: float = 0.2
     max_position_embeddings: int = 200

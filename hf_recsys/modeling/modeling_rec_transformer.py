@@ -197,13 +197,34 @@ class RecTransformerAttention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_p = config.attention_probs_dropout_prob
+        # one learnt score per head and query-key distance (0 = itself; the last entry covers any farther key)
+        self.relative_bias = (
+            nn.Parameter(torch.zeros(config.num_attention_heads, config.max_position_embeddings + 1))
+            if config.relative_attention_bias
+            else None
+        )
+
+    def _biased_mask(self, mask: torch.Tensor | None, distance: torch.Tensor) -> torch.Tensor:
+        """Float attention mask: each (query, key) pair's learnt bias for its `distance` ((L, L), (B, L, L) or
+        (B, 1, L)), -inf where `mask` forbids the pair (causal attention when `mask` is None)."""
+        bias = self.relative_bias[:, distance.clamp(0, self.relative_bias.shape[1] - 1)]
+        bias = bias[None] if distance.dim() == 2 else bias.movedim(0, 1)  # (B or 1, heads, queries, keys)
+        allowed = distance >= 0 if mask is None else mask
+        return bias.masked_fill(~allowed, -torch.inf)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, query_index: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        query_index: torch.Tensor | None = None,
+        distance: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Attend from every position, or only from `query_index` (B,) of each row (then `mask` is (B,1,1,L))."""
+        """Attend from every position, or only from `query_index` (B,) of each row (then `mask` is (B,1,1,L)).
+        `distance`: how many real items each query is after each key, for `relative_attention_bias`."""
         b, length, h = x.shape
         q, k, v = self.qkv(x).view(b, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if self.relative_bias is not None:
+            mask = self._biased_mask(mask, distance)
         if query_index is not None:
             q = q.gather(2, query_index[:, None, None, None].expand(-1, self.num_heads, 1, self.head_dim))
             length = 1
@@ -251,10 +272,14 @@ class RecTransformerBlock(nn.Module):
         self.residual_gating = config.residual_gating
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, query_index: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        query_index: torch.Tensor | None = None,
+        distance: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Update every position, or only position `query_index` (B,) of each row (returns (B, 1, H))."""
-        attended = self.dropout(self.attention(self.attention_norm(x), mask, query_index))
+        attended = self.dropout(self.attention(self.attention_norm(x), mask, query_index, distance))
         if query_index is not None:
             x = x.gather(1, query_index[:, None, None].expand(-1, 1, x.shape[-1]))
         if self.residual_gating:
@@ -289,6 +314,8 @@ class RecTransformerPreTrainedModel(PreTrainedModel):
             init.zeros_(module.item_counts)
         elif isinstance(module, RecTransformerForNextItemPrediction) and module.config.output_item_bias:
             init.zeros_(module.output_bias)
+        elif isinstance(module, RecTransformerAttention) and module.relative_bias is not None:
+            init.zeros_(module.relative_bias)  # starts as plain attention
 
 
 class RecTransformerModel(RecTransformerPreTrainedModel):
@@ -422,15 +449,27 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
             attn_mask = (causal & mask[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
             attn_mask = attn_mask[:, None]
 
+        # Relative attention bias: how many real tokens each query is after each key (padding not counted)
+        distance = last_distance = None
+        if self.config.relative_attention_bias:
+            order = mask.long().cumsum(1)
+            if attn_mask is None:  # right padding: the index difference
+                index = torch.arange(length, device=x.device)
+                distance = index[:, None] - index
+            else:
+                distance = order[:, :, None] - order[:, None, :]
+
         all_hidden = (x,) if output_hidden_states else None
         last_only = last_position_only and not output_hidden_states
         if last_only:
             last = length - 1 - mask.flip(1).long().argmax(1)  # each row's last real position
             positions = torch.arange(length, device=x.device)
             last_mask = ((positions[None, :] <= last[:, None]) & mask)[:, None, None, :]
+            if distance is not None:
+                last_distance = order.gather(1, last[:, None])[:, :, None] - order[:, None, :]
         for i, layer in enumerate(self.layers):
             final = last_only and i == len(self.layers) - 1
-            x = layer(x, last_mask, last) if final else layer(x, attn_mask)
+            x = layer(x, last_mask, last, last_distance) if final else layer(x, attn_mask, None, distance)
             if output_hidden_states:
                 all_hidden = (*all_hidden, x)
         if last_only:
