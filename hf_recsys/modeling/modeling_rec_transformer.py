@@ -6,8 +6,9 @@ Layout follows transformers' modeling files: embeddings -> blocks -> backbone (`
 
 Shapes: B = batch, L = history length, H = hidden size, V = num_items + 1 (token 0 is padding).
 Histories may be right- or left-padded with token 0; positions are counted from each user's first real item,
-so both paddings give the same scores. Right-padded batches (what the collator builds) take the fast
-``is_causal`` attention path with no mask tensor.
+so both paddings give the same scores. Right-padded batches (what the collator builds) need no padding mask:
+plain attention takes the fast ``is_causal`` path, and with ``relative_attention_bias`` the mask is one
+(heads, L, L) bias table shared by the whole batch.
 """
 
 from __future__ import annotations
