@@ -207,8 +207,8 @@ class TimeBudgetCallback(TrainerCallback):
     `eval_interval`-th: while the learning rate is high the model is still far from its best, and each skipped
     full-ranking validation is training time won. In every 30-minute ML-1M run logged so far the best epoch
     came later than that (benchmarks/tuning.md). Every later epoch, and the last epoch or step, is evaluated
-    as usual. Checkpoints are still written every epoch (a resumed
-    run loses at most one epoch); an unvalidated one is never taken for the best.
+    as usual. Checkpoints are still written every epoch (a resumed run loses at most one epoch); an
+    unvalidated one is never taken for the best.
 
     Under data parallelism the main process's clock decides and is broadcast: processes that stop after
     different steps would wait forever for each other, and different learning rates would split the replicas.
