@@ -173,6 +173,21 @@ def test_item_features_become_input_embeddings_that_travel_with_the_model(tmp_pa
         build_model(args, num_items, 0, [], item_genres=genres[:3], item_year_buckets=years)
 
 
+def test_recipe_flags_reach_the_model():
+    """The recipe's attention and output-layer flags build what they say: by default every block has a relative
+    attention bias and the output layer is the item table; turned off, plain attention and a separate table."""
+    from hf_recsys.training import build_model
+
+    small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2}
+    default = build_model(ModelArguments(**small), 6, 0, [])
+    assert default.config.relative_attention_bias and default.config.tie_word_embeddings
+    assert all(layer.attention.relative_bias is not None for layer in default.rec_transformer.layers)
+    assert default.get_output_embeddings().weight is default.get_input_embeddings().weight
+    off = build_model(ModelArguments(**small, relative_attention_bias=False, tie_word_embeddings=False), 6, 0, [])
+    assert all(layer.attention.relative_bias is None for layer in off.rec_transformer.layers)
+    assert off.get_output_embeddings().weight is not off.get_input_embeddings().weight
+
+
 def test_item_features_refused_on_a_file_without_movie_metadata(sequences_file, tmp_path):
     model, data, training = _args(sequences_file, tmp_path / "run", epochs=1)
     model.use_item_features = True
