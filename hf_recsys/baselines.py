@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
+from .data.collator import right_padded
 from .metrics import KS, ranking_metrics, top_k_excluding_seen
 from .modeling import RecTransformerConfig
 
@@ -49,10 +50,7 @@ def evaluate_popularity(
     tops, targets = [], []
     k = max(*ks, 10)  # coverage@10 needs the top 10
     for batch in dataset.select_columns(["input_ids", "target"]).iter(batch_size=batch_size):
-        width = max(1, max(len(h) for h in batch["input_ids"]))
-        seen = torch.zeros((len(batch["target"]), width), dtype=torch.long)
-        for i, h in enumerate(batch["input_ids"]):
-            seen[i, : len(h)] = torch.as_tensor(h, dtype=torch.long)
+        seen = right_padded(batch["input_ids"])
         tops.append(top_k_excluding_seen(scores.expand(len(seen), -1), seen, k, exclude_seen=exclude_seen).numpy())
         targets.append(np.asarray(batch["target"]))
     return ranking_metrics(np.concatenate(tops), np.concatenate(targets), num_items, ks=ks)

@@ -1,8 +1,10 @@
 """The training/evaluation collator: padding, labels, and which window of a long history is kept."""
 
+import numpy as np
+import pytest
 import torch
 
-from hf_recsys.data.collator import IGNORE_INDEX, NextItemCollator
+from hf_recsys.data.collator import IGNORE_INDEX, NextItemCollator, right_padded
 
 ROWS = [
     {"input_ids": list(range(1, 10)), "target": 10, "user_index": 1},  # 10 items: longer than the window
@@ -34,3 +36,14 @@ def test_evaluation_batch_keeps_the_history_and_the_single_target():
     assert batch["input_ids"].tolist() == [[6, 7, 8, 9], [7, 8, 0, 0]]
     assert batch["labels"].tolist() == [10, 9]
     assert "user_ids" not in batch
+
+
+def test_right_padded_lays_sequences_out_left_aligned_with_the_fill():
+    """One layout for every token batch: lists, numpy arrays and empty rows; never narrower than one column."""
+    out = right_padded([[3, 1], np.array([5, 6, 7]), []], fill=-1)
+    assert out.dtype == torch.long
+    assert out.tolist() == [[3, 1, -1], [5, 6, 7], [-1, -1, -1]]
+    assert right_padded([[], []]).tolist() == [[0], [0]]
+    assert right_padded([]).shape == (0, 1)
+    with pytest.raises(ValueError):
+        right_padded([["a", "b"]])

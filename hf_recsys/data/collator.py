@@ -63,14 +63,14 @@ class NextItemCollator:
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         sequences = [self._sequence(row) for row in rows]
         if self.train:
-            input_ids = _right_padded([s[:-1] for s in sequences])
-            labels = _right_padded([s[1:] for s in sequences], IGNORE_INDEX)
+            input_ids = right_padded([s[:-1] for s in sequences])
+            labels = right_padded([s[1:] for s in sequences], IGNORE_INDEX)
         else:
-            input_ids = _right_padded(sequences)
+            input_ids = right_padded(sequences)
             labels = torch.as_tensor([int(row["target"]) for row in rows], dtype=torch.long)
         batch = {"input_ids": input_ids, "labels": labels}
         if self.seen_history and not self.train:
-            batch["seen_ids"] = _right_padded([row["input_ids"] for row in rows])
+            batch["seen_ids"] = right_padded([row["input_ids"] for row in rows])
         if self.use_users:
             user_index = torch.as_tensor([int(row["user_index"]) for row in rows], dtype=torch.long)
             batch["user_ids"] = user_index
@@ -79,8 +79,10 @@ class NextItemCollator:
         return batch
 
 
-def _right_padded(sequences: Sequence[Sequence[int]], fill: int = 0) -> torch.Tensor:
-    """(B, max(1, longest)) int64 tensor of the sequences, right-padded with `fill`."""
+def right_padded(sequences: Sequence[Sequence[int]], fill: int = 0) -> torch.Tensor:
+    """(B, max(1, longest)) int64 tensor of the sequences, right-padded with `fill`: how every batch of item
+    tokens is laid out (the model's mask-free causal attention and `metrics.exclude_items` both take this
+    layout). Raises ValueError for entries that are not integers."""
     out = torch.full((len(sequences), max(1, max((len(s) for s in sequences), default=0))), fill, dtype=torch.long)
     for i, s in enumerate(sequences):
         out[i, : len(s)] = torch.as_tensor(np.asarray(s, dtype=np.int64))
