@@ -33,15 +33,15 @@ format: setup
 
 # The main job: ML-1M -> train -> evaluate against baselines -> recommend -> runs/demo.
 demo: setup
-	$(PY) scripts/demo.py --output_dir runs/demo
+	$(VENV)/bin/hf-recsys demo --output_dir runs/demo
 
 # ML-1M benchmark (popularity, original notebook recipe, default model); appends to benchmarks/results/ml-1m.json.
 bench: setup
-	$(PY) scripts/benchmark.py --suite default
+	$(VENV)/bin/hf-recsys bench --suite default
 
 # Ablations over loss types and user conditioning (hours; not part of CI).
 bench-all: setup
-	$(PY) scripts/benchmark.py --suite all
+	$(VENV)/bin/hf-recsys bench --suite all
 
 bench-data: setup
 	$(PY) benchmarks/bench_data.py
@@ -72,7 +72,7 @@ app: setup-demo
 	@if [ "$(APP_MODEL)" = runs/demo ] && [ ! -d runs/demo ]; then \
 		echo "runs/demo does not exist: train it with 'make demo', or run 'make app APP_MODEL=<run folder or Hub repo id>'" >&2; \
 		exit 2; fi
-	$(PY) scripts/app.py --model $(APP_MODEL) --port $(APP_PORT)
+	$(VENV)/bin/hf-recsys app --model $(APP_MODEL) --port $(APP_PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

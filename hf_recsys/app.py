@@ -1,6 +1,6 @@
 """Interactive web demo: pick movies you liked (or a MovieLens user) and see what the model recommends.
 
-`build_demo(model)` returns a `gradio.Blocks` page; `scripts/app.py` (also usable as a Hugging Face Space's
+`build_demo(model)` returns a `gradio.Blocks` page; `hf-recsys app` (and `scripts/app.py`, usable as a Hugging Face Space's
 `app.py`) parses the command line and launches it. The page shows, side by side, the model's recommendations
 and what the popularity baseline (the cold-start answer) would show for the same request, plus a bar chart of
 the genre mix of the picked movies against the genre mix of the recommendations.
@@ -851,11 +851,12 @@ def launch(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Command line (scripts/app.py)
+# Command line (hf-recsys app)
 # --------------------------------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Options of `scripts/app.py`; every one has an environment default so a Space needs no arguments."""
+    """Options of `hf-recsys app`; every one has an environment default so a Space needs no arguments."""
     parser = argparse.ArgumentParser(
+        prog="hf-recsys app",
         description="Interactive movie recommendation demo (Gradio).",
         epilog=f"In a Hugging Face Space, set the {MODEL_ENV} variable to a model repo id and run with no arguments.",
     )

@@ -2,7 +2,6 @@
 the original notebook's model as its baseline."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import torch
@@ -31,18 +30,15 @@ def test_bench_step_times_full_and_backbone_steps_with_both_dropouts(capsys):
     assert "| full | ByteDropout |" in capsys.readouterr().out
 
 
-def test_benchmark_notebook_recipe_reads_movie_ids_only(monkeypatch):
+def test_benchmark_notebook_recipe_reads_movie_ids_only():
     """`make bench` trains the original notebook's model as a baseline: it must stay the notebook's model (movie ids,
     no genre or decade features, plain attention) even though the default recipe now uses features wherever the
     data has them, and a relative attention bias."""
     import numpy as np
 
+    from hf_recsys.commands import bench as script
     from hf_recsys.training import build_model
 
-    spec = importlib.util.spec_from_file_location("benchmark_script", ROOT / "scripts" / "benchmark.py")
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "benchmark_script", script)  # its dataclasses look their module up there
-    spec.loader.exec_module(script)
     genres = np.eye(4, 3, dtype=np.float32)
     years = np.array([0, 1, 2, 2])
     notebook = build_model(script.NOTEBOOK, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years)
@@ -61,10 +57,8 @@ def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monk
     """On leave-one-out the notebook's model reads 3 movies: trained on the most recent window only (the default
     recipe's choice), each user would give it 3 targets. Like the notebook, it trains on windows drawn from the whole
     history; the default model keeps its most recent window."""
-    spec = importlib.util.spec_from_file_location("benchmark_script", ROOT / "scripts" / "benchmark.py")
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "benchmark_script", script)
-    spec.loader.exec_module(script)
+    from hf_recsys.commands import bench as script
+
     seen = {}
 
     def fake_run_training(model_args, data_args, training_args):

@@ -38,7 +38,7 @@ EVAL_BATCH = 8
 MAX_LENGTH = 50
 
 # The driver runs in every launched process. It trains through `hf_recsys.training.run_training` (the code behind
-# scripts/train.py) unchanged, and only wraps a few functions to log what happens on which rank:
+# `hf-recsys train`) unchanged, and only wraps a few functions to log what happens on which rank:
 #   - the rows each `compute_metrics` call receives after the Trainer's gather (target + history per row),
 #   - every write of results.json, of the vocabularies and of model weights (`save_pretrained`).
 DRIVER = textwrap.dedent(
@@ -54,6 +54,8 @@ DRIVER = textwrap.dedent(
 
     import hf_recsys.data
     import hf_recsys.training as training
+    import hf_recsys.training.run as training_run
+    import hf_recsys.training.trainer as training_trainer
 
     LOG = Path(os.environ["HF_RECSYS_DIST_LOG"])
     RANK = int(os.environ.get("RANK", "0"))
@@ -65,7 +67,7 @@ DRIVER = textwrap.dedent(
             f.write(json.dumps({"rank": RANK, "world": WORLD, "kind": kind, **fields}) + "\\n")
 
 
-    make_compute_metrics = training.make_compute_metrics
+    make_compute_metrics = training_trainer.make_compute_metrics
 
 
     def logged_make_compute_metrics(*args, **kwargs):
@@ -92,9 +94,9 @@ DRIVER = textwrap.dedent(
         return compute_metrics
 
 
-    training.make_compute_metrics = logged_make_compute_metrics
+    training_trainer.make_compute_metrics = logged_make_compute_metrics
 
-    write_results = training.write_results
+    write_results = training_run.write_results
 
 
     def logged_write_results(output_dir, results):
@@ -102,7 +104,7 @@ DRIVER = textwrap.dedent(
         return write_results(output_dir, results)
 
 
-    training.write_results = logged_write_results
+    training_run.write_results = logged_write_results
 
     save_vocabs = hf_recsys.data.save_vocabs
 

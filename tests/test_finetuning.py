@@ -1,5 +1,5 @@
 """Fine-tuning: vocabulary growth, remapping new data into pretrained tokens, model growth, freezing, and an
-end-to-end `scripts/train.py --model_name_or_path` run on synthetic data with new movies and users (< 60 s)."""
+end-to-end `hf-recsys train --model_name_or_path` run on synthetic data with new movies and users (< 60 s)."""
 
 from __future__ import annotations
 
@@ -301,7 +301,7 @@ def test_freezing_trains_only_the_embedding_tables(tmp_path, tied: bool, bias: b
 
 
 # --------------------------------------------------------------------------------------------------------
-# End to end: scripts/train.py --model_name_or_path <run> on new data with new movies and users
+# End to end: hf-recsys train --model_name_or_path <run> on new data with new movies and users
 # --------------------------------------------------------------------------------------------------------
 NEW_MOVIES = list(range(5000, 5016))  # > 20 movies in all: evaluation ranks top 20
 
@@ -336,7 +336,7 @@ def test_finetune_end_to_end_with_train_script(tmp_path) -> None:
     }  # fmt: skip
     env.pop("HF_RECSYS_DATA_DIR", None)
     args = [
-        sys.executable, str(REPO_ROOT / "scripts" / "train.py"), "--model_name_or_path", str(pretrained),
+        sys.executable, "-m", "hf_recsys", "train", "--model_name_or_path", str(pretrained),
         "--freeze_transformer", "True", "--dataset", "ml-20m", "--data_dir", str(data_root),
         "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out), "--num_train_epochs", "2",
         "--per_device_train_batch_size", "8", "--learning_rate", "0.01", "--compile_loss", "False",

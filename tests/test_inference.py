@@ -496,11 +496,8 @@ def test_pipeline_as_a_stranger_in_a_fresh_process(rec: Recommender, run_dir: Pa
 # CLI
 # ---------------------------------------------------------------------------------------------------------------
 def test_cli_prints_a_table(run_dir: Path, rec: Recommender, capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import recommend as cli
-    finally:
-        sys.path.remove(str(REPO_ROOT / "scripts"))
+    from hf_recsys.commands import recommend as cli
+
     assert cli.parse_history(["Toy Story (1995)", "260", " 7"]) == ["Toy Story (1995)", 260, 7]
     status = cli.main(["--model", str(run_dir), "--user_id", "11", "--history", "toy story", "260", "--k", "3"])
     out = capsys.readouterr().out

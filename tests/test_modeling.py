@@ -37,6 +37,10 @@ def make_config(**overrides):
         "max_position_embeddings": 12,
         "hidden_dropout_prob": 0.0,
         "attention_probs_dropout_prob": 0.0,
+        # the mechanics under test, not the training recipe's regularisers (the recipe is tested in test_cli.py)
+        "user_dropout_prob": 0.0,
+        "relative_attention_bias": False,
+        "exclude_seen_in_loss": False,
     }
     kwargs.update(overrides)
     return RecTransformerConfig(**kwargs)
@@ -393,7 +397,7 @@ def test_item_features_in_output_score_items_with_their_side_vectors(tie):
     loss is the cross-entropy of exactly those scores, and the side tables get gradient from the output side."""
     sides = {"num_item_genres": 4, "num_item_year_buckets": 3, "tie_word_embeddings": tie}
     model = make_model(**sides, item_features_in_output=True, exclude_seen_in_loss=False)
-    plain = make_model(**sides)  # same seed: same weights; side features read, not scored
+    plain = make_model(**sides, item_features_in_output=False)  # same seed: same weights; read, not scored
     for m in (model, plain):
         set_side_features(m)
     emb = model.rec_transformer.embeddings
@@ -426,8 +430,7 @@ def test_item_features_in_output_score_items_with_their_side_vectors(tie):
         input_only = getattr(plain.rec_transformer.embeddings, name).weight.grad
         assert not torch.allclose(with_output, input_only), name  # the scores' share of the gradient
 
-    with pytest.raises(ValueError, match="item_features_in_output needs item side features"):
-        make_config(item_features_in_output=True)
+    assert not make_config(item_features_in_output=True).item_features_in_output  # nothing to score with
 
 
 @pytest.mark.parametrize("features", [False, True], ids=["ids-only", "features-in-output"])
@@ -829,6 +832,15 @@ def test_overlong_histories_keep_the_most_recent_items(mode):
     torch.testing.assert_close(strict(fits).logits, strict(pad(recent[2:])).logits, rtol=0, atol=1e-5)
 
 
+def test_settings_that_do_not_apply_are_stored_as_off():
+    """The recipe's defaults switch on settings that only some setups use; a config stores what takes effect."""
+    assert (
+        RecTransformerConfig().exclude_seen_in_loss and not RecTransformerConfig(loss_type="gbce").exclude_seen_in_loss
+    )
+    assert not RecTransformerConfig().item_features_in_output  # no item side features
+    assert RecTransformerConfig(num_item_genres=3).item_features_in_output
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -854,7 +866,6 @@ def test_overlong_histories_keep_the_most_recent_items(mode):
         ({"future_window": 0}, "future_window"),
         ({"future_window": 2, "loss_type": "bce"}, "future_window"),
         ({"future_decay": 0.0}, "future_decay"),
-        ({"exclude_seen_in_loss": True, "loss_type": "gbce"}, "exclude_seen_in_loss"),
         ({"recency_half_life": -1.0}, "recency_half_life"),
         ({"recency_half_life": 50.0, "loss_type": "sampled_softmax"}, "recency_half_life"),
         ({"num_item_genres": -1}, "num_item_genres"),

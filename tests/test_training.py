@@ -200,7 +200,7 @@ def test_cli_train_then_evaluate(sequences_file, tmp_path):
     out = tmp_path / "cli"
     common = ["--dataset", "sequences", "--sequences_path", str(sequences_file), "--cache_dir", str(tmp_path / "c")]
     trained = subprocess.run(
-        [sys.executable, str(REPO / "scripts/train.py"), *common, "--output_dir", str(out), "--num_train_epochs", "2",
+        [sys.executable, "-m", "hf_recsys", "train", *common, "--output_dir", str(out), "--num_train_epochs", "2",
          "--hidden_size", "16", "--intermediate_size", "32", "--max_length", "20", "--no_compile_loss",
          "--disable_tqdm", "true", "--learning_rate", "0.01"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
@@ -211,7 +211,7 @@ def test_cli_train_then_evaluate(sequences_file, tmp_path):
         assert "pin_memory" not in trained.stderr
     saved = json.loads((out / "results.json").read_text())["metrics"]["test"]
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts/evaluate.py"), "--model", str(out), *common, "--split", "test"],
+        [sys.executable, "-m", "hf_recsys", "evaluate", "--model", str(out), *common, "--split", "test"],
         check=True,
         capture_output=True,
         text=True,

@@ -23,6 +23,10 @@ class RecTransformerConfig(PreTrainedConfig):
     embedding table (and the logits) have `num_items + 1` rows. Users: index 0 is the learned *unknown user*
     (people the model never saw), known users are `1..num_users`.
 
+    The defaults are the package's training recipe (`RecTransformerConfig()` is what `hf-recsys train`, `make
+    demo` and `make bench` build; the measurements behind each choice are in `benchmarks/tuning.md`). The
+    catalogue, the users, the feature tables and the history window come from the data.
+
     Args:
         num_items (`int`): catalogue size, special tokens excluded.
         num_users (`int`): number of known users (the unknown-user row is added on top). 0 disables user ids.
@@ -76,13 +80,15 @@ class RecTransformerConfig(PreTrainedConfig):
         exclude_seen_in_loss (`bool`): with the full cross-entropy, leave the items a position has already read
             out of that position's softmax (its targets excepted). Evaluation and serving never rank seen items,
             so the model need not spend capacity pushing them down; on data where people do not repeat items
-            (MovieLens ratings) this trains exactly the ranking that is scored.
+            (MovieLens ratings) this trains exactly the ranking that is scored. Only the full cross-entropy uses it:
+            with another `loss_type` it is stored as False.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.
         item_features_in_output (`bool`): with item side features (`num_item_genres` / `num_item_year_buckets`),
             score each item with its output embedding plus its side-feature vector (the same genre and year
             embeddings the input adds), so what is learnt about a genre or a decade moves every movie of it up or
             down the ranking, rarely rated movies included. False: the side features only shape what the model reads.
+            Without item side features it is stored as False.
         output_item_bias (`bool`): add a learnt bias per item to its score (score = <hidden, output row> + b_item),
             as BERT4Rec's output layer does: how often an item is chosen, whatever the history, need not be
             carved out of the shared embedding space.
@@ -96,19 +102,19 @@ class RecTransformerConfig(PreTrainedConfig):
     num_items: int = 3416
     num_users: int = 0
     hidden_size: int = 64
-    num_hidden_layers: int = 2
+    num_hidden_layers: int = 4
     num_attention_heads: int = 1
     intermediate_size: int = 256
     hidden_act: str = "gelu"
     residual_gating: bool = False
-    relative_attention_bias: bool = False
+    relative_attention_bias: bool = True
     hidden_dropout_prob: float = 0.2
-    attention_probs_dropout_prob: float = 0.2
+    attention_probs_dropout_prob: float = 0.0
     max_position_embeddings: int = 200
     position_embedding_type: str = "learned"
     truncate_long_inputs: bool = True
     user_conditioning: str = "none"
-    user_dropout_prob: float = 0.0
+    user_dropout_prob: float = 0.1
     user_feature_sizes: list[int] | None = None
     num_item_genres: int = 0
     num_item_year_buckets: int = 0
@@ -120,10 +126,10 @@ class RecTransformerConfig(PreTrainedConfig):
     future_window: int = 1
     future_decay: float = 0.5
     recency_half_life: float = 0.0
-    exclude_seen_in_loss: bool = False
+    exclude_seen_in_loss: bool = True
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
-    item_features_in_output: bool = False
+    item_features_in_output: bool = True
     output_item_bias: bool = False
     tie_word_embeddings: bool = True
     pad_token_id: int | None = 0
@@ -181,10 +187,6 @@ class RecTransformerConfig(PreTrainedConfig):
                 self.future_window == 1 or self.loss_type == "ce",
                 f"future_window > 1 needs loss_type='ce', got {self.loss_type!r}",
             ),
-            (
-                not self.exclude_seen_in_loss or self.loss_type == "ce",
-                f"exclude_seen_in_loss needs loss_type='ce', got {self.loss_type!r}",
-            ),
             (0.0 < self.future_decay <= 1.0, f"future_decay must be in (0, 1], got {self.future_decay}"),
             (self.recency_half_life >= 0.0, f"recency_half_life must be >= 0, got {self.recency_half_life}"),
             (
@@ -193,10 +195,6 @@ class RecTransformerConfig(PreTrainedConfig):
             ),
             (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),
             (self.num_item_year_buckets >= 0, f"num_item_year_buckets must be >= 0, got {self.num_item_year_buckets}"),
-            (
-                not self.item_features_in_output or self.num_item_genres > 0 or self.num_item_year_buckets > 0,
-                "item_features_in_output needs item side features (num_item_genres or num_item_year_buckets > 0)",
-            ),
             (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),
             (all(s >= 1 for s in self.user_feature_sizes), "user_feature_sizes must all be >= 1"),
         ]
@@ -204,6 +202,11 @@ class RecTransformerConfig(PreTrainedConfig):
             if not ok:
                 raise ValueError(message)
         self.pad_token_id = 0
+        # settings that only apply in some setups are stored as they take effect, so a saved config says what ran
+        self.exclude_seen_in_loss = bool(self.exclude_seen_in_loss) and self.loss_type == "ce"
+        self.item_features_in_output = bool(self.item_features_in_output) and (
+            self.num_item_genres > 0 or self.num_item_year_buckets > 0
+        )
         super().__post_init__(**kwargs)
 
     @property

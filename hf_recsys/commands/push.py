@@ -1,6 +1,7 @@
-"""Push a trained run folder to the Hugging Face Hub in one commit, with its model card and training curve.
+"""`hf-recsys push`: push a trained run folder to the Hugging Face Hub in one commit, with its model card and
+training curve.
 
-    python scripts/push_to_hub.py --run_dir runs/demo --repo_id user/name [--private] [--revision BRANCH]
+    hf-recsys push --run_dir runs/demo --repo_id user/name [--private] [--revision BRANCH]
         [--create_pr] [--commit_message MSG] [--token TOKEN] [--timeout 60]
 
 Everything is checked before the first request (repo id, token, run folder); see `hf_recsys.hub.push_to_hub`.
@@ -8,13 +9,14 @@ Everything is checked before the first request (repo id, token, run folder); see
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from hf_recsys.hub import push_to_hub
+from ..hub import push_to_hub
+
+PROG = "hf-recsys push"
 
 
 @dataclass
@@ -31,11 +33,14 @@ class PushArguments:
     timeout: float = field(default=60.0, metadata={"help": "Seconds of network silence before a request fails."})
 
 
+def parser() -> HfArgumentParser:
+    """The options of `hf-recsys push`."""
+    return HfArgumentParser(PushArguments, prog=PROG)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the options, push, print the commit (or pull request) URL; exit 1 with the message on a known error."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = HfArgumentParser(PushArguments)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    (args,) = parser().parse_args_into_dataclasses(args=argv)
     try:
         info = push_to_hub(
             args.run_dir,
@@ -48,11 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
         )
     except (ValueError, PermissionError, FileNotFoundError, TimeoutError, RuntimeError) as exc:
-        print(f"push_to_hub: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     print(info.pr_url or info.commit_url)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
-"""Recommend movies from a trained run folder or Hub repo and print them as a table.
+"""`hf-recsys recommend`: recommend from a trained run folder or Hub repo and print them as a table.
 
-    python scripts/recommend.py --model runs/demo --user_id 5 --history "Toy Story (1995)" 260 --k 10
+    hf-recsys recommend --model runs/demo --user_id 5 --history "Toy Story (1995)" 260 --k 10
 
 History items that are whole numbers are movie ids, anything else is a title (exact, case-insensitive or fuzzy
 match; an ambiguous title exits with the close matches). With no user and no history, the most popular movies
@@ -18,7 +18,7 @@ from transformers import HfArgumentParser
 
 @dataclass
 class RecommendArguments:
-    """Command-line options of scripts/recommend.py."""
+    """Command-line options of `hf-recsys recommend`."""
 
     model: str = field(metadata={"help": "Run folder (e.g. runs/demo) or Hub repo id of a trained model."})
     user_id: int | None = field(default=None, metadata={"help": "Original user id (unknown ids are cold users)."})
@@ -76,12 +76,20 @@ def format_table(recommendations: list[dict]) -> str:
     return "\n".join(lines)
 
 
+PROG = "hf-recsys recommend"
+
+
+def parser() -> HfArgumentParser:
+    """The options of `hf-recsys recommend`."""
+    return HfArgumentParser(RecommendArguments, prog=PROG)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, load the model, print the recommendations; returns the exit status."""
-    (args,) = HfArgumentParser(RecommendArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = parser().parse_args_into_dataclasses(args=argv)
     from transformers.utils import logging as hf_logging
 
-    from hf_recsys import Recommender
+    from ..inference import Recommender
 
     hf_logging.disable_progress_bar()
     filters = {
@@ -102,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 on_unknown=args.on_unknown,
             )
     except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     for query, movie_id in result.resolved_titles.items():
         if query != recommender.title(movie_id):
@@ -114,7 +122,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{who}; strategy: {result.strategy}{note}")
     print(format_table(result))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""ML-1M benchmark (`make bench`, `make bench-all`): train and score models under the standard protocol and
+"""`hf-recsys bench`, the ML-1M benchmark (`make bench`, `make bench-all`): train and score models under the standard protocol and
 append one row per model to benchmarks/results/ml-1m.json.
 
 Protocol: the SASRec-format ML-1M (6,040 users, 3,416 items), leave-one-out, full ranking over the whole
@@ -9,7 +9,6 @@ notebook's protocol (windows of 4 movies, random 85/15 split) so the old and new
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,8 +16,8 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from hf_recsys.baselines import NOTEBOOK_RECIPE, evaluate_popularity
-from hf_recsys.training import (
+from ..baselines import NOTEBOOK_RECIPE, evaluate_popularity
+from ..training import (
     DataArguments,
     ModelArguments,
     RecTrainingArguments,
@@ -29,6 +28,7 @@ from hf_recsys.training import (
 
 NOTEBOOK = ModelArguments(**NOTEBOOK_RECIPE, use_item_features=False)  # the notebook's model read movie ids only
 SEED_WINDOWS_MODEL = ModelArguments(user_conditioning="add", use_user_features=True)
+PROG = "hf-recsys bench"
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _train(
     protocol: str,
     model_args: ModelArguments,
     minutes: float,
-    max_length: int = 200,
+    max_length: int | None = None,
     batch_size: int = 32,
     random_crop: bool = False,
 ) -> dict:
@@ -97,14 +97,19 @@ def _train(
     return _row(name, protocol, results["metrics"], extra)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    (bench,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
-    from hf_recsys.data import load_movielens
+def parser() -> HfArgumentParser:
+    """The options of `hf-recsys bench`."""
+    return HfArgumentParser(BenchmarkArguments, prog=PROG)
 
+
+def jobs(bench: BenchmarkArguments) -> list[tuple[str, str, tuple | None]]:
+    """The rows of a suite: (model name, protocol, None for the popularity baseline or the `_train` arguments
+    (model arguments, minutes, max length, batch size, random crop)). The rec-transformer row is the default
+    recipe, `ModelArguments()`."""
     default = ModelArguments()
-    jobs: list[tuple[str, str, object]] = [
+    jobs: list[tuple[str, str, tuple | None]] = [
         ("popularity", "leave-one-out", None),
-        ("rec-transformer", "leave-one-out", (default, bench.minutes, 200)),
+        ("rec-transformer", "leave-one-out", (default, bench.minutes, None)),
         # the notebook trained on every 4-movie window of each history; reading 3 movies, the most recent window
         # alone would leave each user 3 targets, so it trains on a random window of each history per epoch
         ("notebook-recipe", "leave-one-out", (NOTEBOOK, bench.baseline_minutes, 3, 32, True)),
@@ -113,19 +118,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ("notebook-recipe", "seed-windows", (NOTEBOOK, bench.baseline_minutes, 3, 1024)),
         # the notebook's protocol shares each user's windows between train and test: knowing who the user is
         # pays there, so the model reads the user (id + gender/age/occupation), as the notebook's model did
-        ("rec-transformer", "seed-windows", (SEED_WINDOWS_MODEL, bench.baseline_minutes, 200, 1024)),
+        ("rec-transformer", "seed-windows", (SEED_WINDOWS_MODEL, bench.baseline_minutes, None, 1024)),
     ]
     if bench.suite == "all":
         for loss in ("sampled_softmax", "bce", "gbce"):
             jobs.append(
-                (f"rec-transformer-{loss}", "leave-one-out", (replace(default, loss_type=loss), bench.minutes, 200))
+                (f"rec-transformer-{loss}", "leave-one-out", (replace(default, loss_type=loss), bench.minutes, None))
             )
         for mode in ("add", "prepend", "concat"):
             model_args = replace(default, user_conditioning=mode, user_dropout_prob=0.1)
-            jobs.append((f"rec-transformer-user-{mode}", "leave-one-out", (model_args, bench.minutes, 200)))
+            jobs.append((f"rec-transformer-user-{mode}", "leave-one-out", (model_args, bench.minutes, None)))
+    return jobs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite's rows, append each to `--output`, print the table of this run."""
+    (bench,) = parser().parse_args_into_dataclasses(args=argv)
+    from ..data import load_movielens
+
     wanted = set(bench.only.split(",")) if bench.only else None
     rows = []
-    for name, protocol, spec in jobs:
+    for name, protocol, spec in jobs(bench):
         if (wanted and name not in wanted) or protocol not in bench.protocols.split(","):
             continue
         print(f"== {name} ({protocol})", flush=True)
@@ -149,7 +162,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             flush=True,
         )
     print(markdown_table(rows))
-    return rows
+    return 0
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -165,7 +178,3 @@ def markdown_table(rows: list[dict]) -> str:
             f"{r.get('train_seconds', 0):.0f} | {r.get('epochs', 0):.0f} |"
         )
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

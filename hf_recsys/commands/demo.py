@@ -1,22 +1,23 @@
-"""The main job (`make demo`): ML-1M -> train -> evaluate against baselines -> recommend, in under 15 minutes.
+"""`hf-recsys demo`, the main job (`make demo`): ML-1M -> train -> evaluate against baselines -> recommend, in under 15 minutes.
 
 Prepares ML-1M through the builder (the official archive, or offline the SASRec-format copy with titles from
 movies.dat), trains the default recipe for a fixed wall-clock budget with validation NDCG@10 picking the best
 epoch, prints test NDCG@10/HR@10 next to the popularity baseline and the published numbers, shows one user's
 recent history next to what the model recommends, and leaves a complete run folder (weights, vocabularies,
-results.json, training curve, model card) in --output_dir, ready for scripts/push_to_hub.py.
+results.json, training curve, model card) in --output_dir, ready for `hf-recsys push` and `hf-recsys app`.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from hf_recsys import Recommender
-from hf_recsys.training import DataArguments, ModelArguments, RecTrainingArguments, run_training
+from ..inference import Recommender
+from ..training import DataArguments, ModelArguments, RecTrainingArguments, run_training
+
+PROG = "hf-recsys demo"
 
 
 @dataclass
@@ -30,9 +31,14 @@ class DemoArguments:
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    (args,) = HfArgumentParser(DemoArguments).parse_args_into_dataclasses(args=argv)
-    start = time.monotonic()
+def parser() -> HfArgumentParser:
+    """The options of `hf-recsys demo`."""
+    return HfArgumentParser(DemoArguments, prog=PROG)
+
+
+def run_arguments(args: DemoArguments) -> tuple[ModelArguments, DataArguments, RecTrainingArguments]:
+    """What the demo trains: the default recipe (`ModelArguments()` = `RecTransformerConfig()`'s defaults) on
+    ML-1M, for the demo's wall-clock budget."""
     training_args = RecTrainingArguments(
         output_dir=args.output_dir,
         overwrite_output_dir=True,
@@ -40,12 +46,21 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         disable_tqdm=True,  # one line per epoch instead of a progress bar over a step count that a time budget cuts
     )
-    data_args = DataArguments(dataset="ml-1m", data_dir=args.data_dir)
+    return ModelArguments(), DataArguments(dataset="ml-1m", data_dir=args.data_dir), training_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, compare with the baselines, show one user's recommendations."""
+    (args,) = parser().parse_args_into_dataclasses(args=argv)
+    start = time.monotonic()
+    model_args, data_args, training_args = run_arguments(args)
     print(f"Training the default recipe on ML-1M for up to {args.train_minutes:.0f} minutes ...", flush=True)
-    results = run_training(ModelArguments(), data_args, training_args)
+    results = run_training(model_args, data_args, training_args)
 
     test, pop = results["metrics"]["test"], results["baselines"]["popularity"]["test"]
-    print("\nML-1M, leave-one-out, full ranking over all items, seen items excluded (6,040 users)")
+    about = results.get("data", {})
+    source = f" ({about['description']})" if about.get("description") else ""
+    print(f"\nML-1M{source}: leave-one-out, full ranking over all items, seen items excluded")
     print(f"{'model':<34}{'NDCG@10':>9}{'HR@10':>9}")
     print(f"{'this run (rec-transformer)':<34}{test['ndcg@10']:>9.4f}{test['hr@10']:>9.4f}")
     print(f"{'popularity baseline':<34}{pop['ndcg@10']:>9.4f}{pop['hr@10']:>9.4f}")
@@ -53,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{'published ' + name:<34}{ref['ndcg@10']:>9.4f}{ref['hr@10']:>9.4f}")
 
     recommender = Recommender.from_pretrained(args.output_dir)
-    from hf_recsys.data import load_movielens
+    from ..data import load_movielens
 
     data = load_movielens("ml-1m", data_dir=args.data_dir, seed=args.seed)
     test_rows = data.dataset["test"]
@@ -72,8 +87,4 @@ def main(argv: list[str] | None = None) -> dict:
         f"\nRun folder: {args.output_dir} (model, vocabularies, results.json, model card). "
         f"Total {time.monotonic() - start:.0f} s."
     )
-    return results
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    return 0

@@ -1,0 +1,241 @@
+"""Command-line arguments of training: the model, the data and the Trainer.
+
+The model options are generated from `RecTransformerConfig`'s own fields: same names, same defaults (the
+config's defaults ARE the recipe), help text taken from the config's docstring. Nothing here keeps a second list
+of hyperparameters; a new config field is a new command-line option by itself. Only the config fields that the
+data decides (catalogue size, users, feature tables, the history window) are not options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType, get_last_checkpoint
+
+from ..modeling import RecTransformerConfig
+from ..modeling.configuration_rec_transformer import (
+    HIDDEN_ACTIVATIONS,
+    LOSS_TYPES,
+    NEGATIVE_SAMPLERS,
+    POSITION_EMBEDDING_TYPES,
+    USER_CONDITIONING_MODES,
+)
+
+#: Config fields set from the data (vocabularies, feature tables, `DataArguments.max_length`) or only used when
+#: serving: they are not model options on the command line.
+DATA_DERIVED_FIELDS = (
+    "num_items",
+    "num_users",
+    "user_feature_sizes",
+    "num_item_genres",
+    "num_item_year_buckets",
+    "max_position_embeddings",
+    "truncate_long_inputs",
+    "pad_token_id",
+)
+_CHOICES = {
+    "hidden_act": HIDDEN_ACTIVATIONS,
+    "loss_type": LOSS_TYPES,
+    "negative_sampling": NEGATIVE_SAMPLERS,
+    "position_embedding_type": POSITION_EMBEDDING_TYPES,
+    "user_conditioning": USER_CONDITIONING_MODES,
+}
+_ARG_LINE = re.compile(r"^(\s+)(\w+) \(`[^`]*`\): (.*)$")
+
+
+def config_field_docs(config_class: type = RecTransformerConfig) -> dict[str, str]:
+    """Each field's description in the config docstring's ``Args:`` section, joined on one line: the one source of
+    the command line's help text."""
+    docs: dict[str, str] = {}
+    name, indent = None, 0
+    for line in (config_class.__doc__ or "").splitlines():
+        match = _ARG_LINE.match(line)
+        if match:
+            indent, name = len(match.group(1)), match.group(2)
+            docs[name] = match.group(3).strip()
+        elif name and line.strip() and len(line) - len(line.lstrip()) > indent:
+            docs[name] += " " + line.strip()
+        else:
+            name = None
+    return docs
+
+
+def model_option_names(config_class: type = RecTransformerConfig) -> list[str]:
+    """The config's own fields (not `PreTrainedConfig`'s) that are command-line model options, in config order."""
+    own = config_class.__annotations__
+    return [f.name for f in dataclasses.fields(config_class) if f.name in own and f.name not in DATA_DERIVED_FIELDS]
+
+
+@dataclass
+class _ModelChoices:
+    """The model options that are choices of the training run, not config fields."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Run folder or Hub id of a trained model to fine-tune; None trains anew."}
+    )
+    use_user_features: bool = field(
+        default=False, metadata={"help": "Feed the user table's features (MovieLens: gender, age, occupation)."}
+    )
+    use_item_features: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Add the item table's features (MovieLens: genres, release decade) to each item embedding. "
+            "Default: on when the data has them, off for a bare 'user item' file."
+        },
+    )
+    freeze_transformer: bool = field(
+        default=False, metadata={"help": "Fine-tuning: train only item/user embeddings, keep the blocks frozen."}
+    )
+
+    def config_kwargs(self) -> dict[str, Any]:
+        """The config fields these arguments set (every model option but the run choices above)."""
+        return {name: getattr(self, name) for name in model_option_names()}
+
+
+def _own_field_types(config_class: type) -> dict[str, Any]:
+    """The config's own annotations as types (the base config's hints name torch types this need not resolve)."""
+    namespace = vars(sys.modules[config_class.__module__])
+    return {
+        name: eval(hint, namespace) if isinstance(hint, str) else hint
+        for name, hint in config_class.__annotations__.items()
+    }
+
+
+def _generated_fields() -> list[tuple[str, Any, Any]]:
+    docs, hints = config_field_docs(), _own_field_types(RecTransformerConfig)
+    by_name = {f.name: f for f in dataclasses.fields(RecTransformerConfig)}
+    out = []
+    for name in model_option_names():
+        metadata: dict[str, Any] = {"help": docs.get(name, "")}
+        if name in _CHOICES:
+            metadata["choices"] = list(_CHOICES[name])
+        out.append((name, hints[name], field(default=by_name[name].default, metadata=metadata)))
+    return out
+
+
+ModelArguments = dataclasses.make_dataclass("ModelArguments", _generated_fields(), bases=(_ModelChoices,))
+ModelArguments.__module__ = __name__
+ModelArguments.__doc__ = (
+    "The model to train: a new one (every `RecTransformerConfig` field that the data does not decide, with the "
+    "config's defaults, which are the recipe), or `model_name_or_path` to fine-tune."
+)
+
+
+@dataclass
+class DataArguments:
+    """Which data, which protocol and how histories are cut."""
+
+    dataset: str = field(default="ml-1m", metadata={"help": "Builder config: ml-1m, ml-100k, ..., sequences."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder with the official files; default $HF_RECSYS_DATA_DIR or download."}
+    )
+    protocol: str = field(default="leave-one-out", metadata={"help": "leave-one-out | seed-windows | temporal"})
+    sequences_path: str | None = field(
+        default=None, metadata={"help": "With --dataset sequences: a SASRec-format 'user item' file (path or URL)."}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Most recent items the model reads (the config's max_position_embeddings; default "
+            f"{RecTransformerConfig.max_position_embeddings})."
+        },
+    )
+    random_crop: bool = field(
+        default=False,
+        metadata={
+            "help": "Train long histories on a random window instead of their most recent one (more data, but "
+            "older behaviour: on ML-1M the most recent window tests better, see benchmarks/tuning.md)."
+        },
+    )
+    exclude_seen: bool = field(default=True, metadata={"help": "Never rank items already in the history."})
+
+    def builder_options(self) -> dict[str, Any]:
+        """Extra builder config values (only those that are set)."""
+        return {"sequences_path": self.sequences_path} if self.sequences_path else {}
+
+    @property
+    def history_window(self) -> int:
+        """`max_length`, or the config's default window when unset."""
+        return self.max_length or RecTransformerConfig.max_position_embeddings
+
+
+@dataclass
+class RecTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with this task's defaults, plus early stopping and a wall-clock budget."""
+
+    output_dir: str = field(default="runs/rec-transformer", metadata={"help": "The run folder."})
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 256
+    learning_rate: float = 1.5e-3
+    warmup_steps: float = 100
+    weight_decay: float = 0.0
+    adam_beta2: float = 0.98
+    num_train_epochs: float = 200.0
+    lr_scheduler_type: SchedulerType | str = "constant"
+    eval_strategy: IntervalStrategy | str = "epoch"
+    save_strategy: SaveStrategy | str = "epoch"
+    save_total_limit: int | None = 1
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str = "ndcg@10"
+    greater_is_better: bool = True
+    logging_strategy: IntervalStrategy | str = "epoch"
+    remove_unused_columns: bool = False
+    label_names: list[str] | None = field(default_factory=lambda: ["labels"])
+    train_sampling_strategy: str = "group_by_length"
+    dataloader_num_workers: int = 0
+    dataloader_pin_memory: bool = field(
+        default_factory=torch.cuda.is_available,
+        metadata={"help": "Pin batches in page-locked memory (only helps copies to a GPU; off without one)."},
+    )
+    early_stopping_patience: int = field(default=10, metadata={"help": "Evaluations without improvement."})
+    max_train_minutes: float | None = field(default=None, metadata={"help": "Stop training after this long."})
+    budget_decay_fraction: float = field(
+        default=0.5,
+        metadata={"help": "With max_train_minutes: decay the learning rate linearly to 0 over this last share of it."},
+    )
+    budget_eval_interval: int = field(
+        default=5,
+        metadata={
+            "help": "With max_train_minutes and budget_decay_fraction > 0: until the learning rate has decayed to "
+            "half its peak, validate only every N epochs; every epoch after that, where the best epoch lies "
+            "(checkpoints: every epoch). A full-ranking validation of ML-1M costs ~7 s, a sixth of a 30-minute "
+            "budget if run every epoch."
+        },
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow replacing a different run."})
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={
+            "help": "A checkpoint folder to resume from; with no value, the last checkpoint in --output_dir.",
+            "nargs": "?",
+            "const": "last",
+        },
+    )
+    compile_loss: bool = field(
+        default=True, metadata={"help": "torch.compile the full cross-entropy chunks (2-3x faster on CPU)."}
+    )
+
+    def checkpoint_to_resume(self) -> str | None:
+        """The checkpoint folder `--resume_from_checkpoint` names: its value, or with no value (or True) the last
+        ``checkpoint-*`` folder in `output_dir`, as transformers' example scripts find it."""
+        value = self.resume_from_checkpoint
+        if value is None or value is False or str(value).lower() == "false":
+            return None
+        if value is True or str(value).lower() in ("last", "true"):
+            last = get_last_checkpoint(self.output_dir) if Path(self.output_dir).is_dir() else None
+            if last is None:
+                raise FileNotFoundError(
+                    f"--resume_from_checkpoint: no checkpoint-* folder in {self.output_dir} to resume from"
+                )
+            return last
+        if not Path(value).is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint: checkpoint folder {value} not found")
+        return str(value)

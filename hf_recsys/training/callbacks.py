@@ -1,0 +1,144 @@
+"""Trainer callbacks of the training recipe: a wall-clock budget with a decaying learning rate, epoch timing for
+results.json, and one readable progress line per epoch."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Trains for a wall-clock budget: stops once `minutes` have passed (checked after every step; the best
+    epoch is still kept) and, with `decay_fraction` > 0, decays the learning rate linearly to 0 over the last
+    `decay_fraction` of the budget. Ending a budgeted run on a decayed learning rate is worth more than any
+    fixed schedule that does not know where training will stop (Li et al., "Budgeted Training", ICLR 2020).
+
+    With a decay phase, `eval_interval` > 1 skips the per-epoch evaluation of the epochs that end before the
+    learning rate has decayed to half its peak (the first half of the decay phase), except every
+    `eval_interval`-th: while the learning rate is high the model is still far from its best, and each skipped
+    full-ranking validation is training time won. In every 30-minute ML-1M run logged so far the best epoch
+    came later than that (benchmarks/tuning.md). Every later epoch, and the last epoch or step, is evaluated
+    as usual. Checkpoints are still written every epoch (a resumed run loses at most one epoch); an
+    unvalidated one is never taken for the best.
+
+    Under data parallelism the main process's clock decides and is broadcast: processes that stop after
+    different steps would wait forever for each other, and different learning rates would split the replicas.
+    """
+
+    def __init__(self, minutes: float, decay_fraction: float = 0.0, eval_interval: int = 1):
+        if not 0.0 <= decay_fraction <= 1.0:
+            raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
+        if eval_interval < 1:
+            raise ValueError(f"eval_interval must be >= 1, got {eval_interval}")
+        self.seconds = minutes * 60
+        self.decay_fraction = decay_fraction
+        self.eval_interval = eval_interval
+        self.start = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def _elapsed(self, args) -> float:
+        elapsed = time.monotonic() - self.start
+        if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            shared = torch.tensor([elapsed], dtype=torch.float64, device=args.device)
+            torch.distributed.broadcast(shared, src=0)
+            elapsed = float(shared.item())
+        return elapsed
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        last = control.should_training_stop or state.global_step >= state.max_steps
+        if self.eval_interval == 1 or self.decay_fraction == 0 or last:
+            return control
+        high_rate = self._elapsed(args) < self.seconds * (1.0 - self.decay_fraction / 2)
+        if high_rate and round(state.epoch) % self.eval_interval != 0:
+            control.should_evaluate = False
+        return control
+
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+        elapsed = self._elapsed(args)
+        over = elapsed > self.seconds
+        left = 1.0 - elapsed / self.seconds
+        if self.decay_fraction > 0 and optimizer is not None and left < self.decay_fraction:
+            factor = max(left, 0.0) / self.decay_fraction
+            for group in optimizer.param_groups:  # applies to the next step; the scheduler's value is the base
+                group["lr"] = group["lr"] * factor
+        if over:
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = True
+        return control
+
+
+class SpeedCallback(TrainerCallback):
+    """Wall time of each training epoch (evaluation excluded) and of each evaluation, for results.json."""
+
+    def __init__(self) -> None:
+        self.epoch_seconds: list[float] = []
+        self.eval_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.epoch_seconds.append(time.monotonic() - self._start)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        runtime = next((v for k, v in (metrics or {}).items() if k.endswith("_runtime")), None)
+        if runtime is not None:
+            self.eval_seconds.append(float(runtime))
+
+    def summary(self, train_rows: int, train_positions: int) -> dict[str, float]:
+        """Median epoch/evaluation time and training throughput (the first epoch, with compilation, excluded
+        when there are others)."""
+        epochs = self.epoch_seconds[1:] or self.epoch_seconds
+        if not epochs:
+            return {}
+        epoch = float(np.median(epochs))
+        out = {
+            "epoch_seconds": round(epoch, 2),
+            "first_epoch_seconds": round(self.epoch_seconds[0], 2),
+            "sequences_per_second": round(train_rows / epoch, 1),
+            "positions_per_second": round(train_positions / epoch, 1),
+        }
+        if self.eval_seconds:
+            out["eval_seconds"] = round(float(np.median(self.eval_seconds)), 2)
+        return out
+
+
+class EpochReportCallback(TrainerCallback):
+    """One readable progress line per epoch: epoch, training loss, validation NDCG@10/HR@10 (when the epoch is
+    validated), time used."""
+
+    def __init__(self, budget_minutes: float | None = None) -> None:
+        self.budget = f" of {budget_minutes:.0f}:00" if budget_minutes else ""
+        self.start = time.monotonic()
+        self.loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def _clock(self) -> str:
+        minutes, seconds = divmod(int(time.monotonic() - self.start), 60)
+        return f"[{minutes}:{seconds:02d}{self.budget}]"
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.loss = float(logs["loss"])
+            if not control.should_evaluate and args.eval_strategy != "no":  # an epoch the time budget does not validate
+                print(f"epoch {state.epoch:5.1f}  loss {self.loss:.3f}  (not validated)  {self._clock()}", flush=True)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        if "eval_ndcg@10" not in metrics:
+            return
+        loss = f"loss {self.loss:.3f}  " if self.loss is not None else ""
+        print(
+            f"epoch {state.epoch:5.1f}  {loss}valid NDCG@10 {metrics['eval_ndcg@10']:.4f}  "
+            f"HR@10 {metrics.get('eval_hr@10', float('nan')):.4f}  {self._clock()}",
+            flush=True,
+        )

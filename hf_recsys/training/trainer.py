@@ -1,0 +1,212 @@
+"""The Trainer of next-item prediction: building a new model from the recipe, the collators, the evaluation that
+never ranks what the user has already seen, and the helpers that shape the splits for it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from ..data.collator import NextItemCollator
+from ..metrics import KS, exclude_items, make_compute_metrics, make_preprocess_logits_for_metrics
+from ..modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+from ..modeling.losses import compile_cross_entropy
+from .arguments import ModelArguments, RecTrainingArguments
+from .callbacks import TimeBudgetCallback
+
+
+def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
+    """Add the `length` column the length-grouped sampler reads (training positions per row)."""
+    return dataset.map(
+        lambda batch: {"length": [min(len(h) + 1, max_length + 1) for h in batch["input_ids"]]},
+        batched=True,
+        desc="lengths",
+    )
+
+
+def sorted_for_eval(dataset: Dataset) -> Dataset:
+    """Evaluation rows sorted by history length: batches need almost no padding, neither in what the model reads
+    (the last `max_length` items) nor in the whole histories whose items are excluded; metrics are per-row means."""
+    lengths = np.fromiter((len(h) for h in dataset["input_ids"]), dtype=np.int64, count=len(dataset))
+    return dataset.select(np.argsort(lengths, kind="stable"))
+
+
+def build_model(
+    model_args: ModelArguments,
+    num_items: int,
+    num_users: int,
+    user_feature_sizes: list[int],
+    max_length: int | None = None,
+    exclude_seen: bool = True,
+    item_genres: np.ndarray | None = None,
+    item_year_buckets: np.ndarray | None = None,
+) -> RecTransformerForNextItemPrediction:
+    """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies).
+
+    Every config field that `model_args` carries is passed through unchanged; the data decides the rest:
+    `max_length` (None: the config's default window), the user feature sizes (with `use_user_features`) and the
+    item feature tables. `item_genres` (multi-hot, `(num_items + 1, genres)`) and `item_year_buckets`
+    (`(num_items + 1,)`, 0 = unknown) come from `ItemVocab.genre_matrix()` and `ItemVocab.year_buckets()`; with
+    `model_args.use_item_features` (by default: when they hold any genre or year) the model stores them as
+    buffers, so a saved model carries them. `exclude_seen` is the evaluation's choice
+    (`DataArguments.exclude_seen`): where evaluation may rank seen items, training does not leave them out of
+    its softmax either.
+    """
+    if item_genres is not None and item_genres.shape != (num_items + 1, item_genres.shape[1]):
+        raise ValueError(f"item_genres must have {num_items + 1} rows, got shape {item_genres.shape}")
+    if item_year_buckets is not None and item_year_buckets.shape != (num_items + 1,):
+        raise ValueError(f"item_year_buckets must have shape ({num_items + 1},), got {item_year_buckets.shape}")
+    num_genres = 0 if item_genres is None else int(item_genres.shape[1])
+    num_year_buckets = 0 if item_year_buckets is None else int(item_year_buckets.max(initial=0))
+    available = bool(num_genres or num_year_buckets)
+    use_item_features = available if model_args.use_item_features is None else model_args.use_item_features
+    if use_item_features and not available:
+        raise ValueError(
+            "--use_item_features: this dataset's item vocabulary has no genres or years (MovieLens builds read "
+            "them from movies.dat / u.item; a bare 'user item' sequence file has none)"
+        )
+    if not use_item_features:
+        num_genres = num_year_buckets = 0
+    options = model_args.config_kwargs()
+    options["exclude_seen_in_loss"] = options["exclude_seen_in_loss"] and exclude_seen
+    config = RecTransformerConfig(
+        **options,
+        num_items=num_items,
+        num_users=num_users,
+        max_position_embeddings=max_length or RecTransformerConfig.max_position_embeddings,
+        user_feature_sizes=user_feature_sizes if model_args.use_user_features else [],
+        num_item_genres=num_genres,
+        num_item_year_buckets=num_year_buckets,
+    )
+    model = RecTransformerForNextItemPrediction(config)
+    if use_item_features:
+        model.set_item_features(
+            torch.as_tensor(item_genres) if num_genres else None,
+            torch.as_tensor(item_year_buckets) if num_year_buckets else None,
+        )
+    return model
+
+
+def make_trainer(
+    model: RecTransformerForNextItemPrediction,
+    training_args: RecTrainingArguments,
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+    max_length: int,
+    random_crop: bool = False,
+    exclude_seen: bool = True,
+    user_features: np.ndarray | None = None,
+    ks: tuple[int, ...] = KS,
+    rankable_items: int | None = None,
+) -> Trainer:
+    """A `Trainer` wired for next-item prediction: training collator with per-position labels, evaluation
+    collator with one target per history, top-k ids kept per batch, full-ranking metrics. With `exclude_seen`,
+    evaluation never ranks an item of the user's whole history, also one older than the `max_length` items the
+    model reads (the evaluation batches carry the histories as `seen_ids`, see `NextItemTrainer`).
+    `rankable_items` limits what evaluation may recommend to tokens 1..rankable_items (see
+    `make_preprocess_logits_for_metrics`)."""
+    use_users = model.config.user_conditioning != "none"
+    features = user_features if (use_users and model.config.user_feature_sizes) else None
+    train_collator = NextItemCollator(max_length, True, random_crop, features, use_users)
+    eval_collator = NextItemCollator(max_length, False, False, features, use_users, seen_history=exclude_seen)
+    compile_cross_entropy(training_args.compile_loss)
+    callbacks: list[TrainerCallback] = []
+    if training_args.load_best_model_at_end and training_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(training_args.early_stopping_patience))
+    if training_args.max_train_minutes:
+        callbacks.append(
+            TimeBudgetCallback(
+                training_args.max_train_minutes,
+                training_args.budget_decay_fraction,
+                training_args.budget_eval_interval,
+            )
+        )
+    return NextItemTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=train_collator,
+        eval_data_collator=eval_collator,
+        compute_metrics=make_compute_metrics(model.config.num_items, ks=ks),
+        # seen items are already out of the scores (NextItemTrainer.prediction_step)
+        preprocess_logits_for_metrics=make_preprocess_logits_for_metrics(
+            k=max(ks), exclude_seen=False, rankable_items=rankable_items
+        ),
+        callbacks=callbacks,
+    )
+
+
+class NextItemTrainer(Trainer):
+    """`Trainer` whose evaluation/test batches come from a separate collator: training rows become
+    per-position next-item sequences, evaluation rows stay "history -> one target". An evaluation batch's
+    `seen_ids` (each user's whole history) is not a model input: `prediction_step` takes it out of the batch and
+    gives its items a score of -inf, so they are never ranked."""
+
+    def __init__(self, *args: Any, eval_data_collator: NextItemCollator, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+
+    def _with_eval_collator(self, make_loader, *args):
+        train_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            return make_loader(*args)
+        finally:
+            self.data_collator = train_collator
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        column = self.args.length_column_name
+        if self.args.train_sampling_strategy != "group_by_length" or column not in getattr(dataset, "column_names", ()):
+            return super()._get_train_sampler(train_dataset)
+        # datasets >= 4 returns a lazy Column whose every element access is an Arrow lookup, which the sampler
+        # makes once per row (minutes for 400k rows): hand it the lengths as a list.
+        return LengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=dataset[column][:]
+        )
+
+    def _get_eval_sampler(self, eval_dataset):
+        # Evaluation rows arrive sorted by history length (`sorted_for_eval`), so sequential batches need almost
+        # no padding. transformers 5 would otherwise apply the training's length grouping here too, re-reading
+        # every history at each evaluation.
+        return None if eval_dataset is None else torch.utils.data.SequentialSampler(eval_dataset)
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        seen = inputs.pop("seen_ids", None)
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if seen is not None and isinstance(logits, torch.Tensor):
+            logits = exclude_items(logits, seen)
+        return loss, logits, labels
+
+    def get_test_dataloader(self, test_dataset):
+        return self._with_eval_collator(super().get_test_dataloader, test_dataset)
+
+
+def evaluate_split(trainer: Trainer, dataset: Dataset, prefix: str) -> dict[str, float]:
+    """Full-ranking metrics of the trainer's model on one split, keys without the prefix."""
+    out = trainer.evaluate(dataset, metric_key_prefix=prefix)
+    return {k[len(prefix) + 1 :]: float(v) for k, v in out.items() if k.startswith(prefix + "_")}
+
+
+def epoch_history(trainer: Trainer) -> list[dict[str, float]]:
+    """Per-epoch training loss and validation NDCG@10 from the Trainer's log."""
+    rows: dict[float, dict[str, float]] = {}
+    for entry in trainer.state.log_history:
+        epoch = entry.get("epoch")
+        if epoch is None:
+            continue
+        row = rows.setdefault(round(epoch, 3), {"epoch": round(epoch, 3)})
+        if "loss" in entry:
+            row["loss"] = float(entry["loss"])
+        if "eval_ndcg@10" in entry:
+            row["valid_ndcg@10"] = float(entry["eval_ndcg@10"])
+            row["valid_hr@10"] = float(entry.get("eval_hr@10", math.nan))
+    return [rows[k] for k in sorted(rows)]
