@@ -42,3 +42,23 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def sequences_file(tmp_path_factory) -> Path:
+    """61 users whose histories follow a learnable pattern (item i is usually followed by i+1)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for user in range(1, 62):
+        start = int(rng.integers(1, 30))
+        length = int(rng.integers(6, 25))
+        items = [(start + k) % 40 + 1 for k in range(length)]
+        if rng.random() < 0.3:
+            items[int(rng.integers(0, length - 3))] = int(rng.integers(1, 41))
+        items = list(dict.fromkeys(items))  # MovieLens has one interaction per user and movie
+        lines += [f"{user} {item}" for item in items]
+    path = tmp_path_factory.mktemp("data") / "seqs.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path

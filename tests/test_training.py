@@ -18,24 +18,6 @@ from hf_recsys.training import DataArguments, ModelArguments, RecTrainingArgumen
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def sequences_file(tmp_path_factory) -> Path:
-    """61 users whose histories follow a learnable pattern (item i is usually followed by i+1)."""
-    rng = np.random.default_rng(0)
-    lines = []
-    for user in range(1, 62):
-        start = int(rng.integers(1, 30))
-        length = int(rng.integers(6, 25))
-        items = [(start + k) % 40 + 1 for k in range(length)]
-        if rng.random() < 0.3:
-            items[int(rng.integers(0, length - 3))] = int(rng.integers(1, 41))
-        items = list(dict.fromkeys(items))  # MovieLens has one interaction per user and movie
-        lines += [f"{user} {item}" for item in items]
-    path = tmp_path_factory.mktemp("data") / "seqs.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def _args(sequences_file: Path, out: Path, epochs: int = 3, **overrides):
     model = ModelArguments(hidden_size=16, intermediate_size=32, num_hidden_layers=1, hidden_dropout_prob=0.1)
     data = DataArguments(

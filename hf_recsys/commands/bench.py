@@ -89,6 +89,7 @@ def _train(
         "train_seconds": results["train_seconds"],
         "epochs": results["training"]["epochs_run"],
         "peak_mem_mb": results["peak_mem_mb"],
+        "data_variant": results.get("data", {}).get("variant"),
         "train_samples_per_second": results["train_samples_per_second"],
         **results["speed"],
         # as trained: `exclude_seen_in_loss` resolved from the evaluation's choice, not the unset argument

@@ -126,6 +126,24 @@ def run_training(
     return results
 
 
+def _compares_with_published(data_args: DataArguments, about: dict[str, Any]) -> bool:
+    """The published ML-1M figures were measured on the SASRec-format file under leave-one-out: only a run on that
+    file and protocol may print them beside its own."""
+    return (
+        data_args.dataset == "ml-1m"
+        and data_args.protocol == "leave-one-out"
+        and about.get("variant") == "sasrec-benchmark"
+    )
+
+
+def _shape(config: Any) -> str:
+    """One line on the model's size, for the log."""
+    return (
+        f"{config.num_hidden_layers} blocks x {config.hidden_size} wide, {config.num_attention_heads} head(s), "
+        f"reads the last {config.max_position_embeddings} items"
+    )
+
+
 def _planned_push(training_args: RecTrainingArguments) -> str | None:
     """With `push_to_hub`: the checked repository id, and the Trainer's own push switched off (see
     `run_training`). Fails before any training when the id or the token is missing."""
@@ -180,6 +198,15 @@ def _train(model_args, data_args, training_args, ks, resume, load_movielens, sav
             item_genres=items.genre_matrix(),  # (V, 0) without genres
             item_year_buckets=items.year_buckets(),
         )
+    about = data.describe()
+    logger.info(
+        "data: %s, %s users, %s items, %s protocol",
+        about.get("description") or about.get("name"),
+        f"{users.num_users:,}",
+        f"{items.num_items:,}",
+        data_args.protocol,
+    )
+    logger.info("model: %s parameters, %s", f"{model.num_parameters():,}", _shape(model.config))
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
 
@@ -221,10 +248,10 @@ def _train(model_args, data_args, training_args, ks, resume, load_movielens, sav
         "model": "rec-transformer",
         "dataset": data_args.dataset,
         "protocol": data_args.protocol,
-        "data": data.describe() if hasattr(data, "describe") else {"name": data_args.dataset},
+        "data": about,
         "metrics": {"validation": valid_metrics, "test": test_metrics},
         "baselines": {"popularity": popularity},
-        "published": PUBLISHED_ML1M if data_args.dataset == "ml-1m" and data_args.protocol == "leave-one-out" else {},
+        "published": PUBLISHED_ML1M if _compares_with_published(data_args, about) else {},
         "history": epoch_history(trainer),
         "training": {
             **asdict(model_args),
