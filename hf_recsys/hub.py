@@ -2,9 +2,10 @@
 
 A run folder (see ``docs/INTERFACES.md``) is everything a stranger needs: weights, the model code for
 ``trust_remote_code``, the vocabularies that map MovieLens ids and titles to tokens, and ``results.json``. This module
-turns ``results.json`` + ``config.json`` into a real model card (``model_cards/model_card_template.md``), plots the
-validation curve, and uploads the folder in ONE commit after checking everything that can be checked offline, so a
-bad repo id, a missing token or an incomplete folder fails before anything leaves the machine.
+turns ``results.json`` + ``config.json`` into a real model card (``hf_recsys/templates/model_card_template.md``, package
+data like the Inference Endpoints ``handler.py`` beside it), plots the validation curve, and uploads the folder in ONE
+commit after checking everything that can be checked offline, so a bad repo id, a missing token or an incomplete folder
+fails before anything leaves the machine.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Folder of the card template and the Inference Endpoints handler (``model_cards/`` at the repository root).
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "model_cards"
+#: Folder of the card template and the Inference Endpoints handler: ``hf_recsys/templates/``, package data that every
+#: install (wheel, sdist or editable) has next to this module.
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_FILE = "model_card_template.md"
 HANDLER_FILE = "handler.py"
 CARD_FILE = "README.md"
@@ -278,8 +280,8 @@ def _template_path(template_path: str | os.PathLike[str] | None) -> Path:
     path = Path(template_path) if template_path is not None else TEMPLATE_DIR / TEMPLATE_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"model card template not found: {path}. It ships in the hf-recsys source tree (model_cards/); "
-            "install hf-recsys from a checkout (pip install -e .) or pass template_path=."
+            f"model card template not found: {path}. hf-recsys ships it as package data (hf_recsys/templates/); "
+            "reinstall hf-recsys if it is missing, or pass template_path= to use another template."
         )
     return path
 
@@ -500,7 +502,7 @@ def render_model_card(
         run_dir: the run folder (as written by training).
         repo_id: the Hub id the card's code snippets load (``"user/name"``); without it (a local preview, e.g. at
             the end of training) the snippets show a ``your-username/...`` placeholder.
-        template_path: a Jinja template to use instead of ``model_cards/model_card_template.md``.
+        template_path: a Jinja template to use instead of ``hf_recsys/templates/model_card_template.md``.
 
     Returns:
         The card, YAML metadata included (``model-index`` with the measured metrics, licence, tags).
@@ -694,7 +696,7 @@ def push_to_hub(
         token: a write token; defaults to ``HF_TOKEN`` or the stored login.
         timeout: seconds of network silence after which a request fails (see `hub_timeouts`).
         endpoint: another Hub endpoint (mirror, tests); defaults to ``HF_ENDPOINT`` / huggingface.co.
-        template_path: card template to use instead of ``model_cards/model_card_template.md``.
+        template_path: card template to use instead of ``hf_recsys/templates/model_card_template.md``.
 
     Returns:
         The `huggingface_hub.CommitInfo` (``commit_url``, ``pr_url`` when ``create_pr``).

@@ -471,7 +471,7 @@ def test_package_and_pipeline_snippets_run(run_dir: Path, capsys: pytest.Capture
 
 
 def test_endpoint_handler(run_dir: Path) -> None:
-    spec = importlib.util.spec_from_file_location("endpoint_handler", REPO_ROOT / "model_cards" / "handler.py")
+    spec = importlib.util.spec_from_file_location("endpoint_handler", hub.TEMPLATE_DIR / "handler.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     handler = module.EndpointHandler(str(run_dir))
