@@ -11,6 +11,8 @@ fails before anything leaves the machine.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
 import math
@@ -69,37 +71,10 @@ _METRIC_LABELS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "recall": "Recall", 
 _SPLITS = (("validation", "Validation"), ("test", "Test"))
 _PREFERRED_HISTORY = (1, 260, 1196)  # Toy Story, Star Wars IV and V: recognisable in every MovieLens version
 _RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", re.MULTILINE)
-_CONFIG_KEYS = (
-    "num_items",
-    "num_users",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "residual_gating",
-    "max_position_embeddings",
-    "position_embedding_type",
-    "relative_attention_bias",
-    "user_conditioning",
-    "user_feature_sizes",
-    "num_item_genres",
-    "num_item_year_buckets",
-    "item_features_in_output",
-    "output_item_bias",
-    "loss_type",
-    "num_negatives",
-    "negative_sampling",
-    "gbce_t",
-    "label_smoothing",
-    "future_window",
-    "recency_half_life",
-    "exclude_seen_in_loss",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "user_dropout_prob",
-    "tie_word_embeddings",
-)
+#: RecTransformerConfig fields that the card's configuration table leaves out, besides the generic ones every
+#: transformers config declares (``transformers_version``, ``architectures``, ``dtype``, ...; see `_config_keys`):
+#: ``pad_token_id`` is always 0.
+_CARD_EXCLUDED_CONFIG_FIELDS = frozenset({"pad_token_id"})
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -284,6 +259,29 @@ def _template_path(template_path: str | os.PathLike[str] | None) -> Path:
             "reinstall hf-recsys if it is missing, or pass template_path= to use another template."
         )
     return path
+
+
+@functools.cache
+def _config_keys(config_class: type | None = None) -> tuple[str, ...]:
+    """The model-configuration keys the card shows, in the config class's own field order.
+
+    Derived from the dataclass fields of ``config_class`` (default `RecTransformerConfig`), so a new config field
+    appears in every card without a second list to keep: all fields except those every transformers
+    ``PreTrainedConfig`` declares (bookkeeping such as ``transformers_version`` or ``dtype``) and
+    ``_CARD_EXCLUDED_CONFIG_FIELDS``.
+    """
+    from transformers import PreTrainedConfig
+
+    if config_class is None:
+        from .modeling import RecTransformerConfig
+
+        config_class = RecTransformerConfig
+    generic = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    return tuple(
+        f.name
+        for f in dataclasses.fields(config_class)
+        if f.name not in generic and f.name not in _CARD_EXCLUDED_CONFIG_FIELDS
+    )
 
 
 def _example_history(item_ids: Sequence[int]) -> list[int]:
@@ -483,7 +481,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "train_seconds": train_seconds,
         "train_time": _fmt_duration(train_seconds) if train_seconds is not None else "",
         "training_rows": [(k, _fmt_value(v)) for k, v in training.items() if v is not None],
-        "config_rows": [(k, _fmt_value(config[k])) for k in _CONFIG_KEYS if k in config],
+        "config_rows": [(k, _fmt_value(config[k])) for k in _config_keys() if k in config],
         "example_history": _example_history(item_ids),
         "example_user": user_ids[0] if user_ids else 0,
         "has_handler": (run_dir / HANDLER_FILE).is_file() or (TEMPLATE_DIR / HANDLER_FILE).is_file(),

@@ -403,6 +403,40 @@ def test_card_and_plot(run_dir: Path) -> None:
     assert "items already in the history left out of each softmax" in text  # the training loss, as configured
 
 
+def _config_table(text: str) -> dict[str, str]:
+    """The card's model-configuration table as {key: value}."""
+    section = text.split("Model configuration (`config.json`):", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `([^`]+)` \| (.*) \|$", section, flags=re.MULTILINE))
+
+
+def test_card_config_table_lists_every_config_field(run_dir: Path) -> None:
+    """The table is derived from RecTransformerConfig's fields: all of them appear, except the generic
+    PreTrainedConfig fields and the ones hub excludes on purpose (one list, in hub)."""
+    import dataclasses
+
+    from transformers import PreTrainedConfig
+
+    from hf_recsys.modeling import RecTransformerConfig
+
+    generic = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    expected = [
+        f.name
+        for f in dataclasses.fields(RecTransformerConfig)
+        if f.name not in generic and f.name not in hub._CARD_EXCLUDED_CONFIG_FIELDS
+    ]
+    assert len(expected) >= 30 and "future_decay" in expected and "truncate_long_inputs" in expected
+    table = _config_table(str(render_model_card(run_dir, repo_id=REPO_ID)))
+    assert list(table) == expected  # every field, in the config's own order, nothing else
+    config = json.loads((run_dir / "config.json").read_text())
+    assert table["hidden_size"] == str(config["hidden_size"]) and table["exclude_seen_in_loss"] == "true"
+    assert not {"transformers_version", "dtype", "architectures", "pad_token_id"} & set(table)
+
+    class ExtendedConfig(RecTransformerConfig):  # a field added later reaches the card with no second list to edit
+        new_knob: int = 3
+
+    assert hub._config_keys(ExtendedConfig) == (*expected, "new_knob")
+
+
 def test_card_without_repo_id_or_curve(run_dir: Path, tmp_path: Path) -> None:
     text = str(render_model_card(run_dir))
     assert "your-username/tiny-rec" not in text and 'repo_id = "your-username/rec-transformer-tiny-ml-1m"' in text
