@@ -75,6 +75,12 @@ _RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", r
 #: transformers config declares (``transformers_version``, ``architectures``, ``dtype``, ...; see `_config_keys`):
 #: ``pad_token_id`` is always 0.
 _CARD_EXCLUDED_CONFIG_FIELDS = frozenset({"pad_token_id"})
+#: How the card names each ``variant`` of the data description that results.json records under ``"data"``.
+_DATA_VARIANTS = {
+    "sasrec-benchmark": "the SASRec-format benchmark file",
+    "official": "the official GroupLens file",
+    "sequences": "a user-item sequences file",
+}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -284,6 +290,50 @@ def _config_keys(config_class: type | None = None) -> tuple[str, ...]:
     )
 
 
+def _source_url() -> str | None:
+    """The source repository of hf-recsys as its package metadata states it (``[project.urls]``), if it does."""
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("hf-recsys")
+    except metadata.PackageNotFoundError:
+        return None
+    urls: dict[str, str] = {}
+    for entry in meta.get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        urls[label.strip().lower()] = url.strip()
+    for label in ("source", "repository", "source code", "code", "homepage"):
+        if urls.get(label, "").startswith(("https://", "http://")):
+            return urls[label]
+    home = meta.get("Home-page") or ""
+    return home if home.startswith(("https://", "http://")) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _data_sentence(data: Mapping[str, Any], label: str) -> str:
+    """Which data file a run read, e.g. "Trained on MovieLens 1M, the SASRec-format benchmark file `ml-1m.txt`
+    (3,416 items, 6,040 users, 999,611 interactions)." followed by the file's own description."""
+    source = str(data.get("source_file") or "")
+    variant = str(data.get("variant") or "")
+    text = f"Trained on `{label}`" if label == source else f"Trained on {label}"
+    if variant:
+        text += ", " + _DATA_VARIANTS.get(variant, f"variant `{variant}`")
+    if source and source != label:
+        text += f" `{source}`"
+    counts = [
+        f"{number:,} {noun}"
+        for key, noun in (("num_items", "items"), ("num_users", "users"), ("num_interactions", "interactions"))
+        if (number := _int_or_none(data.get(key))) is not None
+    ]
+    if counts:
+        text += f" ({', '.join(counts)})"
+    description = str(data.get("description") or "").strip().rstrip(".")
+    return text + "." + (f" *About this file*: {description}." if description else "")
+
+
 def _example_history(item_ids: Sequence[int]) -> list[int]:
     known = set(item_ids)
     if all(m in known for m in _PREFERRED_HISTORY):
@@ -331,8 +381,14 @@ def _results_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str
     return header, rows, names
 
 
-def _eval_results(results: Mapping[str, Any], dataset_key: str, dataset_label: str) -> list[EvalResult]:
-    """``model-index`` entries (one per split and ranking metric) so the Hub shows the measured numbers."""
+def _eval_results(
+    results: Mapping[str, Any],
+    dataset_key: str,
+    dataset_label: str,
+    dataset_args: dict[str, Any] | None = None,
+) -> list[EvalResult]:
+    """``model-index`` entries (one per split and ranking metric) so the Hub shows the measured numbers; the data
+    file's variant and name, when known, travel as ``dataset.args``."""
     out: list[EvalResult] = []
     protocol = str(results.get("protocol") or "leave-one-out")
     for split, _ in _SPLITS:
@@ -349,12 +405,28 @@ def _eval_results(results: Mapping[str, Any], dataset_key: str, dataset_label: s
                     dataset_name=dataset_label,
                     dataset_config=protocol,
                     dataset_split=split,
+                    dataset_args=dataset_args,
                     metric_type=name,
                     metric_name=f"{_metric_label(name)} ({split})",
                     metric_value=round(value, 4),
                 )
             )
     return out
+
+
+def _published_data_note(data: Mapping[str, Any]) -> str:
+    """Whether the literature's numbers (measured on the SASRec-format benchmark file) compare with this run's file."""
+    variant = str(data.get("variant") or "")
+    if not variant:
+        return ""
+    if variant == "sasrec-benchmark":
+        return " They were measured on the same SASRec-format benchmark file."
+    used = _DATA_VARIANTS.get(variant, f"variant `{variant}`")
+    source = f" `{data['source_file']}`" if data.get("source_file") else ""
+    return (
+        f" They were measured on the SASRec-format benchmark file, not on {used}{source} that this run used: the "
+        "numbers are not directly comparable."
+    )
 
 
 def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, dict[str, Any]]:
@@ -366,7 +438,18 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     items = _read_json(run_dir / "item_vocab.json", "item_vocab.json")
     users = _read_json(run_dir / "user_vocab.json", "user_vocab.json")
 
-    dataset_key, dataset_label, readme_url = _dataset_info(str(results.get("dataset") or "MovieLens"))
+    # The data file the run read (results.json "data", written since hf-recsys records it); older runs name the
+    # data set only.
+    data = results.get("data") if isinstance(results.get("data"), Mapping) else {}
+    dataset_key, dataset_label, readme_url = _dataset_info(
+        str(data.get("name") or results.get("dataset") or "MovieLens")
+    )
+    is_movielens = dataset_key in _DATASETS
+    if data.get("title"):
+        dataset_label = str(data["title"])
+    dataset_url = str(data.get("url") or "") or (readme_url if is_movielens else None)
+    data_licence = str(data.get("license") or "").strip() or None
+    variant = str(data.get("variant") or "")
     model = str(results.get("model") or "rec-transformer")
     model_name = repo_id.split("/")[-1] if repo_id else f"{model}-{dataset_key}"
     item_ids = [int(m) for m in items.get("item_ids") or []]
@@ -384,7 +467,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         if (results.get("baselines") or {}).get("popularity")
         else "",
         f"*Published*: test-split numbers reported in the literature for {dataset_label} under the same protocol "
-        "(full ranking, all users); quoted for reference, not re-run here."
+        "(full ranking, all users); quoted for reference, not re-run here." + _published_data_note(data)
         if published
         else "",
     ]
@@ -421,15 +504,28 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         year = datetime.now(UTC).year
     train_seconds = _finite(results.get("train_seconds"))
 
+    if is_movielens:
+        licence = {"license": "other", "license_name": "movielens-usage-license", "license_link": readme_url}
+    elif data_licence:
+        licence = {"license": "other", "license_name": "dataset-license", "license_link": dataset_url}
+    else:
+        licence = {}  # unknown terms: no licence claimed in the metadata
+    data_args = {k: data[k] for k in ("variant", "source_file") if data.get(k)}
     card_data = ModelCardData(
         library_name="transformers",
-        license="other",
-        license_name="movielens-usage-license",
-        license_link=readme_url,
-        tags=["recommendation", "sequential-recommendation", "movielens", "sasrec", "hf-recsys", "rec_transformer"],
+        **licence,
+        tags=[
+            "recommendation",
+            "sequential-recommendation",
+            *(["movielens"] if is_movielens else []),
+            "sasrec",
+            "hf-recsys",
+            "rec_transformer",
+        ],
         model_name=model_name,
-        eval_results=_eval_results(results, dataset_key, dataset_label) or None,
+        eval_results=_eval_results(results, dataset_key, dataset_label, data_args or None) or None,
     )
+    source_url = _source_url()
     context: dict[str, Any] = {
         "title": repo_id or model_name,
         "repo_id": repo_id or f"your-username/{model_name}",
@@ -439,6 +535,16 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "year": year,
         "dataset_label": dataset_label,
         "dataset_readme_url": readme_url,
+        "dataset_url": dataset_url,
+        "is_movielens": is_movielens,
+        "data_sentence": _data_sentence(data, dataset_label) if data else "",
+        "data_file_text": (
+            f"`{data['source_file']}`" + (f", {_DATA_VARIANTS.get(variant, variant)}" if variant else "")
+            if data.get("source_file")
+            else ""
+        ),
+        "data_licence": data_licence,
+        "source_url": source_url,
         "architecture": (config.get("architectures") or ["RecTransformerForNextItemPrediction"])[0],
         "num_layers": config.get("num_hidden_layers"),
         "num_heads": config.get("num_attention_heads"),
@@ -657,7 +763,9 @@ def _resolve_token(token: str | None) -> str:
 
 def _default_commit_message(run_dir: Path) -> str:
     results = _read_json(run_dir / "results.json", "results.json")
-    message = f"Upload {results.get('model') or 'rec-transformer'} trained on {results.get('dataset') or 'MovieLens'}"
+    data = results.get("data") if isinstance(results.get("data"), Mapping) else {}
+    dataset = data.get("title") or results.get("dataset") or "MovieLens"
+    message = f"Upload {results.get('model') or 'rec-transformer'} trained on {dataset}"
     ndcg = _finite(((results.get("metrics") or {}).get("test") or {}).get("ndcg@10"))
     return message + (f" (test NDCG@10 {ndcg:.4f})" if ndcg is not None else "")
 
