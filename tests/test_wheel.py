@@ -292,6 +292,9 @@ def test_wheel_install_trains_writes_its_card_and_pushes(installed_venv: Path, t
     assert card.startswith("---\n") and "## Evaluation protocol" in card
     assert "pip install hf-recsys" not in card
     assert "AutoModel.from_pretrained(repo_id, trust_remote_code=True)" in card
+    data = json.loads((run_dir / "results.json").read_text()).get("data")
+    if data:  # once training records the data file (results.json "data"), the card names it
+        assert f"| Data file | `{data['source_file']}`" in card and "Trained on " in card
 
     # One commit with everything a stranger needs; the handler is the one shipped in the wheel.
     assert len(report["commits"]) == 1
