@@ -2,14 +2,17 @@
 
 A run folder (see ``docs/INTERFACES.md``) is everything a stranger needs: weights, the model code for
 ``trust_remote_code``, the vocabularies that map MovieLens ids and titles to tokens, and ``results.json``. This module
-turns ``results.json`` + ``config.json`` into a real model card (``model_cards/model_card_template.md``), plots the
-validation curve, and uploads the folder in ONE commit after checking everything that can be checked offline, so a
-bad repo id, a missing token or an incomplete folder fails before anything leaves the machine.
+turns ``results.json`` + ``config.json`` into a real model card (``hf_recsys/templates/model_card_template.md``, package
+data like the Inference Endpoints ``handler.py`` beside it), plots the validation curve, and uploads the folder in ONE
+commit after checking everything that can be checked offline, so a bad repo id, a missing token or an incomplete folder
+fails before anything leaves the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
 import math
@@ -39,8 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Folder of the card template and the Inference Endpoints handler (``model_cards/`` at the repository root).
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "model_cards"
+#: Folder of the card template and the Inference Endpoints handler: ``hf_recsys/templates/``, package data that every
+#: install (wheel, sdist or editable) has next to this module.
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_FILE = "model_card_template.md"
 HANDLER_FILE = "handler.py"
 CARD_FILE = "README.md"
@@ -67,37 +71,16 @@ _METRIC_LABELS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "recall": "Recall", 
 _SPLITS = (("validation", "Validation"), ("test", "Test"))
 _PREFERRED_HISTORY = (1, 260, 1196)  # Toy Story, Star Wars IV and V: recognisable in every MovieLens version
 _RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", re.MULTILINE)
-_CONFIG_KEYS = (
-    "num_items",
-    "num_users",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "residual_gating",
-    "max_position_embeddings",
-    "position_embedding_type",
-    "relative_attention_bias",
-    "user_conditioning",
-    "user_feature_sizes",
-    "num_item_genres",
-    "num_item_year_buckets",
-    "item_features_in_output",
-    "output_item_bias",
-    "loss_type",
-    "num_negatives",
-    "negative_sampling",
-    "gbce_t",
-    "label_smoothing",
-    "future_window",
-    "recency_half_life",
-    "exclude_seen_in_loss",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "user_dropout_prob",
-    "tie_word_embeddings",
-)
+#: RecTransformerConfig fields that the card's configuration table leaves out, besides the generic ones every
+#: transformers config declares (``transformers_version``, ``architectures``, ``dtype``, ...; see `_config_keys`):
+#: ``pad_token_id`` is always 0.
+_CARD_EXCLUDED_CONFIG_FIELDS = frozenset({"pad_token_id"})
+#: How the card names each ``variant`` of the data description that results.json records under ``"data"``.
+_DATA_VARIANTS = {
+    "sasrec-benchmark": "the SASRec-format benchmark file",
+    "official": "the official GroupLens file",
+    "sequences": "a user-item sequences file",
+}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -278,10 +261,77 @@ def _template_path(template_path: str | os.PathLike[str] | None) -> Path:
     path = Path(template_path) if template_path is not None else TEMPLATE_DIR / TEMPLATE_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"model card template not found: {path}. It ships in the hf-recsys source tree (model_cards/); "
-            "install hf-recsys from a checkout (pip install -e .) or pass template_path=."
+            f"model card template not found: {path}. hf-recsys ships it as package data (hf_recsys/templates/); "
+            "reinstall hf-recsys if it is missing, or pass template_path= to use another template."
         )
     return path
+
+
+@functools.cache
+def _config_keys(config_class: type | None = None) -> tuple[str, ...]:
+    """The model-configuration keys the card shows, in the config class's own field order.
+
+    Derived from the dataclass fields of ``config_class`` (default `RecTransformerConfig`), so a new config field
+    appears in every card without a second list to keep: all fields except those every transformers
+    ``PreTrainedConfig`` declares (bookkeeping such as ``transformers_version`` or ``dtype``) and
+    ``_CARD_EXCLUDED_CONFIG_FIELDS``.
+    """
+    from transformers import PreTrainedConfig
+
+    if config_class is None:
+        from .modeling import RecTransformerConfig
+
+        config_class = RecTransformerConfig
+    generic = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    return tuple(
+        f.name
+        for f in dataclasses.fields(config_class)
+        if f.name not in generic and f.name not in _CARD_EXCLUDED_CONFIG_FIELDS
+    )
+
+
+def _source_url() -> str | None:
+    """The source repository of hf-recsys as its package metadata states it (``[project.urls]``), if it does."""
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("hf-recsys")
+    except metadata.PackageNotFoundError:
+        return None
+    urls: dict[str, str] = {}
+    for entry in meta.get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        urls[label.strip().lower()] = url.strip()
+    for label in ("source", "repository", "source code", "code", "homepage"):
+        if urls.get(label, "").startswith(("https://", "http://")):
+            return urls[label]
+    home = meta.get("Home-page") or ""
+    return home if home.startswith(("https://", "http://")) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _data_sentence(data: Mapping[str, Any], label: str) -> str:
+    """Which data file a run read, e.g. "Trained on MovieLens 1M, the SASRec-format benchmark file `ml-1m.txt`
+    (3,416 items, 6,040 users, 999,611 interactions)." followed by the file's own description."""
+    source = str(data.get("source_file") or "")
+    variant = str(data.get("variant") or "")
+    text = f"Trained on `{label}`" if label == source else f"Trained on {label}"
+    if variant:
+        text += ", " + _DATA_VARIANTS.get(variant, f"variant `{variant}`")
+    if source and source != label:
+        text += f" `{source}`"
+    counts = [
+        f"{number:,} {noun}"
+        for key, noun in (("num_items", "items"), ("num_users", "users"), ("num_interactions", "interactions"))
+        if (number := _int_or_none(data.get(key))) is not None
+    ]
+    if counts:
+        text += f" ({', '.join(counts)})"
+    description = str(data.get("description") or "").strip().rstrip(".")
+    return text + "." + (f" *About this file*: {description}." if description else "")
 
 
 def _example_history(item_ids: Sequence[int]) -> list[int]:
@@ -331,8 +381,14 @@ def _results_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str
     return header, rows, names
 
 
-def _eval_results(results: Mapping[str, Any], dataset_key: str, dataset_label: str) -> list[EvalResult]:
-    """``model-index`` entries (one per split and ranking metric) so the Hub shows the measured numbers."""
+def _eval_results(
+    results: Mapping[str, Any],
+    dataset_key: str,
+    dataset_label: str,
+    dataset_args: dict[str, Any] | None = None,
+) -> list[EvalResult]:
+    """``model-index`` entries (one per split and ranking metric) so the Hub shows the measured numbers; the data
+    file's variant and name, when known, travel as ``dataset.args``."""
     out: list[EvalResult] = []
     protocol = str(results.get("protocol") or "leave-one-out")
     for split, _ in _SPLITS:
@@ -349,12 +405,28 @@ def _eval_results(results: Mapping[str, Any], dataset_key: str, dataset_label: s
                     dataset_name=dataset_label,
                     dataset_config=protocol,
                     dataset_split=split,
+                    dataset_args=dataset_args,
                     metric_type=name,
                     metric_name=f"{_metric_label(name)} ({split})",
                     metric_value=round(value, 4),
                 )
             )
     return out
+
+
+def _published_data_note(data: Mapping[str, Any]) -> str:
+    """Whether the literature's numbers (measured on the SASRec-format benchmark file) compare with this run's file."""
+    variant = str(data.get("variant") or "")
+    if not variant:
+        return ""
+    if variant == "sasrec-benchmark":
+        return " They were measured on the same SASRec-format benchmark file."
+    used = _DATA_VARIANTS.get(variant, f"variant `{variant}`")
+    source = f" `{data['source_file']}`" if data.get("source_file") else ""
+    return (
+        f" They were measured on the SASRec-format benchmark file, not on {used}{source} that this run used: the "
+        "numbers are not directly comparable."
+    )
 
 
 def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, dict[str, Any]]:
@@ -366,7 +438,18 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     items = _read_json(run_dir / "item_vocab.json", "item_vocab.json")
     users = _read_json(run_dir / "user_vocab.json", "user_vocab.json")
 
-    dataset_key, dataset_label, readme_url = _dataset_info(str(results.get("dataset") or "MovieLens"))
+    # The data file the run read (results.json "data", written since hf-recsys records it); older runs name the
+    # data set only.
+    data = results.get("data") if isinstance(results.get("data"), Mapping) else {}
+    dataset_key, dataset_label, readme_url = _dataset_info(
+        str(data.get("name") or results.get("dataset") or "MovieLens")
+    )
+    is_movielens = dataset_key in _DATASETS
+    if data.get("title"):
+        dataset_label = str(data["title"])
+    dataset_url = str(data.get("url") or "") or (readme_url if is_movielens else None)
+    data_licence = str(data.get("license") or "").strip() or None
+    variant = str(data.get("variant") or "")
     model = str(results.get("model") or "rec-transformer")
     model_name = repo_id.split("/")[-1] if repo_id else f"{model}-{dataset_key}"
     item_ids = [int(m) for m in items.get("item_ids") or []]
@@ -384,7 +467,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         if (results.get("baselines") or {}).get("popularity")
         else "",
         f"*Published*: test-split numbers reported in the literature for {dataset_label} under the same protocol "
-        "(full ranking, all users); quoted for reference, not re-run here."
+        "(full ranking, all users); quoted for reference, not re-run here." + _published_data_note(data)
         if published
         else "",
     ]
@@ -421,15 +504,28 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         year = datetime.now(UTC).year
     train_seconds = _finite(results.get("train_seconds"))
 
+    if is_movielens:
+        licence = {"license": "other", "license_name": "movielens-usage-license", "license_link": readme_url}
+    elif data_licence:
+        licence = {"license": "other", "license_name": "dataset-license", "license_link": dataset_url}
+    else:
+        licence = {}  # unknown terms: no licence claimed in the metadata
+    data_args = {k: data[k] for k in ("variant", "source_file") if data.get(k)}
     card_data = ModelCardData(
         library_name="transformers",
-        license="other",
-        license_name="movielens-usage-license",
-        license_link=readme_url,
-        tags=["recommendation", "sequential-recommendation", "movielens", "sasrec", "hf-recsys", "rec_transformer"],
+        **licence,
+        tags=[
+            "recommendation",
+            "sequential-recommendation",
+            *(["movielens"] if is_movielens else []),
+            "sasrec",
+            "hf-recsys",
+            "rec_transformer",
+        ],
         model_name=model_name,
-        eval_results=_eval_results(results, dataset_key, dataset_label) or None,
+        eval_results=_eval_results(results, dataset_key, dataset_label, data_args or None) or None,
     )
+    source_url = _source_url()
     context: dict[str, Any] = {
         "title": repo_id or model_name,
         "repo_id": repo_id or f"your-username/{model_name}",
@@ -439,6 +535,16 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "year": year,
         "dataset_label": dataset_label,
         "dataset_readme_url": readme_url,
+        "dataset_url": dataset_url,
+        "is_movielens": is_movielens,
+        "data_sentence": _data_sentence(data, dataset_label) if data else "",
+        "data_file_text": (
+            f"`{data['source_file']}`" + (f", {_DATA_VARIANTS.get(variant, variant)}" if variant else "")
+            if data.get("source_file")
+            else ""
+        ),
+        "data_licence": data_licence,
+        "source_url": source_url,
         "architecture": (config.get("architectures") or ["RecTransformerForNextItemPrediction"])[0],
         "num_layers": config.get("num_hidden_layers"),
         "num_heads": config.get("num_attention_heads"),
@@ -481,7 +587,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "train_seconds": train_seconds,
         "train_time": _fmt_duration(train_seconds) if train_seconds is not None else "",
         "training_rows": [(k, _fmt_value(v)) for k, v in training.items() if v is not None],
-        "config_rows": [(k, _fmt_value(config[k])) for k in _CONFIG_KEYS if k in config],
+        "config_rows": [(k, _fmt_value(config[k])) for k in _config_keys() if k in config],
         "example_history": _example_history(item_ids),
         "example_user": user_ids[0] if user_ids else 0,
         "has_handler": (run_dir / HANDLER_FILE).is_file() or (TEMPLATE_DIR / HANDLER_FILE).is_file(),
@@ -500,7 +606,7 @@ def render_model_card(
         run_dir: the run folder (as written by training).
         repo_id: the Hub id the card's code snippets load (``"user/name"``); without it (a local preview, e.g. at
             the end of training) the snippets show a ``your-username/...`` placeholder.
-        template_path: a Jinja template to use instead of ``model_cards/model_card_template.md``.
+        template_path: a Jinja template to use instead of ``hf_recsys/templates/model_card_template.md``.
 
     Returns:
         The card, YAML metadata included (``model-index`` with the measured metrics, licence, tags).
@@ -657,7 +763,9 @@ def _resolve_token(token: str | None) -> str:
 
 def _default_commit_message(run_dir: Path) -> str:
     results = _read_json(run_dir / "results.json", "results.json")
-    message = f"Upload {results.get('model') or 'rec-transformer'} trained on {results.get('dataset') or 'MovieLens'}"
+    data = results.get("data") if isinstance(results.get("data"), Mapping) else {}
+    dataset = data.get("title") or results.get("dataset") or "MovieLens"
+    message = f"Upload {results.get('model') or 'rec-transformer'} trained on {dataset}"
     ndcg = _finite(((results.get("metrics") or {}).get("test") or {}).get("ndcg@10"))
     return message + (f" (test NDCG@10 {ndcg:.4f})" if ndcg is not None else "")
 
@@ -694,7 +802,7 @@ def push_to_hub(
         token: a write token; defaults to ``HF_TOKEN`` or the stored login.
         timeout: seconds of network silence after which a request fails (see `hub_timeouts`).
         endpoint: another Hub endpoint (mirror, tests); defaults to ``HF_ENDPOINT`` / huggingface.co.
-        template_path: card template to use instead of ``model_cards/model_card_template.md``.
+        template_path: card template to use instead of ``hf_recsys/templates/model_card_template.md``.
 
     Returns:
         The `huggingface_hub.CommitInfo` (``commit_url``, ``pr_url`` when ``create_pr``).

@@ -401,6 +401,132 @@ def test_card_and_plot(run_dir: Path) -> None:
     assert "@inproceedings{kang2018sasrec" in text and "@software{hf_recsys" in text
     assert "| `learning_rate` | 0.001 |" in text and "| `user_conditioning` | add |" in text
     assert "items already in the history left out of each softmax" in text  # the training loss, as configured
+    # What really works: no install for trust_remote_code, and hf-recsys is on no package index.
+    assert "pip install hf-recsys" not in text and "pypi.org/project/hf-recsys" not in text
+    assert "nothing else to install" in text and "It is not on PyPI: install it from the source repository" in text
+    # An older results.json (no "data" key) still renders, without the data-file lines.
+    assert "| Data file |" not in text and "Trained on " not in text
+
+
+def _config_table(text: str) -> dict[str, str]:
+    """The card's model-configuration table as {key: value}."""
+    section = text.split("Model configuration (`config.json`):", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `([^`]+)` \| (.*) \|$", section, flags=re.MULTILINE))
+
+
+def test_card_config_table_lists_every_config_field(run_dir: Path) -> None:
+    """The table is derived from RecTransformerConfig's fields: all of them appear, except the generic
+    PreTrainedConfig fields and the ones hub excludes on purpose (one list, in hub)."""
+    import dataclasses
+
+    from transformers import PreTrainedConfig
+
+    from hf_recsys.modeling import RecTransformerConfig
+
+    generic = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+    expected = [
+        f.name
+        for f in dataclasses.fields(RecTransformerConfig)
+        if f.name not in generic and f.name not in hub._CARD_EXCLUDED_CONFIG_FIELDS
+    ]
+    assert len(expected) >= 30 and "future_decay" in expected and "truncate_long_inputs" in expected
+    table = _config_table(str(render_model_card(run_dir, repo_id=REPO_ID)))
+    assert list(table) == expected  # every field, in the config's own order, nothing else
+    config = json.loads((run_dir / "config.json").read_text())
+    assert table["hidden_size"] == str(config["hidden_size"]) and table["exclude_seen_in_loss"] == "true"
+    assert not {"transformers_version", "dtype", "architectures", "pad_token_id"} & set(table)
+
+    class ExtendedConfig(RecTransformerConfig):  # a field added later reaches the card with no second list to edit
+        new_knob: int = 3
+
+    assert hub._config_keys(ExtendedConfig) == (*expected, "new_knob")
+
+
+ML1M_DATA = {
+    "name": "ml-1m",
+    "title": "MovieLens 1M",
+    "variant": "sasrec-benchmark",
+    "source_file": "ml-1m.txt",
+    "description": "SASRec-format ML-1M benchmark file (items with < 5 ratings removed)",
+    "num_users": 6040,
+    "num_items": 3416,
+    "num_interactions": 999611,
+    "url": "https://grouplens.org/datasets/movielens/1m/",
+    "license": "research use only; no redistribution without permission",
+}
+
+
+def _with_data(run_dir: Path, data: dict[str, Any], **results_overrides: Any) -> str:
+    results = {**_results(run_dir), "data": data, **results_overrides}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    return str(render_model_card(run_dir, repo_id=REPO_ID))
+
+
+def test_card_states_the_data_file(run_dir: Path) -> None:
+    text = _with_data(run_dir, ML1M_DATA)
+    assert (
+        "Trained on MovieLens 1M, the SASRec-format benchmark file `ml-1m.txt` "
+        "(3,416 items, 6,040 users, 999,611 interactions)."
+    ) in text
+    assert "*About this file*: SASRec-format ML-1M benchmark file (items with < 5 ratings removed)." in text
+    assert "| Data file | `ml-1m.txt`, the SASRec-format benchmark file |" in text
+    assert "[MovieLens 1M](https://grouplens.org/datasets/movielens/1m/)" in text  # the data's own homepage
+    assert "In short: research use only; no redistribution without permission." in text
+    assert "They were measured on the same SASRec-format benchmark file." in text
+    data = ModelCard(text).data.to_dict()
+    assert data["license_link"].endswith("ml-1m-README.txt") and "movielens" in data["tags"]
+    for result in data["model-index"][0]["results"]:
+        assert result["dataset"]["args"] == {"variant": "sasrec-benchmark", "source_file": "ml-1m.txt"}
+        assert result["dataset"]["name"] == "MovieLens 1M"
+
+
+def test_card_warns_when_published_numbers_used_another_file(run_dir: Path) -> None:
+    official = {
+        **ML1M_DATA,
+        "variant": "official",
+        "source_file": "ratings.dat",
+        "description": "the official GroupLens release",
+        "num_items": 3706,
+        "num_interactions": 1000209,
+    }
+    text = _with_data(run_dir, official)
+    assert "Trained on MovieLens 1M, the official GroupLens file `ratings.dat` (3,706 items" in text
+    assert "not on the official GroupLens file `ratings.dat` that this run used: the numbers are not directly" in text
+
+
+def test_card_for_data_that_is_not_movielens(run_dir: Path) -> None:
+    """A custom sequences file: its own name and counts, no GroupLens terms, no licence claimed when none is known."""
+    data = {
+        "name": "sequences",
+        "title": "my-sequences.txt",
+        "variant": "sequences",
+        "source_file": "my-sequences.txt",
+        "description": "user-item sequences, one 'user item' pair per line",
+        "num_users": 61,
+        "num_items": 40,
+        "num_interactions": 700,
+        "url": None,
+        "license": None,
+    }
+    text = _with_data(run_dir, data, dataset="sequences", published={})
+    assert "Trained on `my-sequences.txt`, a user-item sequences file (40 items, 61 users, 700 interactions)." in text
+    assert "No licence was recorded for it" in text
+    assert "GroupLens" not in text.split("## Evaluation protocol")[0] and "harper2015movielens" not in text
+    card = ModelCard(text).data.to_dict()
+    assert "license" not in card and "movielens" not in card["tags"]
+    text = _with_data(run_dir, {**data, "license": "CC-BY-4.0", "url": "https://example.org/seqs"}, dataset="sequences")
+    assert "Its licence: CC-BY-4.0." in text and "<https://example.org/seqs>" in text
+    card = ModelCard(text).data.to_dict()
+    assert card["license"] == "other" and card["license_link"] == "https://example.org/seqs"
+
+
+def test_card_links_the_source_repository_when_the_package_names_one(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub, "_source_url", lambda: "https://github.com/example/hf-recsys")
+    text = str(render_model_card(run_dir, repo_id=REPO_ID))
+    assert "[hf-recsys](https://github.com/example/hf-recsys)" in text
+    assert "`pip install git+https://github.com/example/hf-recsys`" in text
 
 
 def test_card_without_repo_id_or_curve(run_dir: Path, tmp_path: Path) -> None:
@@ -471,7 +597,7 @@ def test_package_and_pipeline_snippets_run(run_dir: Path, capsys: pytest.Capture
 
 
 def test_endpoint_handler(run_dir: Path) -> None:
-    spec = importlib.util.spec_from_file_location("endpoint_handler", REPO_ROOT / "model_cards" / "handler.py")
+    spec = importlib.util.spec_from_file_location("endpoint_handler", hub.TEMPLATE_DIR / "handler.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     handler = module.EndpointHandler(str(run_dir))
