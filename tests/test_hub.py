@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -223,10 +222,8 @@ def test_token_from_environment(run_dir: Path, fake_hub: HubRecorder, monkeypatc
 def test_cli_pushes_and_reports_errors(
     run_dir: Path, fake_hub: HubRecorder, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = importlib.util.spec_from_file_location("push_script", REPO_ROOT / "scripts" / "push_to_hub.py")
-    script = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    monkeypatch.setitem(sys.modules, "push_script", script)  # dataclasses look their module up
-    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    from hf_recsys.commands import push as script
+
     args = ["--run_dir", str(run_dir), "--token", "hf_fake", "--private"]
     assert script.main([*args, "--repo_id", REPO_ID]) == 0
     assert capsys.readouterr().out.strip().endswith("/commit/abc123")

@@ -313,6 +313,10 @@ def test_wheel_install_trains_writes_its_card_and_pushes(installed_venv: Path, t
     pushed_card = Path(operations["README.md"]).read_text(encoding="utf-8")
     assert "pip install hf-recsys" not in pushed_card and 'repo_id = "alice/wheel-test"' in pushed_card
 
-    # --- console script (lead, issue 20): check `hf-recsys --help` from the installed wheel here, e.g.
-    #   _run([str(scripts / "hf-recsys"), "--help"], timeout=120, cwd=work, env=env)
-    assert scripts.is_dir()
+    # the console script of the wheel: the top-level help lists every subcommand, and a subcommand's help is its
+    # HfArgumentParser program
+    listed = _run([str(scripts / "hf-recsys"), "--help"], timeout=120, cwd=work, env=env).stdout
+    for name in ("train", "evaluate", "recommend", "push", "app", "demo", "bench"):
+        assert f"  {name} " in listed, name
+    train_help = _run([str(scripts / "hf-recsys"), "train", "--help"], timeout=120, cwd=work, env=env).stdout
+    assert train_help.startswith("usage: hf-recsys train") and "--num_hidden_layers" in train_help
