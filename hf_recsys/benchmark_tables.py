@@ -12,7 +12,7 @@ Row format (``scripts/benchmark.py``, one dict per trained or scored model, appe
     {"model": "rec-transformer", "dataset": "ml-1m", "protocol": "leave-one-out",
      "valid_ndcg@10": ..., "test_ndcg@10": ..., "test_hr@10": ..., "test_mrr@10": ..., ...,
      "train_seconds": 1813.9, "epochs": 46.0, "git_commit": "99dd1da", "date": "2026-11-29T09:51:06+00:00",
-     "data": {"variant": "sasrec-benchmark", "num_items": 3416, ...}}   # "data": optional, see data_variant
+     "data_variant": "sasrec-benchmark"}   # optional, see data_variant
 
 The table of a dataset and protocol shows the latest row of each model (the last one in file order), then the
 published reference figures where they apply.
@@ -59,7 +59,7 @@ PUBLISHED_ML1M_SEED_WINDOWS: dict[str, dict[str, float]] = {
     "original notebook (its own report)": {"ndcg@10": 0.093},
 }
 
-# Rows recorded before results carried a "data" key all came from the SASRec-format ML-1M file (the only ML-1M
+# Rows recorded before rows carried their data variant all came from the SASRec-format ML-1M file (the only ML-1M
 # copy the benchmark machine had); `data_variant` reads them as such.
 DEFAULT_VARIANT = "sasrec-benchmark"
 
@@ -87,7 +87,13 @@ def load_rows(results_dir: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def data_variant(row: Mapping[str, Any]) -> str:
-    """Which file of the dataset a row was measured on: ``row["data"]["variant"]``, else :data:`DEFAULT_VARIANT`."""
+    """Which file of the dataset a row was measured on.
+
+    ``row["data_variant"]`` (what ``hf-recsys bench`` records), else ``row["data"]["variant"]`` (a whole
+    ``describe()``), else :data:`DEFAULT_VARIANT` for the rows recorded before either existed.
+    """
+    if row.get("data_variant"):
+        return str(row["data_variant"])
     data = row.get("data")
     if isinstance(data, Mapping) and data.get("variant"):
         return str(data["variant"])
