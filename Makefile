@@ -38,10 +38,12 @@ demo: setup
 # ML-1M benchmark (popularity, original notebook recipe, default model); appends to benchmarks/results/ml-1m.json.
 bench: setup
 	$(VENV)/bin/hf-recsys bench --suite default
+	$(PY) benchmarks/render_tables.py
 
 # Ablations over loss types and user conditioning (hours; not part of CI).
 bench-all: setup
 	$(VENV)/bin/hf-recsys bench --suite all
+	$(PY) benchmarks/render_tables.py
 
 bench-data: setup
 	$(PY) benchmarks/bench_data.py
@@ -56,7 +58,7 @@ bench-scale: setup
 bench-step: setup
 	$(PY) benchmarks/bench_step.py
 
-# The interactive demo (docs/README_app.md): `make app` serves runs/demo on http://127.0.0.1:7860;
+# The interactive demo (docs/app.md): `make app` serves runs/demo on http://127.0.0.1:7860;
 # override with e.g. `make app APP_MODEL=user/rec-transformer-ml-1m APP_PORT=7861`.
 APP_MODEL ?= runs/demo
 APP_PORT ?= 7860

@@ -45,8 +45,8 @@ __all__ = [
 
 # Published ML-1M figures (test split, leave-one-out, full ranking over the whole catalogue, seen items excluded,
 # max length 200) on the SASRec-format ML-1M file (6,040 users, 3,416 items). They compare with runs on that file
-# only: the official ratings.dat has 3,706 items. Quoted for reference, not re-run here. The same figures are
-# `hf_recsys.training.PUBLISHED_ML1M` (same keys): one of the two should import the other.
+# only: the official ratings.dat has 3,706 items. Quoted for reference, not re-run here; training's results.json and
+# the demo print them from here.
 PUBLISHED_ML1M: dict[str, dict[str, float]] = {
     "SASRec (BCE)": {"ndcg@10": 0.134, "hr@10": 0.250},
     "BERT4Rec": {"ndcg@10": 0.154, "hr@10": 0.284},

@@ -176,7 +176,7 @@ def test_two_process_training_evaluates_each_user_once_and_matches_single_proces
 
     Both evaluation modes of the Trainer are covered: predictions gathered batch by batch and scored once at the
     end (default), and `--batch_eval_metrics` (scored batch by batch, no accumulation: the mode for big data,
-    run with `--ddp_find_unused_parameters False` as the README recommends).
+    run with `--ddp_find_unused_parameters False` as docs/scaling.md recommends).
     """
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
     if accelerate is None:
@@ -213,7 +213,7 @@ def test_two_process_training_evaluates_each_user_once_and_matches_single_proces
         "--dataloader_num_workers", "0", "--batch_eval_metrics", str(batch_eval_metrics),
         # the histories travel with the targets so that the log tells which rows each evaluation saw
         "--label_names", "labels", "input_ids",
-        # the big-data variant also runs DDP without the unused-parameter search (README "Scaling up")
+        # the big-data variant also runs DDP without the unused-parameter search (docs/scaling.md)
         "--ddp_find_unused_parameters", str(not batch_eval_metrics),
     ]  # fmt: skip
     launch = [

@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from ..baselines import NOTEBOOK_RECIPE, evaluate_popularity
+from ..benchmark_tables import data_variant, results_table
 from ..training import (
     DataArguments,
     ModelArguments,
@@ -150,9 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics = {
                 s: evaluate_popularity(data.dataset[s], data.items.num_items, ks=ks) for s in ("validation", "test")
             }
-            row = _row(
-                name, protocol, metrics, {"train_seconds": 0.0, "epochs": 0, "peak_mem_mb": round(peak_memory_mb(), 1)}
-            )
+            extra = {"train_seconds": 0.0, "epochs": 0, "peak_mem_mb": round(peak_memory_mb(), 1)}
+            row = _row(name, protocol, metrics, {**extra, "data_variant": data.describe().get("variant")})
         else:
             row = _train(bench, name, protocol, *spec)
         row["wall_seconds"] = round(time.monotonic() - start, 1)
@@ -162,20 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({k: v for k, v in row.items() if k.startswith("test_") and ("@10" in k or "@3" in k)}),
             flush=True,
         )
-    print(markdown_table(rows))
+    for protocol in dict.fromkeys(row["protocol"] for row in rows):  # this run's rows, one table per protocol
+        variant = data_variant(next(row for row in rows if row["protocol"] == protocol))
+        print(f"\n{protocol}:\n" + results_table(rows, protocol=protocol, variant=variant))
+    print(f"Rows appended to {bench.output}; `python benchmarks/render_tables.py` updates the README tables.")
     return 0
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The README's table: one line per row, test and validation NDCG@10/HR@10."""
-    lines = [
-        "| model | protocol | test NDCG@10 | test HR@10 | valid NDCG@10 | train s | epochs |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['protocol']} | {r.get('test_ndcg@10', float('nan')):.4f} | "
-            f"{r.get('test_hr@10', float('nan')):.4f} | {r.get('valid_ndcg@10', float('nan')):.4f} | "
-            f"{r.get('train_seconds', 0):.0f} | {r.get('epochs', 0):.0f} |"
-        )
-    return "\n".join(lines)

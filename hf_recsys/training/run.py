@@ -25,6 +25,7 @@ from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging
 
 from ..baselines import evaluate_popularity, item_counts
+from ..benchmark_tables import PUBLISHED_ML1M
 from ..metrics import KS
 from ..modeling import RecTransformerForNextItemPrediction
 from ..modeling.pipeline_rec_transformer import save_pipeline_files
@@ -33,14 +34,6 @@ from .callbacks import EpochReportCallback, SpeedCallback
 from .trainer import build_model, epoch_history, evaluate_split, make_trainer, sorted_for_eval, with_lengths
 
 logger = logging.get_logger(__name__)
-
-# Published ML-1M figures under the same protocol (leave-one-out, full ranking, max length 200).
-PUBLISHED_ML1M = {
-    "SASRec (BCE)": {"ndcg@10": 0.134, "hr@10": 0.250},
-    "BERT4Rec": {"ndcg@10": 0.154, "hr@10": 0.284},
-    "SASRec (full CE)": {"ndcg@10": 0.182, "hr@10": 0.315},
-    "gSASRec": {"ndcg@10": 0.173, "hr@10": 0.300},
-}
 
 
 def _git_commit() -> str:
