@@ -312,46 +312,37 @@ def test_zip_in_data_dir_is_checked_against_the_published_md5(tmp_path) -> None:
         load("ml-10m", data_dir, tmp_path / "fresh")
 
 
-def test_download_path_verifies_md5(tmp_path) -> None:
-    """The download branch, offline: the 'URL' is a local archive (what dl_manager.download returns)."""
+def test_url_option_with_a_local_zip_is_md5_checked(tmp_path) -> None:
+    """``url=`` may name a local zip: it is verified against ``md5=`` and never deleted (downloads: test_download.py)."""
     archive = _zip(write_ml1m(tmp_path / "src"), tmp_path / "ml-1m.zip", "ml-1m")
     digest = hashlib.md5(archive.read_bytes()).hexdigest()
     data = load("ml-1m", None, tmp_path, url=str(archive), md5=digest)
     assert sequences_of(data) == expected_sequences()
-    assert "downloaded" in data.info["source"]
+    assert str(archive) in data.info["source"]
     with pytest.raises(ChecksumMismatchError, match="MD5 checksum mismatch"):
-        load("ml-1m", None, tmp_path, url=str(archive), md5="f" * 32)
+        load("ml-1m", None, tmp_path / "fresh", url=str(archive), md5="f" * 32)
     assert archive.is_file()  # a user's own file is never deleted
-
-
-def test_corrupt_download_is_removed_from_the_download_cache(tmp_path, monkeypatch) -> None:
-    archive = _zip(write_ml100k(tmp_path / "src"), tmp_path / "ml-100k.zip", "ml-100k")
-    cached = tmp_path / "downloads" / "0123abcd"  # what the download manager returns for a URL
-
-    def fake_download(self, url):
-        assert url == "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
-        cached.parent.mkdir(exist_ok=True)
-        cached.write_bytes(archive.read_bytes())
-        Path(f"{cached}.json").write_text("{}")
-        return str(cached)
-
-    monkeypatch.setattr(datasets.DownloadManager, "download", fake_download)
-    with pytest.raises(ChecksumMismatchError, match="0e33842e24a9c977be4e0107933c0723"):
-        load("ml-100k", None, tmp_path)
-    assert not cached.exists() and not Path(f"{cached}.json").exists()
-    assert finished_caches(tmp_path / "cache") == []
+    assert not (tmp_path / "fresh" / "downloads" / "extracted").exists()  # nothing was extracted
+    with pytest.raises(ValueError, match="md5 must be an MD5 digest"):
+        load("ml-1m", None, tmp_path, url=str(archive), md5="abc")
 
 
 def test_offline_without_data_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(MissingDataError, match="HF_RECSYS_DATA_DIR"):
+    """conftest.py turns on offline mode: with no local folder, the download is refused in one line."""
+    with pytest.raises(MissingDataError) as info:
         load("ml-100k", None, tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "could not download https://files.grouplens.org/datasets/movielens/ml-100k.zip" in message
+    assert "offline mode" in message and "set HF_RECSYS_DATA_DIR" in message
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(MissingDataError, match=r"no ml-100k files found.*u\.data"):
+    with pytest.raises(MissingDataError, match=r"no ml-100k files found.*u\.data.*omit data_dir"):
         load("ml-100k", empty, tmp_path)
-    with pytest.raises(FileNotFoundError, match="data folder not found"):
-        load("ml-100k", tmp_path / "nope", tmp_path)
-    assert finished_caches(tmp_path / "cache") == []
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match=rf"^data_dir={missing}: folder not found; omit data_dir"):
+        load("ml-100k", missing, tmp_path)
+    assert finished_caches(tmp_path / "cache") == [] and leftovers(tmp_path / "cache") == []
 
 
 def test_env_var_parent_folder_with_release_subfolders(tmp_path, monkeypatch) -> None:
