@@ -158,6 +158,25 @@ def test_download_build_and_reload(tmp_path, server, monkeypatch) -> None:
     assert sequences_of(data) == SEQUENCES
     assert data.items.title(data.items.encode(20)) == "Fargo (1996)"
     url = f"{server.url}/movielens/ml-1m.zip"
+    described = data.describe()
+    assert described == {
+        "name": "ml-1m",
+        "title": "MovieLens 1M",
+        "variant": "official",
+        "source_file": "ratings.dat",
+        "description": "Official MovieLens 1M ratings.dat (downloaded ml-1m.zip), all movies that have ratings.",
+        "num_users": 3,
+        "num_items": 5,
+        "num_interactions": len(RATINGS),
+        "url": "https://grouplens.org/datasets/movielens/1m/",
+        "license": ml.GROUPLENS_LICENSE,
+        "protocol": "leave-one-out",
+        "min_rating": None,
+        "k_core": None,
+        "archive": "ml-1m.zip",
+        "archive_md5": digest,
+        "download_url": url,
+    }
     assert "downloaded from" in data.info["source"]
     # the verified archive sits in the download cache under a digest of its URL, nothing else beside it
     archive = cache / "downloads" / "movielens" / ml._url_digest(url) / "ml-1m.zip"
@@ -168,12 +187,12 @@ def test_download_build_and_reload(tmp_path, server, monkeypatch) -> None:
     # a cached reload: no request, the same description (stored at build time)
     again = load_movielens("ml-1m", cache_dir=cache)
     assert server.requests["/movielens/ml-1m.zip"] == 1
-    assert again.cache_dir == data.cache_dir
+    assert again.describe() == described and again.cache_dir == data.cache_dir
     # a new build (another protocol) in offline mode reuses the downloaded archive
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     windows = load_movielens("ml-1m", cache_dir=cache, protocol="seed-windows")
     assert server.requests["/movielens/ml-1m.zip"] == 1
-    assert windows.protocol == "seed-windows" and windows.items.num_items == 5
+    assert windows.describe()["protocol"] == "seed-windows" and windows.describe()["num_items"] == 5
 
 
 def test_url_template_and_per_call_options(tmp_path, server, monkeypatch) -> None:
@@ -185,7 +204,7 @@ def test_url_template_and_per_call_options(tmp_path, server, monkeypatch) -> Non
     # url=/md5= win over the variables
     other = server.serve("/other.zip", ml1m_zip() + b"")
     data = load_movielens("ml-1m", cache_dir=tmp_path / "b", url=f"{server.url}/other.zip", md5=other)
-    assert f"{server.url}/other.zip" in data.info["source"]
+    assert data.describe()["download_url"] == f"{server.url}/other.zip"
     assert server.requests["/other.zip"] == 1
     monkeypatch.setenv(ml.GROUPLENS_MD5_ENV, "not-a-digest")
     with pytest.raises(ValueError, match="HF_RECSYS_GROUPLENS_MD5='not-a-digest' is not an MD5 digest"):
@@ -200,7 +219,7 @@ def test_release_without_built_in_md5_uses_the_published_checksum(tmp_path, serv
     monkeypatch.setenv(ml.GROUPLENS_URL_ENV, server.url)
     data = load_movielens("ml-latest-small", cache_dir=tmp_path / "cache")
     assert sequences_of(data) == SEQUENCES
-    assert data.users.num_users == 3
+    assert data.describe()["variant"] == "official" and data.describe()["source_file"] == "ratings.csv"
     # a wrong published checksum is refused like any mismatch
     server.serve("/ml-latest-small.zip.md5", b"0" * 32)
     cache = tmp_path / "fresh"
@@ -328,4 +347,4 @@ def test_http_error_truncated_transfer_and_offline_mode(tmp_path, server, monkey
     with pytest.raises(MissingDataError, match=rf"\(HF_RECSYS_DATA_DIR={other} holds no ml-1m files\)"):
         load_movielens("ml-1m", cache_dir=cache)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    assert load_movielens("ml-1m", cache_dir=cache).users.num_users == 3
+    assert load_movielens("ml-1m", cache_dir=cache).describe()["variant"] == "official"

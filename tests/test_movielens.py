@@ -15,6 +15,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import hashlib
 import json
 import logging
+import re
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -176,6 +177,34 @@ def test_official_formats_give_the_same_sequences(tmp_path, name, crlf) -> None:
     assert data.items.year(data.items.encode(100)) == 1996
     assert data.items.genres(data.items.encode(32)) == ["Drama", "Sci-Fi"]
     assert not data.fallback
+    described = data.describe()
+    release = ml.RELEASES[name]
+    assert described["variant"] == "official" and described["source_file"] == release.ratings
+    assert (described["name"], described["title"], described["url"]) == (name, release.title, release.homepage)
+    assert (described["num_users"], described["num_items"], described["num_interactions"]) == (4, 6, len(RATINGS))
+    assert described["license"] == ml.GROUPLENS_LICENSE and described["archive"] is None
+
+
+def test_describe_is_json_and_survives_a_cached_reload(tmp_path) -> None:
+    folder = write_ml1m(tmp_path / "data")
+    first = load("ml-1m", folder, tmp_path, min_rating=3, k_core=2)
+    described = first.describe()
+    assert json.loads(json.dumps(described)) == described
+    required = {"name", "title", "variant", "source_file", "description", "num_users", "num_items"}
+    assert required | {"num_interactions", "url", "license"} <= set(described)
+    assert described["description"] == (
+        "Official MovieLens 1M ratings.dat (GroupLens release), all movies that have ratings; "
+        "ratings >= 3 only, 2-core filtered."
+    )
+    assert (described["min_rating"], described["k_core"]) == (3, 2)
+    assert described["num_interactions"] == first.interactions_count
+    assert described["num_items"] == first.items.num_items and described["num_users"] == first.users.num_users
+    described["variant"] = "edited"  # a copy
+    info = json.loads((first.cache_dir / ml.INFO_FILE).read_text())
+    assert info["data"]["variant"] == "official"
+    again = load("ml-1m", folder, tmp_path, min_rating=3, k_core=2)  # from the cache: nothing re-read
+    assert again.cache_dir == first.cache_dir and again.describe() == first.describe()
+    assert "Source: Official MovieLens 1M ratings.dat" in again.dataset["test"].info.description
 
 
 def test_user_side_features(tmp_path) -> None:
@@ -319,6 +348,13 @@ def test_url_option_with_a_local_zip_is_md5_checked(tmp_path) -> None:
     data = load("ml-1m", None, tmp_path, url=str(archive), md5=digest)
     assert sequences_of(data) == expected_sequences()
     assert str(archive) in data.info["source"]
+    described = data.describe()
+    assert (described["variant"], described["source_file"], described["archive"]) == (
+        "official",
+        "ratings.dat",
+        "ml-1m.zip",
+    )
+    assert described["archive_md5"] == digest and described["download_url"] is None
     with pytest.raises(ChecksumMismatchError, match="MD5 checksum mismatch"):
         load("ml-1m", None, tmp_path / "fresh", url=str(archive), md5="f" * 32)
     assert archive.is_file()  # a user's own file is never deleted
@@ -340,7 +376,9 @@ def test_offline_without_data_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(MissingDataError, match=r"no ml-100k files found.*u\.data.*omit data_dir"):
         load("ml-100k", empty, tmp_path)
     missing = tmp_path / "nope"
-    with pytest.raises(FileNotFoundError, match=rf"^data_dir={missing}: folder not found; omit data_dir"):
+    with pytest.raises(
+        FileNotFoundError, match="^" + re.escape(f"data_dir={missing}: folder not found; omit data_dir")
+    ):
         load("ml-100k", missing, tmp_path)
     assert finished_caches(tmp_path / "cache") == [] and leftovers(tmp_path / "cache") == []
 
@@ -497,6 +535,10 @@ def test_ml1m_falls_back_to_the_sasrec_file(tmp_path, caplog) -> None:
         data = load("ml-1m", parent, tmp_path)
     assert any("FALLING BACK" in r.getMessage() for r in caplog.records)
     assert data.fallback and data.info["has_timestamps"] is False
+    described = data.describe()
+    assert (described["variant"], described["source_file"]) == ("sasrec-benchmark", "sasrec_ml-1m_rebuilt.txt")
+    assert described["description"].startswith("SASRec-format ML-1M benchmark file (items with < 5 ratings removed)")
+    assert (described["num_users"], described["num_items"]) == (4, 6)
     assert sequences_of(data) == expected_sequences()  # original ids restored through the maps
     assert data.items.title(data.items.encode(5)) == "Shawshank Redemption, The (1994)"
     assert data.users.feature_values(data.users.encode(1))["gender"] == "F"
@@ -527,6 +569,13 @@ def test_sequences_config(tmp_path) -> None:
     )
     assert sequences_of(rich) == expected_sequences()
     assert rich.items.genres(rich.items.encode(10)) == ["Action", "Adventure", "Thriller"]
+    described = rich.describe()
+    assert (described["name"], described["variant"], described["source_file"]) == (
+        "sequences",
+        "sequences",
+        "sasrec_ml-1m_rebuilt.txt",
+    )
+    assert described["url"] is None and described["license"] is None and described["num_items"] == 6
     with pytest.raises(ValueError, match="needs sequences_path"):
         load("sequences", None, tmp_path)
     with pytest.raises(MissingDataError, match="sequence file not found"):
@@ -580,6 +629,11 @@ def test_real_ml1m_sasrec_fallback(tmp_path, real_data) -> None:
     data = load("ml-1m", real_data, tmp_path)
     assert data.fallback
     assert (data.users.num_users, data.items.num_items, data.interactions_count) == (6040, 3416, 999_611)
+    described = data.describe()  # the offline copy is the SASRec-format benchmark file, not ratings.dat
+    assert described["variant"] == "sasrec-benchmark" and described["source_file"] == "sasrec_ml-1m_rebuilt.txt"
+    assert (described["num_users"], described["num_items"], described["num_interactions"]) == (6040, 3416, 999_611)
+    assert (described["name"], described["title"]) == ("ml-1m", "MovieLens 1M")
+    assert load("ml-1m", real_data, tmp_path).describe() == described  # cached reload
     assert data.dataset["test"].num_rows == 6040
     _check_leave_one_out(data)
     # the test row of every user is the last line of that user in the SASRec file, mapped to ML-1M ids

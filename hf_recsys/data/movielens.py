@@ -49,6 +49,10 @@ Overrides (for mirrors and for tests that serve an archive from a local HTTP ser
   instead of the published one. A mirror of the official archive needs no override.
 - Per call: the config options ``url=`` (a URL or a local zip) and ``md5=``, e.g.
   ``load_movielens("ml-1m", url="http://mirror/ml-1m.zip", md5="...")``; they win over the variables.
+
+What a build used is recorded in ``movielens_info.json`` and returned by
+:meth:`MovieLensData.describe` (variant ``official``, ``sasrec-benchmark`` or ``sequences``, the file
+read, counts), which the training run writes into ``results.json``.
 """
 
 from __future__ import annotations
@@ -1158,7 +1162,7 @@ class MovieLensConfig(datasets.BuilderConfig):
         return json.loads(json.dumps(params, sort_keys=True, default=str))
 
 
-_VERSION = datasets.Version("1.0.0")  # bump when the row schema or a protocol's definition changes
+_VERSION = datasets.Version("1.1.0")  # bump when the builder's output (rows, vocabularies, info) changes
 _INFO_DESCRIPTION = "MovieLens ratings as tokenized next-movie examples (history -> target)."
 
 
@@ -1545,6 +1549,8 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             rows, extra = _temporal_rows(seqs, test_frac, val_frac)
 
         save_vocabs(self._output_dir, item_vocab, user_vocab)
+        data = self._describe(inputs, user_vocab.num_users, item_vocab.num_items, int(seqs.tokens.size))
+        self.info.description = f"{_INFO_DESCRIPTION} Source: {data['description']}"  # saved in dataset_info.json
         summary = {
             "config_name": cfg.name,
             "protocol": cfg.protocol,
@@ -1558,6 +1564,7 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             "has_timestamps": bool(np.any(seqs.timestamps)),
             "num_rows": {split: len(r) for split, r in rows.items()},
             "options": cfg.cache_params(),
+            "data": data,
             **extra,
         }
         atomic_write_json(Path(self._output_dir) / INFO_FILE, summary)
@@ -1570,6 +1577,53 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             for split in SPLITS
             if split not in empty
         ]
+
+    def _describe(self, inputs: _Inputs, num_users: int, num_items: int, num_interactions: int) -> dict[str, Any]:
+        """What :meth:`MovieLensData.describe` returns, from what this preparation read (stored in the info file)."""
+        cfg = self.config
+        if cfg.name == "sequences":
+            assert inputs.sequences is not None
+            source = inputs.sequences
+            variant, title, url, license_ = "sequences", f"Sequences from {source.name}", None, None
+            description = f"User-supplied SASRec-format file {source.name} ('user item' lines in time order)"
+            if cfg.sequences_path and _is_url(cfg.sequences_path):
+                url = cfg.sequences_path
+        else:
+            release = RELEASES[cfg.name]
+            title, url, license_ = release.title, release.homepage, GROUPLENS_LICENSE
+            if inputs.ratings is not None:
+                variant, source = "official", inputs.ratings
+                origin = f"downloaded {inputs.archive_name}" if inputs.downloaded else "GroupLens release"
+                description = f"Official {release.title} {source.name} ({origin}), all movies that have ratings"
+            else:
+                assert inputs.sequences is not None
+                variant, source = "sasrec-benchmark", inputs.sequences
+                description = release.sasrec_description or f"SASRec-format {release.title} file {source.name}"
+        filters = []
+        if cfg.min_rating is not None:
+            filters.append(f"ratings >= {cfg.min_rating:g} only")
+        if cfg.k_core:
+            filters.append(f"{int(cfg.k_core)}-core filtered")
+        if filters:
+            description += f"; {', '.join(filters)}"
+        return {
+            "name": cfg.name,
+            "title": title,
+            "variant": variant,
+            "source_file": source.name,
+            "description": description + ".",
+            "num_users": int(num_users),
+            "num_items": int(num_items),
+            "num_interactions": int(num_interactions),
+            "url": url,
+            "license": license_,
+            "protocol": cfg.protocol,
+            "min_rating": cfg.min_rating,
+            "k_core": cfg.k_core,
+            "archive": inputs.archive_name,
+            "archive_md5": inputs.md5,
+            "download_url": inputs.url if inputs.downloaded else None,
+        }
 
     def _read_inputs(self, inputs: _Inputs) -> tuple[Interactions, MovieMetadata | None, UserMetadata | None]:
         cfg = self.config
@@ -1663,6 +1717,39 @@ class MovieLensData:
     def fallback(self) -> bool:
         """True when ML-1M was built from the SASRec-format file instead of the official ratings.dat."""
         return bool(self.info.get("fallback"))
+
+    def describe(self) -> dict[str, Any]:
+        """Which data this is, as a JSON-able dict (what ``results.json`` stores under ``"data"``).
+
+        Keys: ``name`` (config, e.g. ``ml-1m``), ``title`` (``MovieLens 1M``), ``variant`` (``official``: the
+        release's own ratings file, e.g. ratings.dat with 3,706 rated movies; ``sasrec-benchmark``: the
+        SASRec-format file, 3,416 items, the ML-1M of published results; ``sequences``: a user's file),
+        ``source_file`` (name of the file read), ``description`` (one sentence), ``num_users``,
+        ``num_items``, ``num_interactions`` (after filters), ``url`` (homepage or None), ``license`` (short
+        text or None), plus ``protocol``, ``min_rating``, ``k_core``, ``archive``, ``archive_md5`` and
+        ``download_url`` (None when not applicable). Recorded when the builder prepared the data, so it
+        costs nothing and is the same on a cached reload.
+        """
+        data = self.info.get("data")
+        if data is None:  # an info file written before describe() existed
+            variant = "sasrec-benchmark" if self.fallback else "official"
+            if self.config_name == "sequences":
+                variant = "sequences"
+            release = RELEASES.get(self.config_name)
+            files = self.info.get("files") or []
+            data = {
+                "name": self.config_name,
+                "title": release.title if release else self.config_name,
+                "variant": variant,
+                "source_file": Path(files[0]).name if files else None,
+                "description": str(self.info.get("source", "")),
+                "num_users": self.users.num_users,
+                "num_items": self.items.num_items,
+                "num_interactions": self.interactions_count,
+                "url": release.homepage if release else None,
+                "license": GROUPLENS_LICENSE if release else None,
+            }
+        return json.loads(json.dumps(data))  # a copy: callers may edit it
 
 
 def load_movielens(
