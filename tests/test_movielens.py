@@ -553,9 +553,13 @@ def test_ml1m_falls_back_to_the_sasrec_file(tmp_path, caplog) -> None:
         load("ml-1m", parent, tmp_path, min_rating=4)
 
 
-def test_sequences_config(tmp_path) -> None:
+def test_sequences_config(tmp_path, monkeypatch) -> None:
     folder = write_sasrec(tmp_path / "s")
+    monkeypatch.setenv(ml.DATA_DIR_ENV, str(tmp_path / "absent"))  # only resolves relative paths of `sequences`
     plain = load("sequences", None, tmp_path, sequences_path=str(folder / "sasrec_ml-1m_rebuilt.txt"))
+    monkeypatch.delenv(ml.DATA_DIR_ENV)
+    with pytest.raises(MissingDataError, match=r"^data_dir=\S+absent: folder not found; point it at the folder"):
+        load("sequences", tmp_path / "absent", tmp_path, sequences_path="sasrec_ml-1m_rebuilt.txt")
     assert plain.items.num_items == 6 and plain.items.title(1) is None  # ids are the file's own
     rich = load(
         "sequences",

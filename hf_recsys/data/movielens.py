@@ -1227,9 +1227,7 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
         if self.config.data_dir:
             return Path(self.config.data_dir).expanduser(), f"data_dir={self.config.data_dir}"
         env = os.environ.get(DATA_DIR_ENV, "").strip()
-        if env and self.config.name != "sequences":  # `sequences` reads its own files; the variable is for releases
-            return Path(env).expanduser(), f"{DATA_DIR_ENV}={env}"
-        return None
+        return (Path(env).expanduser(), f"{DATA_DIR_ENV}={env}") if env else None
 
     def _effective_data_dir(self) -> Path | None:
         configured = self._configured_data_dir()
@@ -1240,6 +1238,8 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
         configured = self._configured_data_dir()
         if configured is None or configured[0].exists():
             return
+        if self.config.name == "sequences" and not self.config.data_dir:
+            return  # the variable only helps resolve relative paths of `sequences`; its own files say what is missing
         path, origin = configured
         if self.config.name == "sequences":
             todo = "point it at the folder that holds the sequence file, or give sequences_path as an absolute path"
