@@ -5,9 +5,17 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
-# Offline copies of MovieLens (see ../shared/data/README.md); override for your own folder.
-HF_RECSYS_DATA_DIR ?= $(abspath ../shared/data)
+# Local MovieLens files: ../shared/data (see its README.md) when it exists beside this checkout, else nothing,
+# and the loader downloads the official GroupLens archive (MD5-checked). Your own HF_RECSYS_DATA_DIR wins.
+SHARED_DATA_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../shared/data)
+ifeq ($(origin HF_RECSYS_DATA_DIR),undefined)
+ifneq ($(wildcard $(SHARED_DATA_DIR)/.),)
+HF_RECSYS_DATA_DIR := $(SHARED_DATA_DIR)
+endif
+endif
+ifdef HF_RECSYS_DATA_DIR
 export HF_RECSYS_DATA_DIR
+endif
 
 .PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-inference bench-scale bench-step app clean
 

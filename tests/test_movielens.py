@@ -15,6 +15,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import hashlib
 import json
 import logging
+import re
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -176,6 +177,34 @@ def test_official_formats_give_the_same_sequences(tmp_path, name, crlf) -> None:
     assert data.items.year(data.items.encode(100)) == 1996
     assert data.items.genres(data.items.encode(32)) == ["Drama", "Sci-Fi"]
     assert not data.fallback
+    described = data.describe()
+    release = ml.RELEASES[name]
+    assert described["variant"] == "official" and described["source_file"] == release.ratings
+    assert (described["name"], described["title"], described["url"]) == (name, release.title, release.homepage)
+    assert (described["num_users"], described["num_items"], described["num_interactions"]) == (4, 6, len(RATINGS))
+    assert described["license"] == ml.GROUPLENS_LICENSE and described["archive"] is None
+
+
+def test_describe_is_json_and_survives_a_cached_reload(tmp_path) -> None:
+    folder = write_ml1m(tmp_path / "data")
+    first = load("ml-1m", folder, tmp_path, min_rating=3, k_core=2)
+    described = first.describe()
+    assert json.loads(json.dumps(described)) == described
+    required = {"name", "title", "variant", "source_file", "description", "num_users", "num_items"}
+    assert required | {"num_interactions", "url", "license"} <= set(described)
+    assert described["description"] == (
+        "Official MovieLens 1M ratings.dat (GroupLens release), all movies that have ratings; "
+        "ratings >= 3 only, 2-core filtered."
+    )
+    assert (described["min_rating"], described["k_core"]) == (3, 2)
+    assert described["num_interactions"] == first.interactions_count
+    assert described["num_items"] == first.items.num_items and described["num_users"] == first.users.num_users
+    described["variant"] = "edited"  # a copy
+    info = json.loads((first.cache_dir / ml.INFO_FILE).read_text())
+    assert info["data"]["variant"] == "official"
+    again = load("ml-1m", folder, tmp_path, min_rating=3, k_core=2)  # from the cache: nothing re-read
+    assert again.cache_dir == first.cache_dir and again.describe() == first.describe()
+    assert "Source: Official MovieLens 1M ratings.dat" in again.dataset["test"].info.description
 
 
 def test_user_side_features(tmp_path) -> None:
@@ -312,46 +341,46 @@ def test_zip_in_data_dir_is_checked_against_the_published_md5(tmp_path) -> None:
         load("ml-10m", data_dir, tmp_path / "fresh")
 
 
-def test_download_path_verifies_md5(tmp_path) -> None:
-    """The download branch, offline: the 'URL' is a local archive (what dl_manager.download returns)."""
+def test_url_option_with_a_local_zip_is_md5_checked(tmp_path) -> None:
+    """``url=`` may name a local zip: it is verified against ``md5=`` and never deleted (downloads: test_download.py)."""
     archive = _zip(write_ml1m(tmp_path / "src"), tmp_path / "ml-1m.zip", "ml-1m")
     digest = hashlib.md5(archive.read_bytes()).hexdigest()
     data = load("ml-1m", None, tmp_path, url=str(archive), md5=digest)
     assert sequences_of(data) == expected_sequences()
-    assert "downloaded" in data.info["source"]
+    assert str(archive) in data.info["source"]
+    described = data.describe()
+    assert (described["variant"], described["source_file"], described["archive"]) == (
+        "official",
+        "ratings.dat",
+        "ml-1m.zip",
+    )
+    assert described["archive_md5"] == digest and described["download_url"] is None
     with pytest.raises(ChecksumMismatchError, match="MD5 checksum mismatch"):
-        load("ml-1m", None, tmp_path, url=str(archive), md5="f" * 32)
+        load("ml-1m", None, tmp_path / "fresh", url=str(archive), md5="f" * 32)
     assert archive.is_file()  # a user's own file is never deleted
-
-
-def test_corrupt_download_is_removed_from_the_download_cache(tmp_path, monkeypatch) -> None:
-    archive = _zip(write_ml100k(tmp_path / "src"), tmp_path / "ml-100k.zip", "ml-100k")
-    cached = tmp_path / "downloads" / "0123abcd"  # what the download manager returns for a URL
-
-    def fake_download(self, url):
-        assert url == "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
-        cached.parent.mkdir(exist_ok=True)
-        cached.write_bytes(archive.read_bytes())
-        Path(f"{cached}.json").write_text("{}")
-        return str(cached)
-
-    monkeypatch.setattr(datasets.DownloadManager, "download", fake_download)
-    with pytest.raises(ChecksumMismatchError, match="0e33842e24a9c977be4e0107933c0723"):
-        load("ml-100k", None, tmp_path)
-    assert not cached.exists() and not Path(f"{cached}.json").exists()
-    assert finished_caches(tmp_path / "cache") == []
+    assert not (tmp_path / "fresh" / "downloads" / "extracted").exists()  # nothing was extracted
+    with pytest.raises(ValueError, match="md5 must be an MD5 digest"):
+        load("ml-1m", None, tmp_path, url=str(archive), md5="abc")
 
 
 def test_offline_without_data_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(MissingDataError, match="HF_RECSYS_DATA_DIR"):
+    """conftest.py turns on offline mode: with no local folder, the download is refused in one line."""
+    with pytest.raises(MissingDataError) as info:
         load("ml-100k", None, tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "could not download https://files.grouplens.org/datasets/movielens/ml-100k.zip" in message
+    assert "offline mode" in message and "set HF_RECSYS_DATA_DIR" in message
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(MissingDataError, match=r"no ml-100k files found.*u\.data"):
+    with pytest.raises(MissingDataError, match=r"no ml-100k files found.*u\.data.*omit data_dir"):
         load("ml-100k", empty, tmp_path)
-    with pytest.raises(FileNotFoundError, match="data folder not found"):
-        load("ml-100k", tmp_path / "nope", tmp_path)
-    assert finished_caches(tmp_path / "cache") == []
+    missing = tmp_path / "nope"
+    with pytest.raises(
+        FileNotFoundError, match="^" + re.escape(f"data_dir={missing}: folder not found; omit data_dir")
+    ):
+        load("ml-100k", missing, tmp_path)
+    assert finished_caches(tmp_path / "cache") == [] and leftovers(tmp_path / "cache") == []
 
 
 def test_env_var_parent_folder_with_release_subfolders(tmp_path, monkeypatch) -> None:
@@ -506,6 +535,10 @@ def test_ml1m_falls_back_to_the_sasrec_file(tmp_path, caplog) -> None:
         data = load("ml-1m", parent, tmp_path)
     assert any("FALLING BACK" in r.getMessage() for r in caplog.records)
     assert data.fallback and data.info["has_timestamps"] is False
+    described = data.describe()
+    assert (described["variant"], described["source_file"]) == ("sasrec-benchmark", "sasrec_ml-1m_rebuilt.txt")
+    assert described["description"].startswith("SASRec-format ML-1M benchmark file (items with < 5 ratings removed)")
+    assert (described["num_users"], described["num_items"]) == (4, 6)
     assert sequences_of(data) == expected_sequences()  # original ids restored through the maps
     assert data.items.title(data.items.encode(5)) == "Shawshank Redemption, The (1994)"
     assert data.users.feature_values(data.users.encode(1))["gender"] == "F"
@@ -520,9 +553,13 @@ def test_ml1m_falls_back_to_the_sasrec_file(tmp_path, caplog) -> None:
         load("ml-1m", parent, tmp_path, min_rating=4)
 
 
-def test_sequences_config(tmp_path) -> None:
+def test_sequences_config(tmp_path, monkeypatch) -> None:
     folder = write_sasrec(tmp_path / "s")
+    monkeypatch.setenv(ml.DATA_DIR_ENV, str(tmp_path / "absent"))  # only resolves relative paths of `sequences`
     plain = load("sequences", None, tmp_path, sequences_path=str(folder / "sasrec_ml-1m_rebuilt.txt"))
+    monkeypatch.delenv(ml.DATA_DIR_ENV)
+    with pytest.raises(MissingDataError, match=r"^data_dir=\S+absent: folder not found; point it at the folder"):
+        load("sequences", tmp_path / "absent", tmp_path, sequences_path="sasrec_ml-1m_rebuilt.txt")
     assert plain.items.num_items == 6 and plain.items.title(1) is None  # ids are the file's own
     rich = load(
         "sequences",
@@ -536,6 +573,13 @@ def test_sequences_config(tmp_path) -> None:
     )
     assert sequences_of(rich) == expected_sequences()
     assert rich.items.genres(rich.items.encode(10)) == ["Action", "Adventure", "Thriller"]
+    described = rich.describe()
+    assert (described["name"], described["variant"], described["source_file"]) == (
+        "sequences",
+        "sequences",
+        "sasrec_ml-1m_rebuilt.txt",
+    )
+    assert described["url"] is None and described["license"] is None and described["num_items"] == 6
     with pytest.raises(ValueError, match="needs sequences_path"):
         load("sequences", None, tmp_path)
     with pytest.raises(MissingDataError, match="sequence file not found"):
@@ -589,6 +633,11 @@ def test_real_ml1m_sasrec_fallback(tmp_path, real_data) -> None:
     data = load("ml-1m", real_data, tmp_path)
     assert data.fallback
     assert (data.users.num_users, data.items.num_items, data.interactions_count) == (6040, 3416, 999_611)
+    described = data.describe()  # the offline copy is the SASRec-format benchmark file, not ratings.dat
+    assert described["variant"] == "sasrec-benchmark" and described["source_file"] == "sasrec_ml-1m_rebuilt.txt"
+    assert (described["num_users"], described["num_items"], described["num_interactions"]) == (6040, 3416, 999_611)
+    assert (described["name"], described["title"]) == ("ml-1m", "MovieLens 1M")
+    assert load("ml-1m", real_data, tmp_path).describe() == described  # cached reload
     assert data.dataset["test"].num_rows == 6040
     _check_leave_one_out(data)
     # the test row of every user is the last line of that user in the SASRec file, mapped to ML-1M ids

@@ -6,11 +6,17 @@ Public API (see ``docs/INTERFACES.md``)::
     data = load_movielens("ml-1m")          # DatasetDict train/validation/test + vocabularies
     data.dataset["test"][0]                  # {"user_id", "user_index", "input_ids", "target", "timestamp"}
     data.items.title(data.dataset["test"][0]["target"])
+    data.describe()                          # which file: {"variant": "sasrec-benchmark", "num_items": 3416, ...}
+
+Without ``data_dir``/``$HF_RECSYS_DATA_DIR`` the official GroupLens archive is downloaded (MD5-checked); see
+``hf_recsys.data.movielens`` for ``HF_RECSYS_GROUPLENS_URL`` / ``HF_RECSYS_GROUPLENS_MD5``.
 """
 
 from .movielens import (
     CONFIG_NAMES,
     DATA_DIR_ENV,
+    GROUPLENS_MD5_ENV,
+    GROUPLENS_URL_ENV,
     PROTOCOLS,
     ROW_FEATURES,
     ChecksumMismatchError,
@@ -27,6 +33,8 @@ from .vocab import ItemVocab, UnknownItemError, UserVocab, load_vocabs, save_voc
 __all__ = [
     "CONFIG_NAMES",
     "DATA_DIR_ENV",
+    "GROUPLENS_MD5_ENV",
+    "GROUPLENS_URL_ENV",
     "PROTOCOLS",
     "ROW_FEATURES",
     "ChecksumMismatchError",

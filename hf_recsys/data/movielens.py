@@ -15,19 +15,62 @@ the same cache folder, inside the ``.incomplete`` folder that ``datasets`` renam
 so a failed preparation never leaves anything that looks like a finished cache.
 
 The cache key (``builder.hash``) covers the source code of this package's data modules, every
-config value and the path/size/mtime of the local input files, so editing the code, changing an
-option or replacing a data file all re-prepare instead of silently reusing stale Arrow files.
+config value and the path/size/mtime of the local input files (or the download URL and MD5), so
+editing the code, changing an option or replacing a data file all re-prepare instead of silently
+reusing stale Arrow files.
+
+Where the files come from
+-------------------------
+1. ``data_dir=...`` (or ``MovieLensConfig.data_dir``), else the environment variable
+   ``HF_RECSYS_DATA_DIR`` (:data:`DATA_DIR_ENV`): a folder holding a release's files (zip or
+   extracted), or a parent folder with one subfolder per release (``ml-1m/``, ``movielens-1m/``...).
+   A configured folder that does not exist is a one-line :class:`MissingDataError` saying what to do.
+   An explicit ``data_dir`` must hold the release; a ``$HF_RECSYS_DATA_DIR`` folder without it falls
+   through to the download.
+2. Otherwise the official GroupLens archive is downloaded (plain HTTP, no ``datasets`` download
+   manager) into ``<datasets downloads>/movielens/<url digest>/<archive>`` (``<cache_dir>/downloads``
+   when ``cache_dir`` is given, else ``$HF_HOME/datasets/downloads``) and extracted next to it in
+   ``downloads/extracted/<release>-<md5>/``. The archive is streamed into a temporary file, checked
+   against the MD5 that GroupLens publishes, and only then renamed into place; extraction goes to a
+   temporary folder renamed on success. A failed or refused download (no network, HTTP error,
+   truncated transfer, checksum mismatch) therefore leaves no archive, no extracted files and no
+   ``datasets`` cache folder behind, and raises a one-line :class:`MissingDataError` (or
+   :class:`ChecksumMismatchError`). Offline mode (``HF_DATASETS_OFFLINE=1`` / ``HF_HUB_OFFLINE=1``,
+   i.e. ``datasets.config.HF_HUB_OFFLINE``) refuses the download unless the archive is already in
+   the download cache.
+
+Overrides (for mirrors and for tests that serve an archive from a local HTTP server):
+
+- ``HF_RECSYS_GROUPLENS_URL`` (:data:`GROUPLENS_URL_ENV`): where the archives live, either a base URL
+  (the archive name is appended: ``http://127.0.0.1:8000/movielens`` ->
+  ``http://127.0.0.1:8000/movielens/ml-1m.zip``) or a template containing ``{archive}``. Default
+  :data:`GROUPLENS_URL`. Read when the builder is created, like the options below.
+- ``HF_RECSYS_GROUPLENS_MD5`` (:data:`GROUPLENS_MD5_ENV`): the MD5 the downloaded archive must have,
+  instead of the published one. A mirror of the official archive needs no override.
+- Per call: the config options ``url=`` (a URL or a local zip) and ``md5=``, e.g.
+  ``load_movielens("ml-1m", url="http://mirror/ml-1m.zip", md5="...")``; they win over the variables.
+
+What a build used is recorded in ``movielens_info.json`` and returned by
+:meth:`MovieLensData.describe` (variant ``official``, ``sasrec-benchmark`` or ``sequences``, the file
+read, counts), which the training run writes into ``results.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import http.client
 import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +89,9 @@ from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vo
 __all__ = [
     "CONFIG_NAMES",
     "DATA_DIR_ENV",
+    "GROUPLENS_MD5_ENV",
+    "GROUPLENS_URL",
+    "GROUPLENS_URL_ENV",
     "PROTOCOLS",
     "RELEASES",
     "ROW_FEATURES",
@@ -57,6 +103,7 @@ __all__ = [
     "MovieLensConfig",
     "MovieLensData",
     "MovieMetadata",
+    "Release",
     "UserMetadata",
     "age_group",
     "chronological_order",
@@ -76,10 +123,22 @@ logger = logging.getLogger(__name__)
 DATA_DIR_ENV = "HF_RECSYS_DATA_DIR"
 """Environment variable naming a folder with offline copies of the MovieLens files."""
 
+GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{archive}"
+"""Default location of the official archives (``{archive}`` is e.g. ``ml-1m.zip``)."""
+
+GROUPLENS_URL_ENV = "HF_RECSYS_GROUPLENS_URL"
+"""Environment variable overriding :data:`GROUPLENS_URL`: a base URL or a template with ``{archive}``."""
+
+GROUPLENS_MD5_ENV = "HF_RECSYS_GROUPLENS_MD5"
+"""Environment variable overriding the MD5 that a downloaded archive must have (tests, private mirrors)."""
+
+GROUPLENS_LICENSE = "MovieLens terms of use: research use, no redistribution (see the release README)"
+
 INFO_FILE = "movielens_info.json"
 PROTOCOLS = ("leave-one-out", "seed-windows", "temporal")
 SPLITS = ("train", "validation", "test")
-GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{archive}"
+_DOWNLOAD_TIMEOUT_S = 60.0
+_DOWNLOAD_SUBDIR = "movielens"  # under the datasets download cache
 
 ROW_FEATURES = datasets.Features(
     {
@@ -150,10 +209,27 @@ class Release:
     md5: str | None = None
     sasrec_patterns: tuple[str, ...] = ()
     description: str = ""
+    title: str = ""
+    homepage: str | None = None
+    sasrec_description: str = ""
 
     @property
     def url(self) -> str:
-        return GROUPLENS_URL.format(archive=self.archive)
+        """Download URL: :data:`GROUPLENS_URL`, or ``$HF_RECSYS_GROUPLENS_URL`` (base URL or template)."""
+        template = os.environ.get(GROUPLENS_URL_ENV, "").strip() or GROUPLENS_URL
+        if "{archive}" in template:
+            return template.format(archive=self.archive)
+        return f"{template.rstrip('/')}/{self.archive}"
+
+    @property
+    def expected_md5(self) -> str | None:
+        """MD5 the archive must have: ``$HF_RECSYS_GROUPLENS_MD5`` if set, else the published one (or None)."""
+        override = os.environ.get(GROUPLENS_MD5_ENV, "").strip()
+        if override:
+            if not _MD5_HEX_RE.fullmatch(override):
+                raise ValueError(f"{GROUPLENS_MD5_ENV}={override!r} is not an MD5 digest (32 hexadecimal digits)")
+            return override.lower()
+        return self.md5
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -161,6 +237,7 @@ class Release:
         return tuple(dict.fromkeys((self.name, self.folder, "movielens-" + self.name.removeprefix("ml-"))))
 
 
+_HOME = "https://grouplens.org/datasets/movielens/"
 RELEASES: dict[str, Release] = {
     r.name: r
     for r in (
@@ -168,33 +245,42 @@ RELEASES: dict[str, Release] = {
             "ml-100k", "ml-100k.zip", "ml-100k", "u.data", "u.item", "u.user",
             md5="0e33842e24a9c977be4e0107933c0723",
             description="MovieLens 100K (1998): 100,000 ratings, 943 users, 1,682 movies.",
+            title="MovieLens 100K", homepage=_HOME + "100k/",
         ),
         Release(
             "ml-1m", "ml-1m.zip", "ml-1m", "ratings.dat", "movies.dat", "users.dat",
             md5="c4d9eecfca2ab87c1945afe126590906",
             sasrec_patterns=("sasrec_ml-1m*.txt", "ml-1m.txt"),
             description="MovieLens 1M (2003): 1,000,209 ratings, 6,040 users, 3,706 movies.",
+            title="MovieLens 1M", homepage=_HOME + "1m/",
+            sasrec_description="SASRec-format ML-1M benchmark file (items with < 5 ratings removed), "
+            "the ML-1M of the SASRec, BERT4Rec and gSASRec papers",
         ),
         Release(
             "ml-10m", "ml-10m.zip", "ml-10M100K", "ratings.dat", "movies.dat", None,
             description="MovieLens 10M (2009): 10,000,054 ratings and 95,580 tags of 10,681 movies.",
+            title="MovieLens 10M", homepage=_HOME + "10m/",
         ),
         Release(
             "ml-20m", "ml-20m.zip", "ml-20m", "ratings.csv", "movies.csv", None,
             description="MovieLens 20M (2015): 20,000,263 ratings by 138,493 users.",
+            title="MovieLens 20M", homepage=_HOME + "20m/",
         ),
         Release(
             "ml-25m", "ml-25m.zip", "ml-25m", "ratings.csv", "movies.csv", None,
             md5="6b51fb2759a8657d3bfcbfc42b592ada",
             description="MovieLens 25M (2019): 25,000,095 ratings by 162,541 users.",
+            title="MovieLens 25M", homepage=_HOME + "25m/",
         ),
         Release(
             "ml-32m", "ml-32m.zip", "ml-32m", "ratings.csv", "movies.csv", None,
             description="MovieLens 32M (2023): 32,000,204 ratings by 200,948 users.",
+            title="MovieLens 32M", homepage=_HOME + "32m/",
         ),
         Release(
             "ml-latest-small", "ml-latest-small.zip", "ml-latest-small", "ratings.csv", "movies.csv", None,
             description="MovieLens latest small (2018): 100,836 ratings, 610 users, 9,742 movies.",
+            title="MovieLens Latest Small", homepage=_HOME + "latest/",
         ),
     )
 }  # fmt: skip
@@ -215,6 +301,7 @@ _GENRES_100K = (
 _NO_GENRES = "(no genres listed)"
 _YEAR_RE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
 _MD5_RE = re.compile(r"\b([0-9a-fA-F]{32})\b")
+_MD5_HEX_RE = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def age_group(age: int) -> str:
@@ -628,8 +715,11 @@ class _Inputs:
     item_map: Path | None = None
     user_map: Path | None = None
     archive: Path | None = None
-    downloaded: bool = False  # archive fetched by the download manager (already MD5-checked)
+    downloaded: bool = False  # archive fetched from ``url`` into the download cache (already MD5-checked)
     fallback: bool = False
+    url: str | None = None  # where the archive came from (a download)
+    archive_name: str | None = None  # the zip the files were extracted from
+    md5: str | None = None  # MD5 of that zip
 
     def files(self) -> list[Path]:
         fields = (self.archive, self.ratings, self.sequences, self.movies, self.users, self.item_map, self.user_map)
@@ -691,15 +781,195 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verify_md5(path: Path, expected: str, source: str) -> None:
+def _verify_md5(path: Path, expected: str, source: str) -> str:
+    """Raise :class:`ChecksumMismatchError` unless ``path`` has MD5 ``expected``; returns the digest."""
     actual = _md5(path)
-    if actual.lower() != expected.lower():
+    if actual != expected.lower():
         raise ChecksumMismatchError(
             f"MD5 checksum mismatch: got {actual}, the file may be truncated or corrupted; "
             f"delete it and download {source} again",
             path,
             expected=f"MD5 {expected.lower()}",
         )
+    return actual
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Downloading and extracting (temp file / temp folder + rename: a failure leaves nothing behind)
+# ---------------------------------------------------------------------------------------------------------
+_USER_AGENT = f"hf-recsys (datasets/{datasets.__version__}; python-urllib)"
+
+
+class _TruncatedDownload(OSError):
+    """The server closed the connection before Content-Length bytes arrived."""
+
+
+# what a failed transfer raises (urllib.error.URLError and HTTPError are OSErrors; disk errors are not caught)
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, _TruncatedDownload)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _offline_mode() -> bool:
+    """The ``datasets`` offline switch (``HF_DATASETS_OFFLINE=1`` / ``HF_HUB_OFFLINE=1``), read at call time."""
+    return bool(getattr(datasets.config, "HF_HUB_OFFLINE", getattr(datasets.config, "HF_DATASETS_OFFLINE", False)))
+
+
+def _is_http_url(value: str) -> bool:
+    return value.split("://", 1)[0].lower() in ("http", "https", "ftp") and "://" in value
+
+
+def _url_digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _download_reason(e: BaseException) -> str:
+    """A short, one-line reason for a failed transfer."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason}"
+    if isinstance(e, urllib.error.URLError):
+        reason = e.reason
+        return _one_line(f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else reason)
+    if isinstance(e, _TruncatedDownload):
+        return str(e)
+    if isinstance(e, http.client.IncompleteRead):
+        return f"connection closed after {len(e.partial)} bytes, {e.expected} more expected"
+    if isinstance(e, TimeoutError):
+        return f"no answer within {_DOWNLOAD_TIMEOUT_S:.0f} s"
+    return _one_line(f"{type(e).__name__}: {e}")
+
+
+def _makedirs(path: Path) -> list[Path]:
+    """``mkdir -p`` that returns the folders it created (outermost first), for :func:`_remove_empty`."""
+    missing = []
+    d = path
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing[::-1]
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    """Remove the folders :func:`_makedirs` created, innermost first, if they are still empty."""
+    for d in reversed(dirs):
+        with contextlib.suppress(OSError):  # not empty (e.g. another process uses it) or already gone
+            d.rmdir()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_md5_file(path: Path) -> str | None:
+    """The digest in a GroupLens-style ``<archive>.md5`` file (``MD5 (ml-1m.zip) = ...`` or a bare digest)."""
+    if not path.is_file():
+        return None
+    m = _MD5_RE.search(path.read_text(errors="replace"))
+    return m.group(1).lower() if m else None
+
+
+def _fetch_text(url: str, limit: int = 1 << 16) -> str:
+    """GET a small text resource (a published checksum) into memory."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    with urllib.request.urlopen(request, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+        return response.read(limit).decode("utf-8", errors="replace")
+
+
+def _fetch(url: str, dest: Path, *, expected_md5: str | None) -> str:
+    """Download ``url`` to ``dest``; returns its MD5.
+
+    The bytes are streamed into a temporary file next to ``dest`` while their MD5 is computed; the
+    file is renamed to ``dest`` only when the transfer is complete (Content-Length bytes) and the
+    digest equals ``expected_md5`` (if given). On any failure the temporary file and the folders this
+    call created are removed, so the download cache never holds a partial or unverified archive.
+    """
+    created = _makedirs(dest.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".incomplete", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(fd, "wb") as f:
+            request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+            with urllib.request.urlopen(request, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                received = 0
+                with hf_tqdm(
+                    total=total, unit="B", unit_scale=True, desc=f"Downloading {dest.name}",
+                    disable=total is not None and total < (1 << 20),
+                ) as bar:  # fmt: skip
+                    while chunk := response.read(1 << 20):
+                        f.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+                if total is not None and received != total:
+                    raise _TruncatedDownload(f"connection closed after {received} of {total} bytes")
+            f.flush()
+            os.fsync(f.fileno())
+        actual = digest.hexdigest()
+        if expected_md5 is not None and actual != expected_md5.lower():
+            err = ChecksumMismatchError(
+                f"MD5 checksum mismatch: the archive downloaded from {url} has MD5 {actual}, expected "
+                f"{expected_md5.lower()}; it was not kept. Retry later, or set {DATA_DIR_ENV} to a folder "
+                f"holding a verified copy"
+            )
+            err.path = url
+            raise err
+        os.replace(tmp, dest)
+        return actual
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        _remove_empty(created)
+        raise
+
+
+def _extract_zip(archive: Path, root: Path, key: str, *, force: bool = False) -> Path:
+    """Extract ``archive`` into ``root/key`` and return that folder.
+
+    Extraction goes to a temporary folder that is renamed to ``root/key`` on success (a finished
+    extraction is reused unless ``force``); on failure the temporary folder is removed.
+    """
+    final = root / key
+    if final.is_dir() and not force:
+        return final
+    created = _makedirs(root)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".incomplete", dir=root))
+    try:
+        try:
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+            raise DataFormatError(
+                f"cannot extract archive ({_download_reason(e)})", archive, expected="a zip"
+            ) from None
+        if final.is_dir():  # force: swap the old extraction out, then delete it
+            old = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".old", dir=root))
+            os.replace(final, old / key)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same extraction first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
+        raise
+    return final
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -863,6 +1133,8 @@ class MovieLensConfig(datasets.BuilderConfig):
 
     def validate(self) -> None:
         """Reject option values that cannot work, before any file is read."""
+        if self.md5 is not None and not _MD5_HEX_RE.fullmatch(self.md5):
+            raise ValueError(f"md5 must be an MD5 digest (32 hexadecimal digits), got {self.md5!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {list(PROTOCOLS)}")
         if self.k_core is not None and (int(self.k_core) != self.k_core or self.k_core < 1):
@@ -890,7 +1162,8 @@ class MovieLensConfig(datasets.BuilderConfig):
         return json.loads(json.dumps(params, sort_keys=True, default=str))
 
 
-_VERSION = datasets.Version("1.0.0")  # bump when the row schema or a protocol's definition changes
+_VERSION = datasets.Version("1.1.0")  # bump when the builder's output (rows, vocabularies, info) changes
+_INFO_DESCRIPTION = "MovieLens ratings as tokenized next-movie examples (history -> target)."
 
 
 def _module_sources_digest() -> str:
@@ -937,6 +1210,8 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
     def __init__(self, *args: Any, config_name: str | None = None, **kwargs: Any) -> None:
         if config_name is not None and config_name not in CONFIG_NAMES:
             raise ValueError(f"unknown MovieLens config {config_name!r}; expected one of {list(CONFIG_NAMES)}")
+        self._inputs: _Inputs | None = None  # resolved by download_and_prepare before datasets writes anything
+        self._download_source: tuple[str, str | None] | None = None
         super().__init__(*args, config_name=config_name, **kwargs)
         self.config.validate()  # bad option values fail here, before any file is touched
 
@@ -947,73 +1222,157 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             self.hash = self._compute_hash()
         return super()._build_cache_dir()
 
+    def _configured_data_dir(self) -> tuple[Path, str] | None:
+        """The local folder to read and how it was configured (``data_dir=...`` or ``HF_RECSYS_DATA_DIR=...``)."""
+        if self.config.data_dir:
+            return Path(self.config.data_dir).expanduser(), f"data_dir={self.config.data_dir}"
+        env = os.environ.get(DATA_DIR_ENV, "").strip()
+        return (Path(env).expanduser(), f"{DATA_DIR_ENV}={env}") if env else None
+
     def _effective_data_dir(self) -> Path | None:
-        value = self.config.data_dir or os.environ.get(DATA_DIR_ENV)
-        return Path(value).expanduser() if value else None
+        configured = self._configured_data_dir()
+        return None if configured is None else configured[0]
+
+    def _check_data_dir(self) -> None:
+        """A configured folder that does not exist: one line saying what to do, before anything is written."""
+        configured = self._configured_data_dir()
+        if configured is None or configured[0].exists():
+            return
+        if self.config.name == "sequences" and not self.config.data_dir:
+            return  # the variable only helps resolve relative paths of `sequences`; its own files say what is missing
+        path, origin = configured
+        if self.config.name == "sequences":
+            todo = "point it at the folder that holds the sequence file, or give sequences_path as an absolute path"
+        else:
+            archive = RELEASES[self.config.name].archive
+            unset = "unset it" if self.config.data_dir is None else f"omit data_dir (and leave {DATA_DIR_ENV} unset)"
+            todo = f"{unset} to download the official archive, or point it at a folder holding {archive} or its files"
+        err = MissingDataError(f"{origin}: folder not found; {todo}")
+        err.path = str(path)
+        raise err
+
+    def _source_url_md5(self) -> tuple[str, str | None]:
+        """Where the release archive is downloaded from and the MD5 it must have (None: fetch the published one).
+
+        ``url=``/``md5=`` options win over ``$HF_RECSYS_GROUPLENS_URL``/``$HF_RECSYS_GROUPLENS_MD5``, which win
+        over the built-in values. Read once, when the builder is created (the values are part of the cache key).
+        """
+        if self._download_source is None:
+            release = RELEASES[self.config.name]
+            self._download_source = (self.config.url or release.url, self.config.md5 or release.expected_md5)
+        return self._download_source
 
     def _compute_hash(self) -> str:
-        """Source code + every option + path/size/mtime of the local inputs (cheap: no reading)."""
+        """Source code + every option + path/size/mtime of the local inputs or the download URL/MD5 (no reading)."""
+        self._check_data_dir()
         files: list[Any] = []
+        download = None
         try:
-            inputs = self._locate_inputs(dl_manager=None, quiet=True)
+            inputs = self._locate_local(quiet=True)
         except Exception as e:  # the error is raised again, properly, by download_and_prepare
             inputs, files = None, [f"unresolved: {type(e).__name__}"]
         if inputs is not None:
             for p in inputs.files():
                 st = p.stat()
                 files.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+        elif self.config.name != "sequences" and not files:
+            download = self._source_url_md5()
         payload = {
             "code": _module_sources_digest(),
             "version": str(self.VERSION),
             "config": self.config.cache_params(),
             "data_dir": str(self._effective_data_dir()),
             "inputs": files,
+            "download": download,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     # -- datasets API ---------------------------------------------------------------------------------------
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
-            description="MovieLens ratings as tokenized next-movie examples (history -> target).",
+            description=_INFO_DESCRIPTION,
             features=ROW_FEATURES,
             homepage="https://grouplens.org/datasets/movielens/",
             citation=_CITATION,
-            license="MovieLens terms of use (research, no redistribution): see the release README",
+            license=GROUPLENS_LICENSE,
         )
 
-    def _locate_inputs(self, dl_manager: datasets.DownloadManager | None, quiet: bool = False) -> _Inputs | None:
-        """Resolve the files to read. Without a download manager only local files are considered."""
+    def download_and_prepare(
+        self,
+        output_dir: str | None = None,
+        download_config: datasets.DownloadConfig | None = None,
+        download_mode: str | datasets.DownloadMode | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Resolve the inputs (download, MD5 check, extraction), then let ``datasets`` prepare the splits.
+
+        The inputs are resolved before ``datasets`` creates its cache folder, so a missing file, a failed
+        download or a checksum mismatch leaves no cache folder (``<hash>``, ``<hash>.incomplete``) behind.
+        Nothing is resolved when the prepared dataset is already cached and may be reused.
+        """
+        mode = datasets.DownloadMode(download_mode or datasets.DownloadMode.REUSE_DATASET_IF_EXISTS)
+        target = Path(output_dir if output_dir is not None else self._cache_dir)
+        cached = (target / datasets.config.DATASET_INFO_FILENAME).is_file()
+        if not (cached and mode == datasets.DownloadMode.REUSE_DATASET_IF_EXISTS):
+            self._inputs = self._resolve_inputs(force=mode == datasets.DownloadMode.FORCE_REDOWNLOAD)
+        try:
+            super().download_and_prepare(output_dir, download_config, download_mode, **kwargs)
+        finally:
+            self._inputs = None
+
+    # -- locating, downloading and extracting the inputs ---------------------------------------------------
+    @property
+    def _download_dir(self) -> Path:
+        """``<datasets downloads>/movielens``: ``<cache_dir>/downloads`` or ``$HF_HOME/datasets/downloads``."""
+        return Path(self._cache_downloaded_dir) / _DOWNLOAD_SUBDIR
+
+    @property
+    def _extract_root(self) -> Path:
+        return Path(self._cache_downloaded_dir) / "extracted"
+
+    def _locate_local(self, quiet: bool = False) -> _Inputs | None:
+        """The local files to read; None when the release must be downloaded. Reads nothing, downloads nothing."""
         cfg = self.config
         data_dir = self._effective_data_dir()
         if cfg.name == "sequences":
-            return self._locate_sequences(data_dir, dl_manager)
+            return self._locate_sequences(data_dir, download=False)
         release = RELEASES[cfg.name]
-        if data_dir is not None:
-            if not data_dir.exists():
-                raise MissingDataError("data folder not found", data_dir, expected=f"the {release.name} files")
-            found = _locate_release(release, data_dir)
-            if found is not None:
-                return found
-            looked = ", ".join(str(d) for d in [data_dir, *(data_dir / a for a in release.aliases)])
-            message = f"no {release.name} files found: looked for {release.ratings} or {release.archive} in {looked}"
-            if cfg.data_dir:  # an explicit folder must hold the data; the env var may just lack this release
-                raise MissingDataError(message, data_dir, expected=f"{release.ratings} or {release.archive}")
-            if not quiet:
-                logger.info("%s (from $%s); downloading %s instead", message, DATA_DIR_ENV, release.url)
-        if dl_manager is None:
+        if data_dir is None:
             return None
-        return self._download_release(release, dl_manager)
+        self._check_data_dir()
+        found = _locate_release(release, data_dir)
+        if found is not None:
+            return found
+        looked = ", ".join(str(d) for d in [data_dir, *(data_dir / a for a in release.aliases)])
+        message = f"no {release.name} files found: looked for {release.ratings} or {release.archive} in {looked}"
+        if cfg.data_dir:  # an explicit folder must hold the data; the env var may just lack this release
+            raise MissingDataError(
+                f"{message}; put them there, or omit data_dir to download the official archive",
+                data_dir,
+                expected=f"{release.ratings} or {release.archive}",
+            )
+        if not quiet:
+            logger.info("%s (from $%s); downloading %s instead", message, DATA_DIR_ENV, self._source_url_md5()[0])
+        return None
 
-    def _resolve_path(self, value: str | None, data_dir: Path | None, dl_manager, what: str) -> Path | None:
+    def _resolve_inputs(self, force: bool = False) -> _Inputs:
+        """The files one preparation reads: local ones, or the release downloaded and extracted."""
+        cfg = self.config
+        if cfg.name == "sequences":
+            return self._locate_sequences(self._effective_data_dir(), download=True, force=force)
+        release = RELEASES[cfg.name]
+        inputs = self._locate_local()
+        if inputs is None:
+            inputs = self._download_release(release, force=force)
+        if inputs.archive is not None:
+            inputs = self._extract(release, inputs, force=force)
+        return inputs
+
+    def _resolve_path(self, value: str | None, data_dir: Path | None, what: str, download: bool, force: bool):
         if value is None:
             return None
         if _is_url(value):
-            if dl_manager is None:
-                return None
-            try:
-                return Path(dl_manager.download(value))
-            except Exception as e:
-                raise MissingDataError(f"could not download {what} ({type(e).__name__}: {e})", value) from e
+            return self._download_file(value, what, force) if download else None
         path = Path(value.removeprefix("file://")).expanduser()
         if not path.is_absolute() and data_dir is not None and (data_dir / path).exists():
             path = data_dir / path
@@ -1021,12 +1380,12 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             raise MissingDataError(f"{what} not found", path)
         return path
 
-    def _locate_sequences(self, data_dir: Path | None, dl_manager) -> _Inputs:
+    def _locate_sequences(self, data_dir: Path | None, download: bool, force: bool = False) -> _Inputs:
         cfg = self.config
         if not cfg.sequences_path:
             raise ValueError("the 'sequences' config needs sequences_path=<SASRec-format file: 'user item' per line>")
         res = {
-            key: self._resolve_path(getattr(cfg, attr), data_dir, dl_manager, what)
+            key: self._resolve_path(getattr(cfg, attr), data_dir, what, download, force)
             for key, attr, what in (
                 ("sequences", "sequences_path", "sequence file"),
                 ("item_map", "item_map_path", "item id map"),
@@ -1037,68 +1396,119 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
         }
         return _Inputs(f"SASRec-format file {cfg.sequences_path}", **res)
 
-    def _download_release(self, release: Release, dl_manager: datasets.DownloadManager) -> _Inputs:
-        url = self.config.url or release.url
-        try:
-            local = Path(dl_manager.download(url))
-        except Exception as e:
-            raise MissingDataError(
-                f"could not download {url} ({type(e).__name__}: {e}). For offline use pass data_dir=... or set "
-                f"${DATA_DIR_ENV} to a folder holding {release.archive} or its extracted files",
-                url,
-            ) from e
-        expected = self.config.md5 or release.md5
-        if expected is None:
-            md5_url = url + ".md5"
-            try:
-                text = Path(dl_manager.download(md5_url)).read_text(errors="replace")
-                expected = _MD5_RE.search(text).group(1)  # type: ignore[union-attr]
-            except Exception as e:
-                raise MissingDataError(
-                    f"could not fetch the published checksum {md5_url} ({type(e).__name__}); pass md5=... to verify",
-                    md5_url,
-                ) from e
-        try:
-            _verify_md5(local, expected, url)
-        except ChecksumMismatchError:
-            if str(local) != url.removeprefix("file://"):  # a cached download: remove it so a retry refetches
-                for p in (local, Path(f"{local}.json"), Path(f"{local}.lock")):
-                    p.unlink(missing_ok=True)
-            raise
-        return _Inputs(f"{release.name} archive downloaded from {url}", archive=local, downloaded=True)
+    def _download_error(self, url: str, reason: str, release: Release | None = None) -> MissingDataError:
+        """The one-line error of a failed download: URL, reason, what to do."""
+        note = ""
+        configured = self._configured_data_dir()
+        if release is not None and configured is not None:
+            note = f" ({configured[1]} holds no {release.name} files)"
+        local = f"a folder holding {release.archive} or its extracted files" if release else "a local copy"
+        err = MissingDataError(
+            _one_line(
+                f"could not download {url}: {reason}{note}. To use local files instead, set {DATA_DIR_ENV} "
+                f"(or pass data_dir=...) to {local}"
+            )
+        )
+        err.path = url
+        return err
 
-    def _extract(self, release: Release, inputs: _Inputs, dl_manager: datasets.DownloadManager) -> _Inputs:
+    def _download_file(self, url: str, what: str, force: bool) -> Path:
+        """A sequences-config input given as a URL (no checksum): cached under the download folder."""
+        if not _is_http_url(url):  # hf://, s3://...: the datasets/fsspec machinery
+            from datasets.utils.file_utils import cached_path
+
+            try:
+                config = datasets.DownloadConfig(cache_dir=self._cache_downloaded_dir, force_download=force)
+                return Path(cached_path(url, download_config=config))
+            except Exception as e:
+                raise self._download_error(url, f"{what}: {_download_reason(e)}") from e
+        dest = self._download_dir / _url_digest(url) / (Path(url.split("?")[0]).name or "file")
+        if dest.is_file() and not force:
+            return dest
+        if _offline_mode():
+            raise self._download_error(url, f"{what}: offline mode is on (HF_DATASETS_OFFLINE / HF_HUB_OFFLINE)")
+        try:
+            _fetch(url, dest, expected_md5=None)
+        except _NETWORK_ERRORS as e:
+            raise self._download_error(url, f"{what}: {_download_reason(e)}") from e
+        return dest
+
+    def _download_release(self, release: Release, force: bool = False) -> _Inputs:
+        """The release archive from the download cache, or downloaded into it (MD5-checked before it is kept)."""
+        url, expected = self._source_url_md5()
+        if not _is_url(url):  # url=<local zip>: verified (never deleted) by _extract
+            path = Path(url.removeprefix("file://")).expanduser()
+            if not path.is_file():
+                raise MissingDataError(f"url={url}: file not found", path, expected=release.archive)
+            return _Inputs(f"{release.name} archive {path}", archive=path, url=url)
+        name = Path(url.split("?")[0]).name or release.archive
+        dest = self._download_dir / _url_digest(url) / name
+        sidecar = dest.with_name(f"{name}.md5")
+        if dest.is_file() and not force:
+            known = expected or _read_md5_file(sidecar)
+            if known is not None and _md5(dest) == known.lower():
+                logger.info("Using the cached download %s of %s", dest, url)
+                return _Inputs(
+                    f"{release.name} archive downloaded from {url}", archive=dest, downloaded=True, url=url, md5=known
+                )
+            logger.warning("The cached download %s does not have the expected MD5; downloading it again", dest)
+            dest.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+        if _offline_mode():
+            raise self._download_error(url, "offline mode is on (HF_DATASETS_OFFLINE=1 or HF_HUB_OFFLINE=1)", release)
+        if expected is None:
+            md5_url = f"{url}.md5"
+            try:
+                text = _fetch_text(md5_url)
+            except _NETWORK_ERRORS as e:
+                raise self._download_error(md5_url, f"{_download_reason(e)} (the published checksum)", release) from e
+            m = _MD5_RE.search(text)
+            if m is None:
+                raise DataFormatError(
+                    f"no MD5 digest in the published checksum; pass md5=... or set {GROUPLENS_MD5_ENV}", md5_url
+                )
+            expected = m.group(1).lower()
+        logger.info("Downloading %s (MD5 %s) to %s", url, expected, dest)
+        try:
+            digest = _fetch(url, dest, expected_md5=expected)
+        except _NETWORK_ERRORS as e:
+            raise self._download_error(url, _download_reason(e), release) from e
+        try:
+            _atomic_write_text(sidecar, f"MD5 ({name}) = {digest}\n")
+        except OSError:  # only a shortcut for the next offline run
+            logger.warning("could not write %s", sidecar)
+        return _Inputs(
+            f"{release.name} archive downloaded from {url}", archive=dest, downloaded=True, url=url, md5=digest
+        )
+
+    def _extract(self, release: Release, inputs: _Inputs, force: bool = False) -> _Inputs:
         archive = inputs.archive
         assert archive is not None
-        if not inputs.downloaded:  # a zip from the offline folder: check it against the published MD5
-            expected = self.config.md5 or release.md5
-            sidecar = Path(f"{archive}.md5")
-            if expected is None and sidecar.is_file():
-                m = _MD5_RE.search(sidecar.read_text(errors="replace"))
-                expected = m.group(1) if m else None
+        digest = inputs.md5
+        if not inputs.downloaded:  # a local zip: check it against the published (or given) MD5
+            expected = self._source_url_md5()[1] if inputs.url else (self.config.md5 or release.md5)
+            expected = expected or _read_md5_file(Path(f"{archive}.md5"))
             if expected is not None:
-                _verify_md5(archive, expected, release.url)
+                digest = _verify_md5(archive, expected, release.url)
             else:
                 logger.info("no published MD5 for %s available offline; not verified", archive)
-        try:
-            folder = Path(dl_manager.extract(str(archive)))
-        except Exception as e:
-            raise DataFormatError(f"cannot extract archive ({type(e).__name__}: {e})", archive) from e
+                digest = _md5(archive)
+        assert digest is not None
+        folder = _extract_zip(archive, self._extract_root, f"{release.name}-{digest}", force=force)
         found = _locate_release(release, folder, allow_archive=False)
         if found is None or found.ratings is None:
+            shutil.rmtree(folder, ignore_errors=True)
             raise MissingDataError(
                 f"archive does not contain {release.folder}/{release.ratings}", archive, expected=release.archive
             )
         found.description = f"{inputs.description} (extracted to {folder})"
+        found.url, found.archive_name, found.md5, found.downloaded = inputs.url, archive.name, digest, inputs.downloaded
         return found
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         cfg = self.config
         cfg.validate()
-        inputs = self._locate_inputs(dl_manager)
-        assert inputs is not None
-        if inputs.archive is not None:
-            inputs = self._extract(RELEASES[cfg.name], inputs, dl_manager)
+        inputs = self._inputs if self._inputs is not None else self._resolve_inputs()
         if inputs.fallback:
             logger.warning(
                 "%s: the official %s is not in the data folder; FALLING BACK to the SASRec-format file %s "
@@ -1139,6 +1549,8 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             rows, extra = _temporal_rows(seqs, test_frac, val_frac)
 
         save_vocabs(self._output_dir, item_vocab, user_vocab)
+        data = self._describe(inputs, user_vocab.num_users, item_vocab.num_items, int(seqs.tokens.size))
+        self.info.description = f"{_INFO_DESCRIPTION} Source: {data['description']}"  # saved in dataset_info.json
         summary = {
             "config_name": cfg.name,
             "protocol": cfg.protocol,
@@ -1152,6 +1564,7 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             "has_timestamps": bool(np.any(seqs.timestamps)),
             "num_rows": {split: len(r) for split, r in rows.items()},
             "options": cfg.cache_params(),
+            "data": data,
             **extra,
         }
         atomic_write_json(Path(self._output_dir) / INFO_FILE, summary)
@@ -1164,6 +1577,53 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             for split in SPLITS
             if split not in empty
         ]
+
+    def _describe(self, inputs: _Inputs, num_users: int, num_items: int, num_interactions: int) -> dict[str, Any]:
+        """What :meth:`MovieLensData.describe` returns, from what this preparation read (stored in the info file)."""
+        cfg = self.config
+        if cfg.name == "sequences":
+            assert inputs.sequences is not None
+            source = inputs.sequences
+            variant, title, url, license_ = "sequences", f"Sequences from {source.name}", None, None
+            description = f"User-supplied SASRec-format file {source.name} ('user item' lines in time order)"
+            if cfg.sequences_path and _is_url(cfg.sequences_path):
+                url = cfg.sequences_path
+        else:
+            release = RELEASES[cfg.name]
+            title, url, license_ = release.title, release.homepage, GROUPLENS_LICENSE
+            if inputs.ratings is not None:
+                variant, source = "official", inputs.ratings
+                origin = f"downloaded {inputs.archive_name}" if inputs.downloaded else "GroupLens release"
+                description = f"Official {release.title} {source.name} ({origin}), all movies that have ratings"
+            else:
+                assert inputs.sequences is not None
+                variant, source = "sasrec-benchmark", inputs.sequences
+                description = release.sasrec_description or f"SASRec-format {release.title} file {source.name}"
+        filters = []
+        if cfg.min_rating is not None:
+            filters.append(f"ratings >= {cfg.min_rating:g} only")
+        if cfg.k_core:
+            filters.append(f"{int(cfg.k_core)}-core filtered")
+        if filters:
+            description += f"; {', '.join(filters)}"
+        return {
+            "name": cfg.name,
+            "title": title,
+            "variant": variant,
+            "source_file": source.name,
+            "description": description + ".",
+            "num_users": int(num_users),
+            "num_items": int(num_items),
+            "num_interactions": int(num_interactions),
+            "url": url,
+            "license": license_,
+            "protocol": cfg.protocol,
+            "min_rating": cfg.min_rating,
+            "k_core": cfg.k_core,
+            "archive": inputs.archive_name,
+            "archive_md5": inputs.md5,
+            "download_url": inputs.url if inputs.downloaded else None,
+        }
 
     def _read_inputs(self, inputs: _Inputs) -> tuple[Interactions, MovieMetadata | None, UserMetadata | None]:
         cfg = self.config
@@ -1257,6 +1717,39 @@ class MovieLensData:
     def fallback(self) -> bool:
         """True when ML-1M was built from the SASRec-format file instead of the official ratings.dat."""
         return bool(self.info.get("fallback"))
+
+    def describe(self) -> dict[str, Any]:
+        """Which data this is, as a JSON-able dict (what ``results.json`` stores under ``"data"``).
+
+        Keys: ``name`` (config, e.g. ``ml-1m``), ``title`` (``MovieLens 1M``), ``variant`` (``official``: the
+        release's own ratings file, e.g. ratings.dat with 3,706 rated movies; ``sasrec-benchmark``: the
+        SASRec-format file, 3,416 items, the ML-1M of published results; ``sequences``: a user's file),
+        ``source_file`` (name of the file read), ``description`` (one sentence), ``num_users``,
+        ``num_items``, ``num_interactions`` (after filters), ``url`` (homepage or None), ``license`` (short
+        text or None), plus ``protocol``, ``min_rating``, ``k_core``, ``archive``, ``archive_md5`` and
+        ``download_url`` (None when not applicable). Recorded when the builder prepared the data, so it
+        costs nothing and is the same on a cached reload.
+        """
+        data = self.info.get("data")
+        if data is None:  # an info file written before describe() existed
+            variant = "sasrec-benchmark" if self.fallback else "official"
+            if self.config_name == "sequences":
+                variant = "sequences"
+            release = RELEASES.get(self.config_name)
+            files = self.info.get("files") or []
+            data = {
+                "name": self.config_name,
+                "title": release.title if release else self.config_name,
+                "variant": variant,
+                "source_file": Path(files[0]).name if files else None,
+                "description": str(self.info.get("source", "")),
+                "num_users": self.users.num_users,
+                "num_items": self.items.num_items,
+                "num_interactions": self.interactions_count,
+                "url": release.homepage if release else None,
+                "license": GROUPLENS_LICENSE if release else None,
+            }
+        return json.loads(json.dumps(data))  # a copy: callers may edit it
 
 
 def load_movielens(
