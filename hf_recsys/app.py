@@ -888,7 +888,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Load the model and serve the page until interrupted; returns the exit status (2: model not loadable)."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger("hf_recsys").handlers:  # `hf-recsys app` has configured it already
+        from .cli import configure_logging
+
+        configure_logging()
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -18,7 +18,6 @@ can fine-tune on any ``DatasetDict`` in the row format of ``docs/INTERFACES.md``
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,12 +27,13 @@ import numpy as np
 import pyarrow as pa
 import torch
 from torch import nn
+from transformers.utils import logging
 
 from .modeling import RecTransformerForNextItemPrediction
 from .modeling.recommender import load_vocabularies
 from .modeling.vocab import ITEM_VOCAB_FILE, USER_VOCAB_FILE, ItemVocab, UserVocab
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 __all__ = [
     "AlignmentReport",

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import logging
 import math
 import os
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+from transformers.utils import logging
 
 __all__ = [
     "CARD_FILE",
@@ -40,7 +40,7 @@ __all__ = [
     "write_model_card",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 #: Folder of the card template and the Inference Endpoints handler: ``hf_recsys/templates/``, package data that every
 #: install (wheel, sdist or editable) has next to this module.

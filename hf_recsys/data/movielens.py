@@ -62,7 +62,6 @@ import dataclasses
 import hashlib
 import http.client
 import json
-import logging
 import os
 import re
 import shutil
@@ -83,6 +82,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from datasets.builder import Key
 from datasets.utils.tqdm import tqdm as hf_tqdm
+from transformers.utils import logging
 
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
 
@@ -118,7 +118,7 @@ __all__ = [
     "read_users",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.get_logger(__name__)
 
 DATA_DIR_ENV = "HF_RECSYS_DATA_DIR"
 """Environment variable naming a folder with offline copies of the MovieLens files."""
