@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets.utils import logging as datasets_logging
 from transformers import EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import PrinterCallback
 from transformers.utils import logging
@@ -96,14 +97,17 @@ def run_training(
     resume = training_args.checkpoint_to_resume()
     check_output_dir(training_args.output_dir, resume is not None, training_args.overwrite_output_dir)
     push_repo = _planned_push(training_args)
-    bars = logging.is_progress_bar_enabled()
-    if training_args.disable_tqdm:
-        logging.disable_progress_bar()  # e.g. the "Writing model shards" bar of every checkpoint
+    bars = logging.is_progress_bar_enabled(), datasets_logging.is_progress_bar_enabled()
+    if training_args.disable_tqdm:  # e.g. the "Writing model shards" bar of every checkpoint, the split builds
+        logging.disable_progress_bar()
+        datasets_logging.disable_progress_bar()
     try:
         results = _train(model_args, data_args, training_args, ks, resume, load_movielens, save_vocabs)
     finally:
-        if bars:
+        if bars[0]:
             logging.enable_progress_bar()
+        if bars[1]:
+            datasets_logging.enable_progress_bar()
     if push_repo is not None and training_args.should_save:
         from ..hub import push_to_hub
 
@@ -193,8 +197,8 @@ def _train(model_args, data_args, training_args, ks, resume, load_movielens, sav
         )
     about = data.describe()
     logger.info(
-        "data: %s, %s users, %s items, %s protocol",
-        about.get("description") or about.get("name"),
+        "data: %s (%s users, %s items; %s)",
+        str(about.get("description") or about.get("name")).rstrip("."),
         f"{users.num_users:,}",
         f"{items.num_items:,}",
         data_args.protocol,
