@@ -178,6 +178,9 @@ def test_encoding_new_items_with_unseen_values(items_csv: Path) -> None:
     assert rows_as_sets(feats.matrices["genres"], genres)[3] == {"Drama", "Action"}
     assert feats.matrices["zip"][:, 0].tolist() == [0, 1, 0, 0]
     assert feats.report["missing_from_table"] == 1 and feats.report["fields"]["genres"]["truncated_rows"] == 0
+    other = read_feature_table(new.assign(genres=["Drama;Action", "Drama"]), "item_id", delimiter=";")
+    again = build_feature_fields(other, [10, 30, 50], fields=fields)  # the new table's own delimiter splits it
+    np.testing.assert_array_equal(again.matrices["genres"], feats.matrices["genres"])
 
 
 def test_matrices_feed_a_mean_embedding_bag(items_csv: Path) -> None:

@@ -239,7 +239,7 @@ class FeatureField:
         """The vocabulary in index order (``values[i - 1]`` has index ``i``)."""
         return sorted(self.vocabulary, key=self.vocabulary.__getitem__)
 
-    def _encode(self, raw: Any, where: _Where, width: int | None, exact: bool) -> tuple[np.ndarray, int]:
+    def _encode(self, raw: Any, where: _Where, width: int | None, exact: bool, delimiter: str | None = None):
         arr = _column(raw, where, self.name)
         if self.kind == "numeric":
             x = _numbers(arr, where, self.name)
@@ -250,7 +250,7 @@ class FeatureField:
         if self.kind == "categorical":
             parents, flat = np.arange(len(arr)), _text(arr, where, self.name, "one scalar value per row")
         else:
-            parents, flat = _multi(arr, self.delimiter or DEFAULT_DELIMITER, where, self.name)
+            parents, flat = _multi(arr, delimiter or self.delimiter or DEFAULT_DELIMITER, where, self.name)
         codes = pc.fill_null(pc.index_in(flat, value_set=self._lookup), -1).to_numpy(zero_copy_only=False) + 1
         return _pad(parents, codes.astype(np.int64), len(arr), width, exact)
 
@@ -538,7 +538,7 @@ def build_feature_fields(
             f = _fit(name, table.kinds[name], col, table.delimiters[name], where, max_buckets)
             width = max_values.get(name) if isinstance(max_values, Mapping) else max_values
             exact = False
-        m, cut = f._encode(col, where, width, exact)
+        m, cut = f._encode(col, where, width, exact, table.delimiters[name])  # the table's own delimiter
         f.max_values = m.shape[1]
         matrices[name] = np.zeros((n + 1, m.shape[1]), dtype=np.int32)
         matrices[name][1 + np.flatnonzero(matched)] = m
