@@ -229,6 +229,14 @@ def test_chronological_is_stable_by_user_and_time(tmp_path):
     assert col(no_time, "user_id") == [1, 1, 2, 2] and col(no_time, "item_id") == [8, 6, 9, 7]
 
 
+def test_chronological_falls_back_to_lexsort():
+    df = pd.DataFrame({"user_id": [2**62, -(2**62), 2**62, -(2**62)], "item_id": [1, 2, 3, 4], "t": [7, 7, 5, 7]})
+    log = read_interactions(df, time_column="t")  # user span x time span overflows the combined int64 key
+    assert col(chronological(log), "item_id") == [2, 4, 3, 1]
+    shuffled = log.replace(table=log.table.take([3, 2, 1, 0]))  # rows out of source order: ties go by row
+    assert col(chronological(shuffled), "item_id") == [2, 4, 3, 1]
+
+
 def test_fingerprint_follows_content_and_options(tmp_path):
     path = write(tmp_path / "log.csv", CSV)
     first = read_interactions(path, time_column="timestamp")

@@ -11,7 +11,7 @@ in time order. It returns an :class:`InteractionLog`, one ``pyarrow.Table`` with
   a canonical integer, so ``"007"`` stays the string ``"007"`` and ids round-trip exactly.
 * ``timestamp``: int64 unix seconds (UTC; naive datetimes are read as UTC), or all null when the
   source has no time column;
-* the ``keep_columns`` (ratings, event types, ...), unchanged;
+* the ``keep_columns`` (ratings, event types, ...), unchanged (large strings become strings);
 * ``row``: the 0-based position in the source (data row; for S3-Rec lines, the interaction in
   file order). It breaks ties stably and locates a row for error messages.
 
@@ -247,7 +247,7 @@ def read_interactions(
         columns[TIME], unit = _seconds(raw[cols.time], time_unit, cols.time, where)
     else:
         columns[TIME] = pa.nulls(raw.num_rows, pa.int64())
-    columns |= {c: raw[c] for c in cols.keep}
+    columns |= {c: raw[c].cast(pa.string()) if _is_text(raw[c].type) else raw[c] for c in cols.keep}
     columns[ROW] = pa.array(np.arange(raw.num_rows, dtype=np.int64))
     options = dataclasses.asdict(cols) | {"time_unit": time_unit, "format": fmt, "split": split}
     fingerprint = _digest({"content": content, "options": options})
@@ -259,7 +259,8 @@ def chronological(log: InteractionLog) -> InteractionLog:
 
     Users come in ascending id order (numeric for int64 ids, lexicographic for strings). Without a time column each
     user's rows keep their file order, which is then the time order (SASRec and S3-Rec files, or logs written in
-    time order). Vectorised: one ``np.lexsort`` over integer codes.
+    time order). Vectorised: one stable argsort of a combined int64 (user, time) key where it fits, else
+    ``np.lexsort``: about 2 s for 10M rows here.
     """
     if log.is_chronological:
         return log
@@ -269,11 +270,19 @@ def chronological(log: InteractionLog) -> InteractionLog:
         codes = users.to_numpy()
     else:
         uniques = pc.unique(users)
-        codes = pc.index_in(users, value_set=uniques.take(pc.sort_indices(uniques))).to_numpy()
-    keys = [table[ROW].to_numpy()]
-    if log.has_time:
-        keys.append(table[TIME].to_numpy())
-    order = np.lexsort((*keys, codes))
+        codes = pc.index_in(users, value_set=uniques.take(pc.sort_indices(uniques))).to_numpy().astype(np.int64)
+    rows = table[ROW].to_numpy()
+    times = table[TIME].to_numpy() if log.has_time else np.zeros(len(codes), dtype=np.int64)
+    if len(codes) == 0:
+        order = np.zeros(0, dtype=np.int64)
+    else:
+        c_min, t_min = int(codes.min()), int(times.min())
+        c_span, t_span = int(codes.max()) - c_min + 1, int(times.max()) - t_min + 1
+        in_row_order = bool(np.all(rows[1:] > rows[:-1]))  # then a stable sort keeps ties in row order
+        if in_row_order and c_span * t_span < 2**62:
+            order = np.argsort((codes - c_min) * t_span + (times - t_min), kind="stable")
+        else:
+            order = np.lexsort((rows, times, codes))
     return log.replace(table=table.take(order), is_chronological=True, fingerprint=_digest([log.fingerprint, "chrono"]))
 
 
@@ -573,6 +582,10 @@ def _concat(tables: list[pa.Table], parts: list[_Part]) -> pa.Table:
 # ---------------------------------------------------------------------------------------------------------
 # Normalisation: ids and timestamps
 # ---------------------------------------------------------------------------------------------------------
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+
 def _first(mask: pa.ChunkedArray | pa.Array) -> int | None:
     """Index of the first true value, or None."""
     index = pc.index(mask, True).as_py()
@@ -595,7 +608,7 @@ def _ids(values: pa.ChunkedArray, column: str, textual: bool, where: _Where) -> 
         if bad is not None:
             raise where.error(f"id {values[bad].as_py()!r} is not an integer", bad, column, "integer or string ids")
         return values.cast(pa.int64())
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+    if _is_text(kind):
         values = values.cast(pa.string())
         if textual and pc.all(pc.match_substring_regex(values, r"^-?(0|[1-9][0-9]{0,17})$")).as_py():
             return values.cast(pa.int64())  # canonical integers only: "007" stays a string
@@ -617,7 +630,7 @@ def _seconds(values: pa.ChunkedArray, unit: str, column: str, where: _Where) -> 
         if pa.types.is_date(kind):
             return values.cast(pa.timestamp("s")).cast(pa.int64()), "datetime"
         return _divide(values.cast(pa.int64()), _UNIT_SECONDS[kind.unit]), "datetime"
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if _is_text(kind):
         values = pc.utf8_trim_whitespace(values.cast(pa.string()))
         number = pc.match_substring_regex(values, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
         numeric = unit in _UNIT_SECONDS or (unit == "auto" and number[0].as_py())
