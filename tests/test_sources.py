@@ -212,6 +212,8 @@ def test_explicit_unit_on_text_numbers_and_iso(tmp_path):
         read_interactions(path, time_column="t", time_unit="s")
     with pytest.raises(InteractionDataError, match=r"holds numbers.*ISO 8601 strings"):
         read_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "t": [5]}), time_column="t", time_unit="iso")
+    with pytest.raises(ValueError, match="time_unit='ms' needs a time_column"):
+        read_interactions(path, time_unit="ms")
     with pytest.raises(ValueError, match="time_unit='minutes'"):
         read_interactions(path, time_column="t", time_unit="minutes")
 
@@ -281,6 +283,12 @@ def test_mixed_id_types_name_the_row(tmp_path):
     path = write(tmp_path / "log.jsonl", "\n".join(lines) + "\n")
     with pytest.raises(InteractionDataError, match=r"row 2500 \(line 2501\), column 'user_id': holds a string where"):
         read_interactions(path)
+    pq.write_table(pa.table({"user_id": [1], "item_id": [1]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"user_id": ["u"], "item_id": [1]}), tmp_path / "b.parquet")
+    with pytest.raises(
+        InteractionDataError, match=r"b\.parquet, column 'user_id': holds string where .*a\.parquet holds int64"
+    ):
+        read_interactions(str(tmp_path / "*.parquet"))
     df = pd.DataFrame({"user_id": [1, 2, "c"], "item_id": [1, 2, 3]})
     with pytest.raises(InteractionDataError, match=r"row 2, column 'user_id': mixed types: row 0 holds int 1, this"):
         read_interactions(df)

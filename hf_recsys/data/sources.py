@@ -226,6 +226,8 @@ def read_interactions(
         raise ValueError(f"time_unit={time_unit!r}: expected one of {', '.join(TIME_UNITS)}")
     if format is not None and format not in FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(FORMATS)}")
+    if time_unit != "auto" and time_column is None:
+        raise ValueError(f"time_unit={time_unit!r} needs a time_column")
     if user_column == item_column:
         raise ValueError(f"user_column and item_column are both {user_column!r}")
     clash = sorted(set(cols.keep) & set(CORE_COLUMNS))
