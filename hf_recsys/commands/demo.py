@@ -59,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
     test, pop = results["metrics"]["test"], results["baselines"]["popularity"]["test"]
     about = results.get("data", {})
-    source = f" ({about['description']})" if about.get("description") else ""
-    print(f"\nML-1M{source}: leave-one-out, full ranking over all items, seen items excluded")
+    print(
+        f"\n{about.get('title', 'ML-1M')}, {about.get('source_file', 'ml-1m')} ({about.get('num_items', 0):,} "
+        f"items, {about.get('num_users', 0):,} users): leave-one-out, full ranking, seen items excluded"
+    )
     print(f"{'model':<34}{'NDCG@10':>9}{'HR@10':>9}")
     print(f"{'this run (rec-transformer)':<34}{test['ndcg@10']:>9.4f}{test['hr@10']:>9.4f}")
     print(f"{'popularity baseline':<34}{pop['ndcg@10']:>9.4f}{pop['hr@10']:>9.4f}")
