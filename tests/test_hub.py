@@ -520,7 +520,7 @@ def test_card_for_data_that_is_not_movielens(run_dir: Path) -> None:
 def test_card_links_the_source_repository_when_the_package_names_one(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub, "_source_url", lambda: "https://github.com/example/hf-recsys")
+    monkeypatch.setattr(hub.card, "_source_url", lambda: "https://github.com/example/hf-recsys")
     text = str(render_model_card(run_dir, repo_id=REPO_ID))
     assert "[hf-recsys](https://github.com/example/hf-recsys)" in text
     assert "`pip install git+https://github.com/example/hf-recsys`" in text

@@ -1,58 +1,29 @@
-"""Share a trained run on the Hugging Face Hub: the model card, the training curve and a one-commit upload.
-
-A run folder (see ``docs/INTERFACES.md``) is everything a stranger needs: weights, the model code for
-``trust_remote_code``, the vocabularies that map MovieLens ids and titles to tokens, and ``results.json``. This module
-turns ``results.json`` + ``config.json`` into a real model card (``hf_recsys/templates/model_card_template.md``, package
-data like the Inference Endpoints ``handler.py`` beside it), plots the validation curve, and uploads the folder in ONE
-commit after checking everything that can be checked offline, so a bad repo id, a missing token or an incomplete folder
-fails before anything leaves the machine.
-"""
+"""The model card of a run folder: everything it shows is computed from ``results.json`` and ``config.json``;
+the template (``hf_recsys/templates/model_card_template.md``, package data) only lays it out."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import json
 import math
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers.utils import logging
 
-__all__ = [
-    "CARD_FILE",
-    "CURVE_FILE",
-    "HANDLER_FILE",
-    "TEMPLATE_DIR",
-    "TEMPLATE_FILE",
-    "hub_timeouts",
-    "plot_training_curve",
-    "push_to_hub",
-    "render_model_card",
-    "upload_files",
-    "write_model_card",
-]
+from .run_folder import CARD_FILE, CURVE_FILE, HANDLER_FILE, _atomic_write_bytes, _read_json, _weights_files
 
 logger = logging.get_logger(__name__)
 
 #: Folder of the card template and the Inference Endpoints handler: ``hf_recsys/templates/``, package data that every
-#: install (wheel, sdist or editable) has next to this module.
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+#: install (wheel, sdist or editable) has.
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 TEMPLATE_FILE = "model_card_template.md"
-HANDLER_FILE = "handler.py"
-CARD_FILE = "README.md"
-CURVE_FILE = "training_curve.png"
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
-DATA_FILES = ("config.json", "item_vocab.json", "user_vocab.json", "results.json")
-
 GROUPLENS_URL = "https://grouplens.org/datasets/movielens/"
 _README_BASE = "https://files.grouplens.org/datasets/movielens/"
 # Canonical dataset key -> (pretty name, README with the usage licence).
@@ -70,7 +41,6 @@ _METRIC_ORDER = ("ndcg", "hr", "mrr", "recall", "precision", "map", "coverage")
 _METRIC_LABELS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "recall": "Recall", "precision": "Precision", "map": "MAP"}
 _SPLITS = (("validation", "Validation"), ("test", "Test"))
 _PREFERRED_HISTORY = (1, 260, 1196)  # Toy Story, Star Wars IV and V: recognisable in every MovieLens version
-_RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", re.MULTILINE)
 #: RecTransformerConfig fields that the card's configuration table leaves out, besides the generic ones every
 #: transformers config declares (``transformers_version``, ``architectures``, ``dtype``, ...; see `_config_keys`):
 #: ``pad_token_id`` is always 0.
@@ -81,41 +51,6 @@ _DATA_VARIANTS = {
     "official": "the official GroupLens file",
     "sequences": "a user-item sequences file",
 }
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + rename, so a reader (or a crash)
-    never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON object, naming the file and its role in any error."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} is not valid JSON ({path}): {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} must hold a JSON object: {path}")
-    return data
 
 
 def _finite(value: Any) -> float | None:
@@ -178,82 +113,6 @@ def _dataset_info(name: str) -> tuple[str, str, str]:
     return name, name, GROUPLENS_URL
 
 
-def _weights_files(run_dir: Path) -> list[str]:
-    """Weight files of the run: ``model.safetensors`` or a sharded index plus its shards."""
-    if (run_dir / WEIGHTS_FILE).is_file():
-        return [WEIGHTS_FILE]
-    index = run_dir / WEIGHTS_INDEX_FILE
-    if index.is_file():
-        shards = sorted(set(_read_json(index, "weights index").get("weight_map", {}).values()))
-        return [WEIGHTS_INDEX_FILE, *shards]
-    return []
-
-
-def _code_files(config: Mapping[str, Any]) -> set[str]:
-    """Python files named by ``auto_map`` (and ``custom_pipelines``) that must sit next to config.json.
-
-    References to code in another repository (``"repo--module.Class"``) need no local file.
-    """
-    refs: list[str] = []
-    for value in (config.get("auto_map") or {}).values():
-        refs.extend(v for v in (value if isinstance(value, list | tuple) else [value]) if isinstance(v, str))
-    for task in (config.get("custom_pipelines") or {}).values():
-        if isinstance(task, Mapping) and isinstance(task.get("impl"), str):
-            refs.append(task["impl"])
-    return {ref.rsplit(".", 1)[0].replace(".", "/") + ".py" for ref in refs if "--" not in ref and "." in ref}
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# run folder checks
-# --------------------------------------------------------------------------------------------------------------------
-def upload_files(run_dir: str | os.PathLike[str]) -> list[str]:
-    """Check that ``run_dir`` is a complete run and return the files (relative paths) to upload, sorted.
-
-    Complete = config.json with an ``auto_map``, the weights, every code file that ``auto_map`` /
-    ``custom_pipelines`` name and every file their relative imports need, ``item_vocab.json``, ``user_vocab.json`` and
-    ``results.json``. All missing files are named in one ``FileNotFoundError`` so a user fixes the folder in one go.
-    The card, the curve and the handler are not listed: `push_to_hub` renders or adds them.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder not found: {run_dir}")
-    missing = [name for name in DATA_FILES if not (run_dir / name).is_file()]
-    weights = _weights_files(run_dir)
-    if not weights:
-        missing.append(WEIGHTS_FILE)
-    else:
-        missing.extend(name for name in weights if not (run_dir / name).is_file())
-    code: set[str] = set()
-    if (run_dir / "config.json").is_file():
-        config = _read_json(run_dir / "config.json", "config.json")
-        if not config.get("auto_map"):
-            raise ValueError(
-                f"{run_dir / 'config.json'} has no auto_map: the model could not be loaded with trust_remote_code. "
-                "Save the model with hf-recsys (save_pretrained registers the auto classes)."
-            )
-        code = _code_files(config)
-    code |= {p.name for p in run_dir.glob("*.py") if p.is_file()}
-    # Relative imports of the code files (e.g. modeling -> losses, vocab) must travel too, or loading fails remotely.
-    pending = sorted(code)
-    while pending:
-        path = run_dir / pending.pop()
-        if not path.is_file():
-            continue
-        for module in _RELATIVE_IMPORT_RE.findall(path.read_text(encoding="utf-8")):
-            name = module.replace(".", "/") + ".py"
-            if name not in code:
-                code.add(name)
-                pending.append(name)
-    missing.extend(sorted(name for name in code if not (run_dir / name).is_file()))
-    if missing:
-        raise FileNotFoundError(
-            f"run folder {run_dir} is incomplete, missing: {', '.join(missing)}. "
-            "A run folder holds config.json (with auto_map), model.safetensors, the model code files, "
-            "item_vocab.json, user_vocab.json and results.json (see docs/INTERFACES.md)."
-        )
-    return sorted({*DATA_FILES, *weights, *code})
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # model card
 # --------------------------------------------------------------------------------------------------------------------
@@ -279,7 +138,7 @@ def _config_keys(config_class: type | None = None) -> tuple[str, ...]:
     from transformers import PreTrainedConfig
 
     if config_class is None:
-        from .modeling import RecTransformerConfig
+        from ..modeling import RecTransformerConfig
 
         config_class = RecTransformerConfig
     generic = {f.name for f in dataclasses.fields(PreTrainedConfig)}
@@ -431,7 +290,7 @@ def _published_data_note(data: Mapping[str, Any]) -> str:
 
 def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, dict[str, Any]]:
     """Everything the template shows, computed from the run folder (the template only lays it out)."""
-    from . import __version__
+    from .. import __version__
 
     results = _read_json(run_dir / "results.json", "results.json")
     config = _read_json(run_dir / "config.json", "config.json")
@@ -625,243 +484,3 @@ def write_model_card(
     """Render the card (see `render_model_card`) and write it atomically as ``README.md`` in the run folder."""
     card = render_model_card(run_dir, repo_id=repo_id, template_path=template_path)
     return _atomic_write_bytes(Path(run_dir) / CARD_FILE, str(card).encode("utf-8"))
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# training curve
-# --------------------------------------------------------------------------------------------------------------------
-def plot_training_curve(
-    history: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike[str],
-    metric: str = "valid_ndcg@10",
-) -> Path | None:
-    """Plot validation NDCG@10 per epoch (rows of ``results["history"]``) and write it atomically as a PNG.
-
-    Uses matplotlib's Agg canvas directly (no pyplot), so it works headless, changes no global backend and is safe
-    from threads. Rows without the metric (loss-only log lines) are skipped; with nothing to plot, nothing is written
-    and None is returned so training never fails on a missing curve.
-    """
-    points = sorted(
-        (float(row["epoch"]), value)
-        for row in history
-        if _finite(row.get("epoch")) is not None and (value := _finite(row.get(metric))) is not None
-    )
-    if not points:
-        logger.warning("no %s in the training history: training curve not written", metric)
-        return None
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    epochs, values = zip(*points)
-    best = max(range(len(values)), key=values.__getitem__)
-    fig = Figure(figsize=(6, 3.6), dpi=120)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(epochs, values, marker="o", markersize=3, linewidth=1.5, label="validation")
-    ax.scatter([epochs[best]], [values[best]], color="tab:red", zorder=3, label=f"best {values[best]:.4f}")
-    ax.set_xlabel("epoch")
-    label = metric.removeprefix("valid_").upper()
-    ax.set_ylabel(label)
-    ax.set_title(f"Validation {label} per epoch")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return _atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# upload
-# --------------------------------------------------------------------------------------------------------------------
-def _check_timeout(timeout: Any) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    return float(timeout)
-
-
-def _timeout_errors() -> tuple[type[BaseException], ...]:
-    """The timeout exception of the HTTP library huggingface_hub uses (httpx2 in 2.x, httpx in 1.x)."""
-    from huggingface_hub.utils import _http
-
-    module = getattr(_http, "httpx2", None) or getattr(_http, "httpx", None)
-    return (TimeoutError, *((module.TimeoutException,) if module is not None else ()))
-
-
-@contextlib.contextmanager
-def hub_timeouts(timeout: float) -> Iterator[None]:
-    """Make every ``huggingface_hub`` request in the block time out after ``timeout`` seconds of network silence.
-
-    huggingface_hub 1.x/2.x sends requests through one shared httpx client built by a factory whose default has NO
-    timeout (``timeout=None``), and `HfApi.create_repo` / `create_commit` pass none either: a stalled connection
-    would hang forever. Inside this block the factory builds the same client with ``httpx.Timeout(timeout)`` (connect,
-    read, write and pool), installed with the public `huggingface_hub.set_client_factory`; the previous factory is
-    restored on exit. Large files go through hf_xet, which has its own (finite) timeouts; they are set to the same
-    value through ``HF_XET_CLIENT_CONNECT_TIMEOUT`` / ``HF_XET_CLIENT_READ_TIMEOUT`` unless the user set them.
-    Requests retried by huggingface_hub (uploads, on 5xx or timeouts) may each take up to ``timeout``.
-    """
-    _check_timeout(timeout)
-    from huggingface_hub import set_client_factory
-    from huggingface_hub.utils import _http
-
-    previous = getattr(_http, "_GLOBAL_CLIENT_FACTORY", _http.default_client_factory)
-
-    def factory() -> Any:
-        client = previous()
-        client.timeout = timeout  # httpx accepts a number for all four timeouts
-        return client
-
-    xet_env = {
-        "HF_XET_CLIENT_CONNECT_TIMEOUT": f"{math.ceil(timeout)}s",
-        "HF_XET_CLIENT_READ_TIMEOUT": f"{math.ceil(timeout)}s",
-    }
-    added = [name for name in xet_env if name not in os.environ]
-    set_client_factory(factory)
-    for name in added:
-        os.environ[name] = xet_env[name]
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-        set_client_factory(previous)
-
-
-def _check_repo_id(repo_id: Any) -> str:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if not isinstance(repo_id, str) or not repo_id:
-        raise ValueError(f"repo_id must be a non-empty string like 'username/model-name', got {repo_id!r}")
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise ValueError(
-            f"invalid repo_id {repo_id!r}: {exc} Use 'namespace/name' with letters, digits, '-', '_' and '.' only."
-        ) from exc
-    if "/" not in repo_id:
-        raise ValueError(
-            f"repo_id {repo_id!r} has no namespace: use 'username/{repo_id}' (or 'organisation/{repo_id}') so the "
-            "model card can show the id others load the model with."
-        )
-    return repo_id
-
-
-def _resolve_token(token: str | None) -> str:
-    """The token to push with: the argument, else ``HF_TOKEN``, else the stored login; a clear error if none."""
-    from huggingface_hub import get_token
-
-    resolved = token or get_token()
-    if not resolved:
-        raise PermissionError(
-            "no Hugging Face token: pass token=..., set the HF_TOKEN environment variable or run `hf auth login` "
-            "(a token with write access: https://huggingface.co/settings/tokens)."
-        )
-    return resolved
-
-
-def _default_commit_message(run_dir: Path) -> str:
-    results = _read_json(run_dir / "results.json", "results.json")
-    data = results.get("data") if isinstance(results.get("data"), Mapping) else {}
-    dataset = data.get("title") or results.get("dataset") or "MovieLens"
-    message = f"Upload {results.get('model') or 'rec-transformer'} trained on {dataset}"
-    ndcg = _finite(((results.get("metrics") or {}).get("test") or {}).get("ndcg@10"))
-    return message + (f" (test NDCG@10 {ndcg:.4f})" if ndcg is not None else "")
-
-
-def push_to_hub(
-    run_dir: str | os.PathLike[str],
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    revision: str | None = None,
-    create_pr: bool = False,
-    commit_message: str | None = None,
-    token: str | None = None,
-    timeout: float = 60.0,
-    endpoint: str | None = None,
-    template_path: str | os.PathLike[str] | None = None,
-) -> CommitInfo:
-    """Upload a trained run to the Hub in ONE commit, with its model card and training curve.
-
-    Everything that can be checked offline is checked before the first request: the repo id syntax (and a
-    namespace), the token, the offline mode and the run folder's files (config.json with ``auto_map``, weights, the
-    code files, both vocabularies, results.json). Then the card is rendered for ``repo_id`` (hf-recsys's card, not
-    the generic transformers one) into ``README.md``, the training curve is drawn if missing, the repo is created if
-    needed and a single `HfApi.create_commit` adds: config.json, the weights, every ``*.py`` code file, the
-    vocabularies, results.json, training_curve.png, README.md and the Inference Endpoints ``handler.py``.
-
-    Args:
-        run_dir: the run folder written by training.
-        repo_id: ``"namespace/name"`` on the Hub.
-        private: create the repo private (None: the namespace's default); ignored if the repo exists.
-        revision: branch to commit to (created from the default branch if missing).
-        create_pr: open a pull request instead of committing to the branch.
-        commit_message: defaults to a message naming the model, the dataset and the test NDCG@10.
-        token: a write token; defaults to ``HF_TOKEN`` or the stored login.
-        timeout: seconds of network silence after which a request fails (see `hub_timeouts`).
-        endpoint: another Hub endpoint (mirror, tests); defaults to ``HF_ENDPOINT`` / huggingface.co.
-        template_path: card template to use instead of ``hf_recsys/templates/model_card_template.md``.
-
-    Returns:
-        The `huggingface_hub.CommitInfo` (``commit_url``, ``pr_url`` when ``create_pr``).
-
-    Raises:
-        ValueError: invalid repo id or arguments. PermissionError: no token. FileNotFoundError: incomplete run folder
-        or missing template. RuntimeError: offline mode. TimeoutError: the Hub stopped answering.
-    """
-    from huggingface_hub import constants
-
-    run_dir = Path(run_dir)
-    repo_id = _check_repo_id(repo_id)
-    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
-        raise ValueError(f"revision must be a branch name, got {revision!r}")
-    if not isinstance(create_pr, bool):
-        raise ValueError(f"create_pr must be True or False, got {create_pr!r}")
-    if private is not None and not isinstance(private, bool):
-        raise ValueError(f"private must be True, False or None, got {private!r}")
-    files = upload_files(run_dir)
-    template = _template_path(template_path)
-    token = _resolve_token(token)
-    if constants.is_offline_mode():
-        raise RuntimeError("Hugging Face Hub offline mode is on (HF_HUB_OFFLINE=1): unset it to push.")
-    _check_timeout(timeout)
-
-    # Local artefacts: the card for this repo id, the curve if training did not draw it.
-    if not (run_dir / CURVE_FILE).is_file():
-        history = _read_json(run_dir / "results.json", "results.json").get("history") or []
-        plot_training_curve(history, run_dir / CURVE_FILE)
-    write_model_card(run_dir, repo_id=repo_id, template_path=template)
-
-    paths = {name: run_dir / name for name in files}
-    for extra in (CURVE_FILE, CARD_FILE):
-        if (run_dir / extra).is_file():
-            paths[extra] = run_dir / extra
-    if HANDLER_FILE not in paths and (TEMPLATE_DIR / HANDLER_FILE).is_file():
-        paths[HANDLER_FILE] = TEMPLATE_DIR / HANDLER_FILE
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(paths[name])) for name in sorted(paths)]
-    message = commit_message or _default_commit_message(run_dir)
-
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        with hub_timeouts(timeout):
-            api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True, token=token)
-            if revision is not None and not revision.startswith("refs/pr/"):
-                api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True, token=token)
-            info = api.create_commit(
-                repo_id,
-                operations,
-                commit_message=message,
-                repo_type="model",
-                revision=revision,
-                create_pr=create_pr,
-                token=token,
-            )
-    except _timeout_errors() as exc:
-        raise TimeoutError(
-            f"the Hub did not answer within {timeout:g} s while pushing {run_dir} to {repo_id} ({exc!r}); "
-            "nothing was committed unless the commit call itself timed out. Retry, or raise timeout=."
-        ) from exc
-    logger.info("pushed %s to %s: %s", run_dir, repo_id, getattr(info, "pr_url", None) or info.commit_url)
-    return info
