@@ -84,6 +84,19 @@ from datasets.builder import Key
 from datasets.utils.tqdm import tqdm as hf_tqdm
 from transformers.utils import logging
 
+from . import splits as _splits_module
+from .splits import (
+    PROTOCOLS,
+    ROW_FEATURES,
+    SPLITS,
+    PreEncodedFeatures,
+    Sequences,
+    SplitRows,
+    iter_rows,
+    leave_one_out,
+    seed_windows,
+    temporal,
+)
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
 
 __all__ = [
@@ -135,21 +148,9 @@ GROUPLENS_MD5_ENV = "HF_RECSYS_GROUPLENS_MD5"
 GROUPLENS_LICENSE = "MovieLens terms of use: research use, no redistribution (see the release README)"
 
 INFO_FILE = "movielens_info.json"
-PROTOCOLS = ("leave-one-out", "seed-windows", "temporal")
-SPLITS = ("train", "validation", "test")
 _DOWNLOAD_TIMEOUT_S = 60.0
 _DOWNLOAD_SUBDIR = "movielens"  # under the datasets download cache
 
-ROW_FEATURES = datasets.Features(
-    {
-        "user_id": datasets.Value("int64"),
-        "user_index": datasets.Value("int32"),
-        "input_ids": datasets.List(datasets.Value("int32")),
-        "target": datasets.Value("int32"),
-        "timestamp": datasets.Value("int64"),
-    }
-)
-"""Row schema of every split of every protocol (see ``docs/INTERFACES.md``)."""
 
 _CITATION = """\
 @article{harper2015movielens,
@@ -1007,92 +1008,6 @@ def chronological_order(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray
     return np.lexsort((timestamps, users))  # lexsort is stable too
 
 
-@dataclass
-class _Sequences:
-    """All users' chronological token sequences, concatenated (user rows are 0-based vocab order)."""
-
-    user_ids: np.ndarray  # (U,) original ids, ascending
-    offsets: np.ndarray  # (U,) start of each user's sequence in ``tokens``
-    lengths: np.ndarray  # (U,)
-    tokens: np.ndarray  # (N,) int32
-    timestamps: np.ndarray  # (N,) int64
-
-
-@dataclass
-class _SplitRows:
-    """Rows of one split: ``input_ids = tokens[start:target]``, ``target = tokens[target]``."""
-
-    user_row: np.ndarray
-    start: np.ndarray
-    target: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.target.size)
-
-
-def _loo_rows(seqs: _Sequences) -> dict[str, _SplitRows]:
-    rows = {}
-    for split, back in (("train", 3), ("validation", 2), ("test", 1)):
-        users = np.flatnonzero(seqs.lengths > back)  # non-empty input
-        rows[split] = _SplitRows(users, seqs.offsets[users], seqs.offsets[users] + seqs.lengths[users] - back)
-    return rows
-
-
-def _window_rows(seqs: _Sequences, size: int, step: int, test_frac: float, val_frac: float, seed: int):
-    counts = (seqs.lengths + step - 1) // step
-    user_row = np.repeat(np.arange(seqs.lengths.size), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    s = (np.arange(user_row.size) - first) * step
-    end = np.minimum(s + size, seqs.lengths[user_row])
-    keep = end - s > 1
-    user_row, s, end = user_row[keep], s[keep], end[keep]
-    start = seqs.offsets[user_row] + s
-    target = seqs.offsets[user_row] + end - 1
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(user_row.size)
-    n_test = round(user_row.size * test_frac)
-    rest = perm[n_test:]
-    n_val = round(rest.size * val_frac)
-    parts = {"train": rest[n_val:], "validation": rest[:n_val], "test": perm[:n_test]}
-    out = {}
-    for split, idx in parts.items():
-        idx = np.sort(idx)
-        out[split] = _SplitRows(user_row[idx], start[idx], target[idx])
-    return out
-
-
-def _temporal_rows(seqs: _Sequences, test_frac: float, val_frac: float) -> tuple[dict[str, _SplitRows], dict]:
-    ts = seqs.timestamps
-    if not np.any(ts):
-        raise ValueError("the temporal protocol needs timestamps; this source has none (SASRec format?)")
-    t_test = float(np.quantile(ts, 1.0 - test_frac))
-    t_val = float(np.quantile(ts, 1.0 - test_frac - val_frac))
-    user_of = np.repeat(np.arange(seqs.lengths.size), seqs.lengths)
-    pos = np.arange(ts.size)
-    has_history = pos > seqs.offsets[user_of]
-    out = {}
-    # train: per user, the prefix before the validation cut (training uses every position of it)
-    n_before = np.bincount(user_of[ts <= t_val], minlength=seqs.lengths.size)
-    users = np.flatnonzero(n_before >= 2)
-    out["train"] = _SplitRows(users, seqs.offsets[users], seqs.offsets[users] + n_before[users] - 1)
-    for split, mask in (("validation", (ts > t_val) & (ts <= t_test)), ("test", ts > t_test)):
-        idx = np.flatnonzero(mask & has_history)
-        out[split] = _SplitRows(user_of[idx], seqs.offsets[user_of[idx]], idx)
-    return out, {"validation_cut": t_val, "test_cut": t_test}
-
-
-class _PreEncodedFeatures(datasets.Features):
-    """Features whose ``encode_example`` is the identity.
-
-    ``_generate_examples`` yields rows that are already plain Python ints and lists of ints in the
-    exact schema, so the generic per-row encoding (which dominates write time, ~25 us/row) is
-    skipped; Arrow still type-checks every batch against the schema when writing.
-    """
-
-    def encode_example(self, example: dict[str, Any]) -> dict[str, Any]:
-        return example
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The builder
 # ---------------------------------------------------------------------------------------------------------
@@ -1173,7 +1088,7 @@ def _module_sources_digest() -> str:
     (collator, models) do not.
     """
     h = hashlib.sha256()
-    for module in (__name__, ItemVocab.__module__):
+    for module in (__name__, _splits_module.__name__, ItemVocab.__module__):
         path = Path(sys.modules[module].__file__ or "")
         h.update(module.encode())
         h.update(path.read_bytes())
@@ -1530,7 +1445,7 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
         item_vocab = self._item_vocab(np.unique(inter.items), movies)
         user_ids, lengths = np.unique(inter.users, return_counts=True)
         user_vocab = self._user_vocab(user_ids, users_meta)
-        seqs = _Sequences(
+        seqs = Sequences(
             user_ids=user_ids.astype(np.int64),
             offsets=(np.cumsum(lengths) - lengths).astype(np.int64),
             lengths=lengths.astype(np.int64),
@@ -1542,11 +1457,11 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
         test_frac, val_frac = cfg.fractions()
         extra: dict[str, Any] = {}
         if cfg.protocol == "leave-one-out":
-            rows = _loo_rows(seqs)
+            rows = leave_one_out(seqs)
         elif cfg.protocol == "seed-windows":
-            rows = _window_rows(seqs, cfg.window_size, cfg.window_step, test_frac, val_frac, cfg.seed)
+            rows = seed_windows(seqs, cfg.window_size, cfg.window_step, test_frac, val_frac, cfg.seed)
         else:
-            rows, extra = _temporal_rows(seqs, test_frac, val_frac)
+            rows, extra = temporal(seqs, test_frac, val_frac)
 
         save_vocabs(self._output_dir, item_vocab, user_vocab)
         data = self._describe(inputs, user_vocab.num_users, item_vocab.num_items, int(seqs.tokens.size))
@@ -1672,29 +1587,14 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
 
     def _prepare_split(self, split_generator: datasets.SplitGenerator, **kwargs: Any) -> None:
         features = self.info.features
-        self.info.features = _PreEncodedFeatures(features)
+        self.info.features = PreEncodedFeatures(features)
         try:
             super()._prepare_split(split_generator, **kwargs)
         finally:
             self.info.features = features
 
-    def _generate_examples(self, rows: _SplitRows, seqs: _Sequences) -> Iterator[tuple[Key, dict[str, Any]]]:
-        tokens = seqs.tokens
-        user_ids = seqs.user_ids[rows.user_row].tolist()
-        targets = tokens[rows.target].tolist()
-        stamps = seqs.timestamps[rows.target].tolist()
-        user_index = (rows.user_row + UserVocab.NUM_SPECIAL).tolist()
-        for i, (s, t) in enumerate(zip(rows.start.tolist(), rows.target.tolist())):
-            yield (
-                Key(0, i),
-                {
-                    "user_id": user_ids[i],
-                    "user_index": user_index[i],
-                    "input_ids": tokens[s:t].tolist(),
-                    "target": targets[i],
-                    "timestamp": stamps[i],
-                },
-            )
+    def _generate_examples(self, rows: SplitRows, seqs: Sequences) -> Iterator[tuple[Key, dict[str, Any]]]:
+        yield from iter_rows(rows, seqs)
 
 
 # ---------------------------------------------------------------------------------------------------------
