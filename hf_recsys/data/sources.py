@@ -51,6 +51,7 @@ __all__ = [
     "SourceNotFoundError",
     "chronological",
     "read_interactions",
+    "source_fingerprint",
 ]
 
 USER, ITEM, TIME, ROW = "user_id", "item_id", "timestamp", "row"
@@ -251,9 +252,48 @@ def read_interactions(
         columns[TIME] = pa.nulls(raw.num_rows, pa.int64())
     columns |= {c: raw[c].cast(pa.string()) if _is_text(raw[c].type) else raw[c] for c in cols.keep}
     columns[ROW] = pa.array(np.arange(raw.num_rows, dtype=np.int64))
+    return InteractionLog(pa.table(columns), name, fmt, _fingerprint(content, cols, time_unit, fmt, split), unit)
+
+
+def _fingerprint(content: Any, cols: _Columns, time_unit: str, fmt: str, split: str | None) -> str:
     options = dataclasses.asdict(cols) | {"time_unit": time_unit, "format": fmt, "split": split}
-    fingerprint = _digest({"content": content, "options": options})
-    return InteractionLog(pa.table(columns), name, fmt, fingerprint, unit)
+    return _digest({"content": content, "options": options})
+
+
+def source_fingerprint(
+    source: Any,
+    *,
+    user_column: str = USER,
+    item_column: str = ITEM,
+    time_column: str | None = None,
+    time_unit: str = "auto",
+    format: str | None = None,
+    keep_columns: Sequence[str] = (),
+    split: str | None = None,
+) -> str | None:
+    """The ``fingerprint`` :func:`read_interactions` would give, without reading the data, or None.
+
+    Files (a path, glob, URL or list of them) are identified by path, size and mtime, so a builder can find its
+    cache before reading anything. In-memory sources and Hub ids return None: only reading them tells their
+    content. Bad options or missing files raise as :func:`read_interactions` would.
+    """
+    if not isinstance(source, str | os.PathLike) and not (
+        isinstance(source, Sequence) and source and all(isinstance(p, str | os.PathLike) for p in source)
+    ):
+        return None
+    paths = [os.fspath(source)] if isinstance(source, str | os.PathLike) else [os.fspath(p) for p in source]
+    if len(paths) == 1 and format is None and not _is_url(paths[0]) and not globlib.has_magic(paths[0]):
+        local = Path(paths[0])
+        if local.is_dir() or (not local.exists() and _HUB_ID.fullmatch(paths[0]) and not _has_file_suffix(local)):
+            return None  # a Hub id or a dataset folder
+    cols = _Columns(user_column, item_column, time_column, tuple(keep_columns))
+    if format in ("sasrec", "s3rec"):
+        cols = _Columns(USER, ITEM, None, ())
+    files = [f for p in paths for f in _expand(p)]
+    formats = {_format_of(f, format) for f in files}
+    if len(formats) != 1:
+        return None  # read_interactions reports the mix
+    return _fingerprint([_stamp(f) for f in files], cols, time_unit, formats.pop(), split)
 
 
 def chronological(log: InteractionLog) -> InteractionLog:
