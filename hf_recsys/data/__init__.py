@@ -8,10 +8,14 @@ Public API (see ``docs/INTERFACES.md``)::
     data.items.title(data.dataset["test"][0]["target"])
     data.describe()                          # which file: {"variant": "sasrec-benchmark", "num_items": 3416, ...}
 
+    from hf_recsys.data import load_interactions
+    data = load_interactions("log.csv", item_column="parent_asin", time_column="timestamp")  # any interaction log
+
 Without ``data_dir``/``$HF_RECSYS_DATA_DIR`` the official GroupLens archive is downloaded (MD5-checked); see
 ``hf_recsys.data.movielens`` for ``HF_RECSYS_GROUPLENS_URL`` / ``HF_RECSYS_GROUPLENS_MD5``.
 """
 
+from .interactions import InteractionData, InteractionsBuilder, load_interactions
 from .movielens import (
     CONFIG_NAMES,
     DATA_DIR_ENV,
@@ -39,6 +43,8 @@ __all__ = [
     "ROW_FEATURES",
     "ChecksumMismatchError",
     "DataFormatError",
+    "InteractionData",
+    "InteractionsBuilder",
     "ItemVocab",
     "MissingDataError",
     "MovieLensBuilder",
@@ -46,6 +52,7 @@ __all__ = [
     "MovieLensData",
     "UnknownItemError",
     "UserVocab",
+    "load_interactions",
     "load_movielens",
     "load_vocabs",
     "push_dataset_to_hub",

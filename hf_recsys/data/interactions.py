@@ -90,7 +90,7 @@ class InteractionOptions:
         return tuple(dict.fromkeys(str(p["column"]) for _, p in self.filter_spec() if "column" in p))
 
     def fractions(self) -> tuple[float, float]:
-        """(test, validation) fractions with the protocol defaults filled in (as for MovieLens)."""
+        """(test, validation) fractions with the protocol defaults filled in (0.15 / 0.1 for seed-windows, else 0.1 / 0.1)."""
         test = (0.15 if self.protocol == "seed-windows" else 0.1) if self.test_fraction is None else self.test_fraction
         return float(test), 0.1 if self.validation_fraction is None else float(self.validation_fraction)
 
@@ -350,8 +350,9 @@ class InteractionsBuilder(datasets.GeneratorBasedBuilder):
 
 @dataclass
 class InteractionData:
-    """What :func:`load_interactions` returns: the splits plus the vocabularies that tokenized them (the same
-    attributes as ``MovieLensData``, which the training code reads)."""
+    """What :func:`load_interactions` returns: the splits plus the vocabularies that tokenized them (the attributes
+    the training code reads from any prepared data: ``dataset``, ``items``, ``users``, ``interactions_count``,
+    ``protocol``, ``info``, ``describe()``)."""
 
     dataset: datasets.DatasetDict
     items: ItemVocab
@@ -409,7 +410,7 @@ def load_interactions(
         min_history: users with fewer interactions stay in training only (3: what leave-one-out needs to evaluate);
             0 or None: off.
         protocol: ``leave-one-out``, ``seed-windows`` (``seed``, ``window_size``, ``window_step``) or ``temporal``
-            (needs ``time_column``); ``test_fraction`` / ``validation_fraction`` as for MovieLens.
+            (needs ``time_column``); ``test_fraction`` / ``validation_fraction``: the held-out shares.
         cache_dir: ``datasets`` cache root (default: the ``datasets`` cache).
         name: the dataset's name in ``describe()`` (default: the source file's stem); license: its licence.
     """

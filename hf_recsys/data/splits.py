@@ -1,6 +1,6 @@
 """Split protocols: chronological token sequences -> train / validation / test rows.
 
-Every builder (MovieLens releases, any interaction log) hands its data here as one :class:`Sequences` (all users'
+Every builder (a named release or any interaction log) hands its data here as one :class:`Sequences` (all users'
 token sequences, concatenated, each in time order) and gets back, per split, a :class:`SplitRows`: index arrays into
 ``Sequences.tokens`` that say "given ``tokens[start:target]``, the next item is ``tokens[target]``". Rows are never
 materialised as Python lists until they are written (:func:`iter_rows`), so a protocol costs a few numpy passes.
@@ -26,6 +26,8 @@ import datasets
 import numpy as np
 from datasets.builder import Key
 
+from .vocab import UserVocab
+
 __all__ = [
     "PROTOCOLS",
     "ROW_FEATURES",
@@ -42,7 +44,6 @@ __all__ = [
 
 PROTOCOLS = ("leave-one-out", "seed-windows", "temporal")
 SPLITS = ("train", "validation", "test")
-USER_INDEX_OFFSET = 1  # user index 0 is the unknown user (UserVocab.NUM_SPECIAL)
 
 ROW_FEATURES = datasets.Features(
     {
@@ -200,7 +201,7 @@ def iter_rows(rows: SplitRows, seqs: Sequences) -> Iterator[tuple[Key, dict[str,
     user_ids = seqs.user_ids[rows.user_row].tolist()
     targets = tokens[rows.target].tolist()
     stamps = seqs.timestamps[rows.target].tolist()
-    user_index = (rows.user_row + USER_INDEX_OFFSET).tolist()
+    user_index = (rows.user_row + UserVocab.NUM_SPECIAL).tolist()
     for i, (s, t) in enumerate(zip(rows.start.tolist(), rows.target.tolist())):
         yield (
             Key(0, i),
