@@ -1,4 +1,4 @@
-"""The pyarrow type and mask checks that the interaction readers share."""
+"""The pyarrow type and mask checks that the interaction and feature-table readers share."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import pyarrow.compute as pc
 
 def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
 
 
 def _first(mask: pa.ChunkedArray | pa.Array) -> int | None:
