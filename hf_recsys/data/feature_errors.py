@@ -1,4 +1,8 @@
-"""Errors for feature tables that cannot be used, and where a bad value lies (file line, row, key, column)."""
+"""Errors for feature tables that cannot be used, and where a bad value lies (file line, row, key, column).
+
+:class:`FeatureTableError` is a :class:`~hf_recsys.data.movielens.DataFormatError` (as the MovieLens readers'
+errors are) and an :class:`~hf_recsys.data.input_errors.InputDataError` (as the interaction readers' errors are).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from .input_errors import InputDataError
 from .movielens import DataFormatError
 
 
-class FeatureTableError(DataFormatError):
+class FeatureTableError(DataFormatError, InputDataError):
     """A feature table that cannot be used. The message names the source, the line (text files) or the row
     (1-based, header not counted) and key, the column, and what was expected; all are attributes too."""
 

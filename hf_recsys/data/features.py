@@ -48,6 +48,7 @@ from .feature_fields import (
 )
 from .feature_tables import AUTO_NUMERIC_MIN_DISTINCT, MAPPING_COLUMN, FeatureTable, read_feature_table
 from .feature_values import _column, _keys
+from .input_errors import InputDataError
 
 __all__ = [
     "AUTO_NUMERIC_MIN_DISTINCT",
@@ -59,6 +60,7 @@ __all__ = [
     "FeatureField",
     "FeatureTable",
     "FeatureTableError",
+    "InputDataError",
     "build_feature_fields",
     "load_feature_fields",
     "read_feature_table",

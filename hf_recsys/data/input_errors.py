@@ -1,4 +1,9 @@
-"""Errors for interaction data that cannot be used, and where in a multi-file read a bad row lies."""
+"""Errors for input data that cannot be used, and where in a multi-file interaction read a bad row lies.
+
+:class:`InputDataError` is the common base (a ``ValueError``) of :class:`InteractionDataError` (interaction logs)
+and :class:`hf_recsys.data.feature_errors.FeatureTableError` (item and user feature tables), so that a caller can
+catch any bad input data with one ``except``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,15 @@ from typing import Any
 import numpy as np
 
 
-class InteractionDataError(ValueError):
+class InputDataError(ValueError):
+    """Input data (an interaction log, a feature table) that cannot be used; the message says where and why.
+
+    The shared base of the data readers' errors, so that one ``except InputDataError`` catches any bad input
+    data; each subclass sets its own attributes (``row``, ``column``, ``expected``, ...).
+    """
+
+
+class InteractionDataError(InputDataError):
     """Interaction data that cannot be used.
 
     The message reads ``<source>, row R (line L), column 'c': what is wrong (expected ...)``; the same facts are

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrow_checks import _first, _is_text
-from .input_errors import InteractionDataError, SourceNotFoundError, _error, _Part, _Where
+from .input_errors import InputDataError, InteractionDataError, SourceNotFoundError, _error, _Part, _Where
 from .interaction_files import FORMATS, _Columns, _has_file_suffix, _is_url, _read_files, _require
 from .interaction_log import CORE_COLUMNS, ITEM, ROW, TIME, USER, InteractionLog, _digest, chronological
 from .timestamps import TIME_UNITS, _seconds
@@ -54,6 +54,7 @@ __all__ = [
     "TIME",
     "TIME_UNITS",
     "USER",
+    "InputDataError",
     "InteractionDataError",
     "InteractionLog",
     "SourceNotFoundError",
