@@ -121,7 +121,7 @@ class FeatureField:
 
 
 def _fit(name: str, kind: str, arr: pa.Array, delimiter: str, where: _Where, max_buckets: int) -> FeatureField:
-    """A field whose vocabulary (or buckets, by the rule of the module doc) is fitted on ``arr``."""
+    """A field whose vocabulary (or buckets, by the rule in :mod:`.features`) is fitted on ``arr``."""
     if kind == "numeric":
         x = np.sort(_numbers(arr, where, name))
         x = x[~np.isnan(x)]

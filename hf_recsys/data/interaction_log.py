@@ -19,7 +19,7 @@ CORE_COLUMNS = (USER, ITEM, TIME, ROW)
 
 @dataclass(frozen=True, eq=False)
 class InteractionLog:
-    """An interaction log with normalised columns (see the module docstring) and where it came from.
+    """An interaction log with normalised columns (see :mod:`.sources`) and where it came from.
 
     ``fingerprint`` changes whenever the source's content (file path/size/mtime, or the hash of a DataFrame or
     Dataset) or a reading option changes, and every filter folds its name and parameters into it, so it can key a
