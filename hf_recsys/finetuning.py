@@ -170,9 +170,9 @@ class AlignmentReport:
     """
 
     pretrained_items: int
-    new_item_ids: list[int]
+    new_item_ids: list[int | str]  # of the vocabulary's id type
     pretrained_users: int
-    new_user_ids: list[int]
+    new_user_ids: list[int | str]
     rows: dict[str, int] = field(default_factory=dict)
     rows_new_target: dict[str, int] = field(default_factory=dict)
     rows_new_user: dict[str, int] = field(default_factory=dict)

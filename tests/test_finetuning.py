@@ -125,6 +125,69 @@ def test_align_grows_vocabularies_and_remaps_every_split(tmp_path) -> None:
     assert again.dataset["test"]["input_ids"] == aligned.dataset["test"]["input_ids"]
 
 
+def string_data() -> Data:
+    """new_data() with e-commerce string ids: items "B0020", "B0040" known, "A0005", "B0025", "C0050" new; user
+    "u2" known, "AFSKPY37N3C43SOI5IEXEK5JSIYA" and "u9" new."""
+    items = ItemVocab(["A0005", "B0020", "B0025", "B0040", "C0050"], titles=["E", "B2", "F", "D2", "G"])
+    users = UserVocab(["u2", "AFSKPY37N3C43SOI5IEXEK5JSIYA", "u9"], gender=["M", "X", None])
+    new_user = "AFSKPY37N3C43SOI5IEXEK5JSIYA"
+    movie_rows = {
+        "train": [
+            ("u2", ["B0020", "B0040"], "A0005"),
+            (new_user, ["A0005", "B0025"], "C0050"),
+            ("u9", ["B0040"], "B0020"),
+        ],
+        "test": [(new_user, ["A0005", "B0025", "C0050"], "B0040")],
+    }
+    features = datasets.Features({**ROW_FEATURES, "user_id": datasets.Value("string")})
+    splits = {
+        split: datasets.Dataset.from_dict(
+            {
+                "user_id": [u for u, _, _ in rows],
+                "user_index": users.encode_many([u for u, _, _ in rows]).tolist(),
+                "input_ids": [items.encode_many(h).tolist() for _, h, _ in rows],
+                "target": items.encode_many([t for _, _, t in rows]).tolist(),
+                "timestamp": [0] * len(rows),
+            },
+            features=features,
+        )
+        for split, rows in movie_rows.items()
+    }
+    return Data(datasets.DatasetDict(splits), items, users)
+
+
+def test_align_with_string_ids(tmp_path) -> None:
+    items = ItemVocab(["B0010", "B0020", "B0030", "B0040"], titles=["A", "B", "C", "D"])
+    users = UserVocab(["u1", "u2", "u3"], gender=["F", "M", "F"])
+    data = string_data()
+    aligned, new_items, new_users, report = align_to_pretrained(data, items, users)
+    assert new_items.id_type == "str" and new_users.id_type == "str"
+    assert new_items.item_ids.tolist() == ["B0010", "B0020", "B0030", "B0040", "A0005", "B0025", "C0050"]
+    assert [new_items.encode(m) for m in ("B0010", "B0020", "B0030", "B0040")] == [1, 2, 3, 4]
+    assert new_items.title(2) == "B" and new_items.title(5) == "E"
+    assert new_users.user_ids.tolist() == ["u1", "u2", "u3", "AFSKPY37N3C43SOI5IEXEK5JSIYA", "u9"]
+    for split in ("train", "test"):
+        before, after = data.dataset[split], aligned.dataset[split]
+        assert movies_of(after, new_items) == movies_of(before, data.items)
+        np.testing.assert_array_equal(after["user_index"], new_users.encode_many(after["user_id"]))
+    assert aligned.dataset["train"]["input_ids"][0] == [2, 4]  # "B0020", "B0040": their pretrained tokens
+    assert report.new_item_ids == ["A0005", "B0025", "C0050"] and all(type(m) is str for m in report.new_item_ids)
+    assert report.new_user_ids == ["AFSKPY37N3C43SOI5IEXEK5JSIYA", "u9"]
+    assert report.rows_new_target == {"train": 2, "test": 0} and report.rows_new_user == {"train": 2, "test": 1}
+    json.dumps(report.to_dict())
+    save_vocabs(tmp_path, new_items, new_users)
+    it, us = load_vocabs(tmp_path)
+    assert it == new_items and us == new_users and it.id_type == "str"
+    again, it2, _, report2 = align_to_pretrained(aligned, it, us)
+    assert it2 == new_items and report2.num_new_items == 0 and report2.num_new_users == 0
+    assert again.dataset["test"]["input_ids"] == aligned.dataset["test"]["input_ids"]
+    # a pretrained model with int ids cannot take data with string ids (no silent conversion)
+    with pytest.raises(ValueError, match=r"movie ids must be integers \(this vocabulary's id type\)"):
+        align_to_pretrained(data, *pretrained_vocabs())
+    with pytest.raises(UnknownItemError, match="movie id 'A0005'"):
+        item_token_map(data.items, items)
+
+
 def test_remap_dataset_bad_input() -> None:
     data = new_data()
     with pytest.raises(ValueError, match="item token 5 is outside the source vocabulary"):

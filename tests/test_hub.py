@@ -25,7 +25,7 @@ import pytest
 import torch
 from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl, constants, set_client_factory
 from huggingface_hub.utils import _http
-from tiny_run import MOVIE_IDS, make_tiny_run
+from tiny_run import MOVIE_IDS, STRING_MOVIE_IDS, STRING_USER_IDS, make_tiny_run
 
 from hf_recsys import hub
 from hf_recsys.hub import plot_training_curve, push_to_hub, render_model_card, upload_files, write_model_card
@@ -613,6 +613,29 @@ def test_endpoint_handler(run_dir: Path) -> None:
     assert handler({"inputs": {"history": []}, "parameters": {"k": 2}})[0]["movie_id"] == 1
     with pytest.raises(ValueError, match="unknown movie"):
         handler({"inputs": [999999]})
+
+
+def test_endpoint_handler_and_card_with_string_ids(tmp_path: Path) -> None:
+    """String item and user ids: the handler never parses them as numbers and the card's snippets quote them."""
+    folder = make_tiny_run(tmp_path / "string-run", string_ids=True)
+    spec = importlib.util.spec_from_file_location("endpoint_handler_str", hub.TEMPLATE_DIR / "handler.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    handler = module.EndpointHandler(str(folder))
+    first, star_wars = STRING_MOVIE_IDS[0], STRING_MOVIE_IDS[MOVIE_IDS.index(260)]
+    out = handler(
+        {"inputs": {"history": [first, "Heat (1995)"], "user_id": STRING_USER_IDS[1]}, "parameters": {"k": 3}}
+    )
+    assert len(out) == 3 and all(isinstance(r["movie_id"], str) for r in out)
+    token = {m: t for t, m in enumerate(sorted(STRING_MOVIE_IDS), start=1)}
+    heat = token[STRING_MOVIE_IDS[MOVIE_IDS.index(6)]]
+    expected = handler.model.recommend(torch.tensor([[token[first], heat]]), user_ids=torch.tensor([2]), k=3)
+    assert [token[r["movie_id"]] for r in out] == expected.item_ids[0].tolist()
+    assert handler({"inputs": [star_wars], "parameters": {"k": 2}})[0]["movie_id"] not in {star_wars}
+    with pytest.raises(ValueError, match="unknown movie"):
+        handler({"inputs": [260]})
+    text = str(render_model_card(folder, repo_id=REPO_ID))
+    assert repr(STRING_USER_IDS[0]) in text and repr(STRING_MOVIE_IDS[0]) in text
 
 
 def test_card_png_is_linked_only_when_present(run_dir: Path) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_run import MOVIE_IDS, TITLES, make_tiny_run
+from tiny_run import MOVIE_IDS, STRING_MOVIE_IDS, STRING_USER_IDS, TITLES, make_tiny_run
 from transformers import pipeline
 
 from hf_recsys import Recommender
+from hf_recsys.data.vocab import ItemVocab
 from hf_recsys.inference import (
     PIPELINE_TASK,
     NextItemRecommendationPipeline,
@@ -509,3 +510,103 @@ def test_cli_prints_a_table(run_dir: Path, rec: Recommender, capsys: pytest.Capt
     assert "ambiguous" in capsys.readouterr().err
     assert cli.main(["--model", str(run_dir), "--genres", "Action", "--k", "2"]) == 0
     assert "popularity" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# String ids (e-commerce catalogues): the same tiny model with ids such as "B000001X"
+# ---------------------------------------------------------------------------------------------------------------
+STR_OF = dict(zip(MOVIE_IDS, STRING_MOVIE_IDS))
+
+
+@pytest.fixture(scope="module")
+def str_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_run(tmp_path_factory.mktemp("string-ids") / "run", string_ids=True)
+
+
+@pytest.fixture(scope="module")
+def str_rec(str_run_dir: Path) -> Recommender:
+    return Recommender.from_pretrained(str_run_dir)
+
+
+def test_string_id_model_recommends_with_ids_of_its_type(str_rec: Recommender, rec: Recommender) -> None:
+    """Same weights, same tokens: the string-id model ranks exactly like the int one, ids in their own type."""
+    assert str_rec.item_vocab.id_type == "str" and str_rec.user_vocab.id_type == "str"
+    popular = str_rec.popular(k=5)
+    assert ids(popular) == [STR_OF[m] for m in POPULAR[:5]] and all(type(m) is str for m in ids(popular))
+    history = [STR_OF[1], STR_OF[260], STR_OF[608]]
+    result = str_rec.recommend(user_id=STRING_USER_IDS[0], history=history, k=4)
+    expected = rec.recommend(user_id=11, history=[1, 260, 608], k=4)
+    assert ids(result) == [STR_OF[m] for m in ids(expected)]
+    assert [r["score"] for r in result] == pytest.approx([r["score"] for r in expected])
+    assert result.strategy == "model" and result.known_user and result.user_id == STRING_USER_IDS[0]
+    assert not set(ids(result)) & set(history)  # exclude_seen works on the resolved string ids
+    assert result.resolved_titles == {} and result.skipped_movie_ids == []
+
+
+def test_string_id_history_mixes_ids_and_titles(str_rec: Recommender) -> None:
+    by_id = str_rec.recommend(history=[STR_OF[1], STR_OF[260]], k=4)
+    by_title = str_rec.recommend(history=["Toy Story (1995)", "star wars: episode iv - a new hope (1977)"], k=4)
+    mixed = str_rec.recommend(history=[STR_OF[1], "Star Wars: Episode IV - A New Hope (1977)"], k=4)
+    assert by_id == by_title == mixed
+    assert by_title.resolved_titles["Toy Story (1995)"] == STR_OF[1]
+    assert str_rec.resolve_title("Fargo (1996)") == STR_OF[608] and str_rec.title(STR_OF[608]) == "Fargo (1996)"
+    with pytest.raises(TitleMatchError, match="not found"):  # neither a known id nor a title
+        str_rec.recommend(history=["B999999X"])
+    with pytest.warns(UnknownMovieWarning, match="260"):  # an int is never converted: an unknown id
+        skipped = str_rec.recommend(history=[260, STR_OF[1]], k=3)
+    assert skipped.skipped_movie_ids == [260] and skipped == str_rec.recommend(history=[STR_OF[1]], k=3)
+    with pytest.raises(UnknownMovieError, match="260"):
+        str_rec.title(260)
+
+
+def test_known_string_id_wins_over_a_title(str_rec: Recommender) -> None:
+    """An item whose id is another item's title: the id is taken first; without titles, unknown strings skip."""
+    model = str_rec.model
+    titles = list(TITLES)
+    clash_ids = [*STRING_MOVIE_IDS[:-1], "Fargo (1996)"]  # the last item's id is the 11th item's title
+    items = ItemVocab(clash_ids, titles=titles, years=[int(t[-5:-1]) for t in titles])
+    clash = Recommender(model, items, str_rec.user_vocab)
+    token = items.encode("Fargo (1996)")
+    result = clash.recommend(history=["Fargo (1996)"], k=3, exclude_seen=True)
+    assert result.resolved_titles == {}  # taken as an id, not matched as a title
+    assert clash._prepare(history=["Fargo (1996)"]).seen_tokens == [token]
+    assert clash._prepare(history=["fargo (1996)"]).seen_tokens == [items.encode(STRING_MOVIE_IDS[10])]
+    untitled = Recommender(model, ItemVocab(STRING_MOVIE_IDS), str_rec.user_vocab)
+    with pytest.warns(UnknownMovieWarning, match="Toy Story"):
+        no_titles = untitled.recommend(history=["Toy Story (1995)", STR_OF[1]], k=3)
+    assert no_titles.skipped_movie_ids == ["Toy Story (1995)"]
+
+
+def test_string_user_ids_and_id_filters(str_rec: Recommender) -> None:
+    known = str_rec.recommend(user_id="AGZZ22", history=[STR_OF[1]], k=3)
+    assert known.known_user and known.user_id == "AGZZ22"
+    stranger = str_rec.recommend(user_id="nobody", history=[STR_OF[1]], k=3)
+    assert not stranger.known_user
+    with pytest.raises(TypeError, match="user_id must be a str"):
+        str_rec.recommend(user_id=22, history=[STR_OF[1]])
+    only = str_rec.recommend(filters={"include_movie_ids": [STR_OF[6], STR_OF[7], "B-unknown"]}, k=3)
+    assert sorted(ids(only)) == [STR_OF[6], STR_OF[7]]
+    dropped = str_rec.recommend(filters={"exclude_movie_ids": [STR_OF[1]]}, k=11)
+    assert STR_OF[1] not in ids(dropped)
+    with pytest.raises(TypeError, match="list of str movie ids"):
+        str_rec.recommend(filters={"exclude_movie_ids": [1]})
+
+
+def test_string_id_pipeline_and_cli(
+    str_rec: Recommender, str_run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hf_recsys.commands import recommend as cli
+
+    pipe = NextItemRecommendationPipeline(
+        model=str_rec.model, item_vocab=str_rec.item_vocab, user_vocab=str_rec.user_vocab
+    )
+    out = pipe({"user_id": STRING_USER_IDS[1], "history": [STR_OF[1], "Heat (1995)"]}, top_k=3)
+    expected = str_rec.recommend(user_id=STRING_USER_IDS[1], history=[STR_OF[1], STR_OF[6]], k=3)
+    assert [o["movie_id"] for o in out] == ids(expected)
+    assert cli.parse_history(["0042", "Heat (1995)"], "str") == ["0042", "Heat (1995)"]
+    assert cli.parse_user_id("0042", "str") == "0042" and cli.parse_user_id("42") == 42
+    status = cli.main(["--model", str(str_run_dir), "--user_id", "AGZZ22", "--history", STR_OF[1], "heat", "--k", "3"])
+    printed = capsys.readouterr().out
+    assert status == 0 and "user AGZZ22" in printed and "matched 'heat' -> 'Heat (1995)'" in printed
+    for item in str_rec.recommend(user_id="AGZZ22", history=[STR_OF[1], STR_OF[6]], k=3):
+        assert item["movie_id"] in printed

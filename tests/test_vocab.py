@@ -216,8 +216,8 @@ def test_extended_item_vocab_round_trips_exactly(tmp_path, items: ItemVocab) -> 
     old.update(years=None, genres=None)
     assert ItemVocab.from_dict(old).item_ids.tolist() == [7, 50, 1200]
     assert ItemVocab.from_dict(old).title(1) == "Sabrina (1995)"
-    with pytest.raises(ValueError, match="version 3 is newer"):
-        ItemVocab.from_dict({**grown.to_dict(), "version": 3})
+    with pytest.raises(ValueError, match="version 4 is newer"):
+        ItemVocab.from_dict({**grown.to_dict(), "version": 4})
 
 
 def test_extended_lookup_table_path_uses_token_order() -> None:
@@ -269,3 +269,151 @@ def test_extended_user_vocab_round_trips_exactly(tmp_path, items: ItemVocab, use
     assert "categories" not in users.to_dict() and users.to_dict()["version"] == 1
     with pytest.raises(ValueError, match=r"values \['Z'\] are not in its categories"):
         UserVocab([1], gender=["Z"], categories={"gender": ["F"]})
+
+
+# --------------------------------------------------------------------------------------------------------
+# String ids (e-commerce logs): one id type per vocabulary, kept through save and load
+# --------------------------------------------------------------------------------------------------------
+ASINS = ["B07J3GH1W1", "B000AAA111", "B0CZZZ9999"]
+
+
+def test_string_item_ids_encode_decode_and_lookups() -> None:
+    vocab = ItemVocab(ASINS, titles=["Lego set", "Teddy bear", "Puzzle"])
+    assert vocab.id_type == "str" and ItemVocab([1]).id_type == "int"
+    ids = vocab.item_ids
+    assert ids.dtype.kind == "U" and ids.tolist() == sorted(ASINS)  # tokens follow ascending (lexicographic) id
+    assert all(type(m) is str for m in ids.tolist())
+    assert [vocab.encode(m) for m in ASINS] == [2, 1, 3]
+    assert vocab.decode(2) == "B07J3GH1W1" and type(vocab.decode(2)) is str
+    np.testing.assert_array_equal(vocab.encode_many(ASINS), [2, 1, 3])
+    np.testing.assert_array_equal(vocab.encode_many(np.array(ASINS)), [2, 1, 3])
+    np.testing.assert_array_equal(vocab.encode_many(np.array(ASINS, dtype=object)), [2, 1, 3])
+    assert vocab.decode_many([3, 1]).tolist() == ["B0CZZZ9999", "B000AAA111"]
+    assert "B07J3GH1W1" in vocab and np.str_("B07J3GH1W1") in vocab and vocab.encode(np.str_("B000AAA111")) == 1
+    with pytest.raises(UnknownItemError, match="movie id 'B0NOPE' is not in the item vocabulary"):
+        vocab.encode("B0NOPE")
+    with pytest.raises(UnknownItemError, match="movie id 'B0NOPE'"):
+        vocab.encode_many(["B07J3GH1W1", "B0NOPE"])
+    with pytest.raises(ValueError, match="duplicate movie id 'B07J3GH1W1'"):
+        ItemVocab([*ASINS, "B07J3GH1W1"])
+
+
+def test_no_conversion_between_int_and_string_ids() -> None:
+    ints, strs = ItemVocab([260, 1]), ItemVocab(["260", "1"])
+    assert "260" not in ints and 260 not in strs and np.int64(260) not in strs
+    with pytest.raises(UnknownItemError, match="movie id '260'"):
+        ints.encode("260")
+    with pytest.raises(UnknownItemError, match="movie id '260'"):
+        ints.encode_many([1, "260"])  # not silently stringified / parsed
+    with pytest.raises(UnknownItemError, match="movie id 260 "):
+        strs.encode_many(["1", 260])
+    with pytest.raises(UnknownItemError, match="movie id 260 "):
+        strs.encode(260)
+    users = UserVocab(["AFSKPY37N3C43SOI5IEXEK5JSIYA", "u2"])
+    assert users.encode("u2") == 2 and users.encode(2) == 0 and UserVocab([2]).encode("2") == 0
+    np.testing.assert_array_equal(users.encode_many(["u2", 7, "nope", "AFSKPY37N3C43SOI5IEXEK5JSIYA"]), [2, 0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ([7, "B07J3GH1W1"], r"not a mix: id 7 at position 0 is an int, id 'B07J3GH1W1' at position 1 is a str"),
+        (["a", "b", 3], r"not a mix: id 'a' at position 0 is a str, id 3 at position 2 is an int"),
+        (["a", None], r"id None at position 1 is a NoneType"),
+        ([1, 2.5], r"id 2\.5 at position 1 is a float"),
+        ([None, 1], r"all integers or all strings: id None at position 0"),
+        ([True, 1], r"id True at position 0 is a bool"),
+        (np.array([1.0, 2.0]), r"array of dtype float64"),
+        (np.array(["a", 1], dtype=object), r"id 1 at position 1 is an int"),
+    ],
+)
+def test_mixed_or_bad_id_types_are_refused(ids, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        ItemVocab(ids)
+    with pytest.raises(ValueError, match=message.replace("movie", "user")):
+        UserVocab(ids)
+
+
+def test_numpy_ids_count_as_ints_and_strings() -> None:
+    assert ItemVocab(np.array([3, 1], dtype=np.uint16)).item_ids.dtype == np.int64
+    assert ItemVocab([np.int32(3), 1]).item_ids.tolist() == [1, 3]
+    assert ItemVocab([np.str_("b"), "a"]).item_ids.tolist() == ["a", "b"]
+
+
+def test_string_vocabs_round_trip_with_their_type(tmp_path) -> None:
+    items = ItemVocab(ASINS, titles=["Lego set", "Teddy bear", "Puzzle"], genres=[["Toys"], ["Plush"], []])
+    users = UserVocab(["AFSKPY37N3C43SOI5IEXEK5JSIYA", "u1", "0042"], gender=["F", None, "M"])
+    save_vocabs(tmp_path, items, users)
+    stored = json.loads((tmp_path / ITEM_VOCAB_FILE).read_text())
+    assert stored["version"] == 3 and stored["id_type"] == "str" and stored["item_ids"] == sorted(ASINS)
+    stored_users = json.loads((tmp_path / USER_VOCAB_FILE).read_text())
+    assert stored_users["version"] == 3 and stored_users["id_type"] == "str"
+    it, us = load_vocabs(tmp_path)
+    assert it == items and us == users and it.id_type == "str" and us.id_type == "str"
+    assert it.item_ids.tolist() == items.item_ids.tolist() and it.title(it.encode("B07J3GH1W1")) == "Lego set"
+    assert us.user_ids.tolist() == ["0042", "AFSKPY37N3C43SOI5IEXEK5JSIYA", "u1"]  # "0042" stays a string
+    assert us.decode(1) == "0042" and us.features(1) == [2] and us.encode(42) == 0
+    # an empty string vocabulary keeps its type too
+    empty = ItemVocab([], id_type="str")
+    assert ItemVocab.from_dict(empty.to_dict()).id_type == "str" and ItemVocab([]).id_type == "int"
+    with pytest.raises(ValueError, match="needs 'id_type'"):
+        ItemVocab.from_dict({k: v for k, v in stored.items() if k != "id_type"})
+
+
+def test_int_vocab_files_of_every_older_version_still_load(tmp_path, items: ItemVocab, users: UserVocab) -> None:
+    """Files written before string ids (no id_type; versions 1 and 2, and version-less) load as int, unchanged."""
+    assert "id_type" not in items.to_dict() and items.to_dict()["version"] == 1  # int files are written as before
+    v1 = {
+        "format": "hf_recsys.ItemVocab",
+        "version": 1,
+        "special_tokens": ["[PAD]"],
+        "num_items": 3,
+        "item_ids": [1200, 7, 50],
+        "titles": ["Aliens (1986)", "Sabrina (1995)", "Star Wars (1977)"],
+        "years": None,
+        "genres": None,
+        "genre_names": [],
+    }
+    no_version = {k: v for k, v in v1.items() if k != "version"}
+    v2 = {**v1, "version": 2, "item_ids": [50, 7, 1200], "titles": None}
+    for data, order in ((v1, [7, 50, 1200]), (no_version, [7, 50, 1200]), (v2, [50, 7, 1200])):
+        path = tmp_path / "item_vocab.json"
+        path.write_text(json.dumps(data))
+        vocab = ItemVocab.load(path)
+        assert vocab.id_type == "int" and vocab.item_ids.dtype == np.int64 and vocab.item_ids.tolist() == order
+        assert type(vocab.decode(1)) is int and vocab.to_dict()["version"] == (2 if data is v2 else 1)
+    u1 = {"format": "hf_recsys.UserVocab", "version": 1, "unknown_index": 0, "num_users": 2, "user_ids": [9, 3]}
+    u2 = {**u1, "version": 2, "features": {"gender": ["M", "F"]}, "categories": {"gender": ["M", "F"]}}
+    for data, order in ((u1, [3, 9]), (u2, [9, 3])):
+        path = tmp_path / "user_vocab.json"
+        path.write_text(json.dumps(data))
+        vocab = UserVocab.load(path)
+        assert vocab.id_type == "int" and vocab.user_ids.tolist() == order and type(vocab.decode(1)) is int
+    assert UserVocab.load(path).categories("gender") == ["M", "F"]
+    with pytest.raises(ValueError, match="version 4 is newer than supported \\(3\\)"):
+        ItemVocab.from_dict({**v1, "version": 4})
+
+
+def test_string_vocab_extend_keeps_old_tokens() -> None:
+    items = ItemVocab(ASINS, titles=["Lego set", "Teddy bear", "Puzzle"])
+    grown = items.extend(["B0NEW2", "B07J3GH1W1", "A0NEW1"], titles=["New two", "ignored", "New one"])
+    assert grown.id_type == "str" and not grown.is_sorted
+    assert grown.item_ids.tolist() == [*sorted(ASINS), "A0NEW1", "B0NEW2"]  # old tokens first, new ones sorted
+    assert [grown.encode(m) for m in ASINS] == [items.encode(m) for m in ASINS]
+    assert grown.encode("A0NEW1") == 4 and grown.title(4) == "New one" and grown.title(2) == "Lego set"
+    np.testing.assert_array_equal(grown.encode_many(["B0NEW2", "B000AAA111"]), [5, 1])
+    again = ItemVocab.from_dict(json.loads(json.dumps(grown.to_dict())))
+    assert again == grown and again.item_ids.tolist() == grown.item_ids.tolist()
+    with pytest.raises(
+        ValueError, match=r"movie ids must be strings \(this vocabulary's id type\): id 5 at position 1"
+    ):
+        items.extend(["B0NEW2", 5])
+    with pytest.raises(ValueError, match=r"must be integers \(this vocabulary's id type\): id 'x' at position 0"):
+        ItemVocab([1, 2]).extend(["x"])
+    users = UserVocab(["u2", "u1"], gender=["M", "F"])
+    grown_users = users.extend(["u0", "u1"], gender=["X", "M"])
+    assert grown_users.user_ids.tolist() == ["u1", "u2", "u0"] and grown_users.encode("u0") == 3
+    assert grown_users.features(1) == users.features(1) and grown_users.categories("gender") == ["F", "M", "X"]
+    assert UserVocab.from_dict(grown_users.to_dict()) == grown_users
+    with pytest.raises(ValueError, match="user ids must be strings"):
+        users.extend([3])

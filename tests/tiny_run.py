@@ -27,18 +27,30 @@ TITLES = [
 GENRES = [["Animation", "Comedy"], ["Adventure"], ["Comedy"], ["Action"], ["Romance"], ["Romance"]] * 2
 MOVIE_IDS = [1, 2, 3, 6, 7, 915, 10, 16, 260, 1196, 608, 110]
 USER_IDS = [11, 22, 33]
+# The same catalogue with string ids (e-commerce style); ascending string order = ascending MOVIE_IDS order,
+# so tokens (and the popularity order) are the same as for the int run.
+STRING_MOVIE_IDS = [f"B{m:06d}X" for m in MOVIE_IDS]
+STRING_USER_IDS = ["AFSKPY37N3C43SOI5IEXEK5JSIYA", "AGZZ22", "AHZZ33"]
 
 
-def make_tiny_run(folder: Path, user_conditioning: str = "add", seed: int = 0) -> Path:
-    """Write a run folder like training does (untrained weights, real file layout); return its path."""
+def make_tiny_run(folder: Path, user_conditioning: str = "add", seed: int = 0, string_ids: bool = False) -> Path:
+    """Write a run folder like training does (untrained weights, real file layout); return its path.
+
+    ``string_ids`` gives items the ids of ``STRING_MOVIE_IDS`` and users those of ``STRING_USER_IDS``.
+    """
     torch.manual_seed(seed)
     items = ItemVocab(
-        MOVIE_IDS,
+        STRING_MOVIE_IDS if string_ids else MOVIE_IDS,
         titles=TITLES,
         years=[int(t[-5:-1]) for t in TITLES],
         genres=GENRES,
     )
-    users = UserVocab(USER_IDS, gender=["M", "F", "M"], age=["18", "25", "35"], occupation=["1", "2", "3"])
+    users = UserVocab(
+        STRING_USER_IDS if string_ids else USER_IDS,
+        gender=["M", "F", "M"],
+        age=["18", "25", "35"],
+        occupation=["1", "2", "3"],
+    )
     config = RecTransformerConfig(
         num_items=items.num_items,
         num_users=users.num_users,

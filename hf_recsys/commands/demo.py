@@ -76,14 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     test_rows = data.dataset["test"]
     index = test_rows["user_id"].index(args.user_id) if args.user_id in test_rows["user_id"] else 0
     row = test_rows[index]
-    history = [int(m) for m in data.items.decode_many(row["input_ids"])]
+    history = data.items.decode_many(row["input_ids"]).tolist()  # Python ints (or str for string ids)
     print(f"\nUser {row['user_id']}: last 10 of {len(history)} movies watched")
     for movie_id in history[-10:]:
         print(f"  {recommender.title(movie_id)}")
     print("Recommended next:")
     for rec in recommender.recommend(user_id=row["user_id"], history=history, k=10):
         print(f"  {rec['rank']:>2}. {rec['title']}  (score {rec['score']:.2f})")
-    held_out = int(data.items.decode(row["target"]))
+    held_out = data.items.decode(row["target"])
     print(f"(actually watched next: {recommender.title(held_out)})")
     print(
         f"\nRun folder: {args.output_dir} (model, vocabularies, results.json, model card). "

@@ -3,7 +3,9 @@
     hf-recsys recommend --model runs/demo --user_id 5 --history "Toy Story (1995)" 260 --k 10
 
 History items that are whole numbers are movie ids, anything else is a title (exact, case-insensitive or fuzzy
-match; an ambiguous title exits with the close matches). With no user and no history, the most popular movies
+match; an ambiguous title exits with the close matches). For a model whose item ids are strings (e.g. Amazon's
+"B07J3GH1W1"), nothing is parsed: an item that is a known id is that item, anything else a title. `--user_id`
+is read as a whole number for int user ids and taken as it is for string user ids. With no user and no history, the most popular movies
 are shown (cold start).
 """
 
@@ -21,7 +23,10 @@ class RecommendArguments:
     """Command-line options of `hf-recsys recommend`."""
 
     model: str = field(metadata={"help": "Run folder (e.g. runs/demo) or Hub repo id of a trained model."})
-    user_id: int | None = field(default=None, metadata={"help": "Original user id (unknown ids are cold users)."})
+    user_id: str | None = field(
+        default=None,
+        metadata={"help": "Original user id: a whole number, or a string for string user ids (unknown: cold user)."},
+    )
     history: list[str] = field(
         default_factory=list,
         metadata={"help": "Watched movies, oldest first: movie ids (numbers) or titles.", "nargs": "*"},
@@ -41,9 +46,25 @@ class RecommendArguments:
     device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda (default: cpu)."})
 
 
-def parse_history(items: list[str]) -> list[int | str]:
-    """CLI strings -> history: whole numbers are movie ids, anything else a title."""
+def parse_history(items: list[str], id_type: str = "int") -> list[int | str]:
+    """CLI strings -> history: whole numbers are movie ids, anything else a title.
+
+    With string item ids (`id_type="str"`) every item stays a string: the recommender takes a known id as that
+    item and anything else as a title ("0042" may be an item id, not the number 42).
+    """
+    if id_type == "str":
+        return list(items)
     return [int(item) if item.strip().lstrip("-").isdigit() else item for item in items]
+
+
+def parse_user_id(user_id: str | None, id_type: str = "int") -> int | str | None:
+    """CLI string -> user id: a whole number for int user ids (`ValueError` otherwise), the string itself for
+    string user ids."""
+    if user_id is None or id_type == "str":
+        return user_id
+    if not user_id.strip().lstrip("-").isdigit():
+        raise ValueError(f"--user_id must be a whole number for this model (its user ids are ints), got {user_id!r}")
+    return int(user_id)
 
 
 def format_table(recommendations: list[dict]) -> str:
@@ -99,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     recommender = Recommender.from_pretrained(args.model, revision=args.revision, device=args.device)
     try:
+        user_id = parse_user_id(args.user_id, recommender.user_vocab.id_type)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # skipped ids are printed below instead
             result = recommender.recommend(
-                user_id=args.user_id,
-                history=parse_history(args.history),
+                user_id=user_id,
+                history=parse_history(args.history, recommender.item_vocab.id_type),
                 k=args.k,
                 exclude_seen=not args.include_seen,
                 filters=filters or None,
@@ -117,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"matched {query!r} -> {recommender.title(movie_id)!r} (movie id {movie_id})")
     if result.skipped_movie_ids:
         print(f"skipped unknown movie ids: {result.skipped_movie_ids}")
-    who = "unknown user" if not result.known_user else f"user {args.user_id}"
+    who = "unknown user" if not result.known_user else f"user {user_id}"
     note = f"; the {result.truncated} oldest history items were not read" if result.truncated else ""
     print(f"{who}; strategy: {result.strategy}{note}")
     print(format_table(result))

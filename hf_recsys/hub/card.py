@@ -193,7 +193,13 @@ def _data_sentence(data: Mapping[str, Any], label: str) -> str:
     return text + "." + (f" *About this file*: {description}." if description else "")
 
 
-def _example_history(item_ids: Sequence[int]) -> list[int]:
+def _ids_of(vocab: dict[str, Any], key: str) -> list[int | str]:
+    """The ids of a vocabulary file in their type: ints (every file without ``"id_type": "str"``) or strings."""
+    values = vocab.get(key) or []
+    return [str(v) for v in values] if vocab.get("id_type") == "str" else [int(v) for v in values]
+
+
+def _example_history(item_ids: Sequence[int | str]) -> list[int | str]:
     known = set(item_ids)
     if all(m in known for m in _PREFERRED_HISTORY):
         return list(_PREFERRED_HISTORY)
@@ -311,8 +317,8 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     variant = str(data.get("variant") or "")
     model = str(results.get("model") or "rec-transformer")
     model_name = repo_id.split("/")[-1] if repo_id else f"{model}-{dataset_key}"
-    item_ids = [int(m) for m in items.get("item_ids") or []]
-    user_ids = [int(u) for u in users.get("user_ids") or []]
+    item_ids = _ids_of(items, "item_ids")
+    user_ids = _ids_of(users, "user_ids")
     num_items = int(config.get("num_items") or len(item_ids))
     num_users = int(users.get("num_users") or len(user_ids))
     training = results.get("training") or {}
@@ -448,7 +454,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "training_rows": [(k, _fmt_value(v)) for k, v in training.items() if v is not None],
         "config_rows": [(k, _fmt_value(config[k])) for k in _config_keys() if k in config],
         "example_history": _example_history(item_ids),
-        "example_user": user_ids[0] if user_ids else 0,
+        "example_user": repr(user_ids[0]) if user_ids else 0,  # a Python literal: 5 or 'AFSK...'
         "has_handler": (run_dir / HANDLER_FILE).is_file() or (TEMPLATE_DIR / HANDLER_FILE).is_file(),
     }
     return card_data, context

@@ -32,12 +32,12 @@ PIPELINE_TASK = "next-item-recommendation"
 class NextItemRecommendationPipeline(Pipeline):
     """Top-k next movies for a user and/or a history of movie ids or titles.
 
-    Inputs (one request): a dict `{"user_id": int | None, "history": [ids or titles]}` or a bare list of movie
+    Inputs (one request): a dict `{"user_id": int | str | None, "history": [ids or titles]}` or a bare list of movie
     ids/titles (the history). A list of such dicts (or of lists) is a batch, scored one forward pass per
     `batch_size` (default 256) requests. Parameters (at construction or per call): `top_k` (default 10),
     `exclude_seen`, `filters`, `on_unknown` (see `Recommender.recommend`).
 
-    Output: `[{"movie_id": int, "title": str | None, "score": float}, ...]` best first (a list of those per
+    Output: `[{"movie_id": int | str, "title": str | None, "score": float}, ...]` best first (a list of those per
     request for a batch).
 
     The vocabularies are read from where the model came from (`model.name_or_path`: a folder or a Hub repo id),

@@ -8,12 +8,17 @@ huggingface_hub, the standard library and its sibling files.
 
 Behaviour worth knowing (documented once, here):
 
-* Histories are chronological (oldest first) and may mix movie ids (`int`) and titles (`str`). Titles are
+* Ids keep the vocabulary's type (`ItemVocab.id_type`): ints for MovieLens, strings for logs such as Amazon's
+  ("B07J3GH1W1"). Results' `"movie_id"` values are of that type; no id is converted between int and str.
+* Histories are chronological (oldest first) and may mix movie ids and titles. With an int item vocabulary, an
+  `int` is a movie id and a `str` a title (exactly as always). With a string item vocabulary, a `str` that is a
+  known movie id is that movie; any other `str` is looked up as a title (or, when the vocabulary has no titles, is
+  an unknown movie id), and an `int` is an unknown movie id. Titles are
   matched exactly, then case-insensitively, then by a normalised key (articles such as "Matrix, The" moved to
   the front, punctuation and the year dropped when the query has none), then by whole words ("Star Wars"), then
   fuzzily (`difflib`); an ambiguous or unknown title raises `TitleMatchError` (a `ValueError`) listing close
   matches.
-* Unknown movie ids follow `on_unknown`: `"skip"` (default) drops them, emits an `UnknownMovieWarning` and lists
+* Unknown movie ids (including ids of the other type) follow `on_unknown`: `"skip"` (default) drops them, emits an `UnknownMovieWarning` and lists
   them in the result's `skipped_movie_ids`; `"error"` raises `UnknownMovieError` (a `ValueError`) naming them.
 * Histories longer than the model's `max_position_embeddings` keep their most recent items for scoring; every
   item of the full history is still excluded from the recommendations when `exclude_seen=True`.
@@ -62,11 +67,11 @@ _MAX_CACHE = 4096  # resolved titles / filter masks kept per Recommender
 class TitleMatchError(ValueError):
     """A title in a history that matches no movie, or several equally well; `candidates` lists close matches."""
 
-    def __init__(self, query: str, candidates: list[tuple[int, str]], ambiguous: bool) -> None:
+    def __init__(self, query: str, candidates: list[tuple[int | str, str]], ambiguous: bool) -> None:
         self.query = query
         self.candidates = candidates
         self.ambiguous = ambiguous
-        listed = "; ".join(f"{title!r} (movie id {movie_id})" for movie_id, title in candidates)
+        listed = "; ".join(f"{title!r} (movie id {movie_id!r})" for movie_id, title in candidates)
         if ambiguous:
             message = (
                 f"title {query!r} is ambiguous: it matches {listed}. Pass the exact title or the movie id instead."
@@ -81,7 +86,7 @@ class TitleMatchError(ValueError):
 class UnknownMovieError(ValueError):
     """Movie ids that are not in the model's catalogue (raised with `on_unknown="error"`); `movie_ids` lists them."""
 
-    def __init__(self, movie_ids: list[int], num_items: int) -> None:
+    def __init__(self, movie_ids: list[int | str], num_items: int) -> None:
         self.movie_ids = movie_ids
         super().__init__(
             f"movie ids not in the catalogue ({num_items} movies): {movie_ids}; use on_unknown='skip' to ignore them"
@@ -103,10 +108,10 @@ class Recommendations(list):
     """
 
     strategy: str = "model"
-    user_id: int | None = None
+    user_id: int | str | None = None
     known_user: bool = False
-    skipped_movie_ids: list[int]
-    resolved_titles: dict[str, int]
+    skipped_movie_ids: list[int | str]
+    resolved_titles: dict[str, int | str]
     truncated: int = 0
 
     def __init__(self, items: Sequence[dict[str, Any]] = ()) -> None:
@@ -282,10 +287,13 @@ class Recommender:
         self.num_items = item_vocab.num_items
         self.max_length = int(config.max_position_embeddings)
 
-        # Movie id <-> token and display metadata, as plain Python containers (fast per-item access).
+        # Movie id <-> token and display metadata, as plain Python containers (fast per-item access). Ids keep
+        # the vocabulary's type (Python int or str).
         ids = item_vocab.item_ids.tolist()
-        self._token_of: dict[int, int] = {m: t for t, m in enumerate(ids, start=ItemVocab.NUM_SPECIAL)}
-        self._movie_ids: list[int | None] = [None, *ids]
+        self._str_ids = item_vocab.id_type == "str"
+        self._str_users = user_vocab.id_type == "str"
+        self._token_of: dict[int | str, int] = {m: t for t, m in enumerate(ids, start=ItemVocab.NUM_SPECIAL)}
+        self._movie_ids: list[int | str | None] = [None, *ids]
         meta = item_vocab.to_dict()
         self._titles: list[str | None] = [None, *(meta["titles"] or [None] * len(ids))]
         self._years: list[int | None] = [None, *(meta["years"] or [None] * len(ids))]
@@ -363,17 +371,29 @@ class Recommender:
         self._key_list = list(self._keyed)
         self._key_no_year_list = list(self._keyed_no_year)
 
-    def _candidates(self, tokens: Sequence[int], limit: int = 10) -> list[tuple[int, str]]:
+    def _candidates(self, tokens: Sequence[int], limit: int = 10) -> list[tuple[int | str, str]]:
         return [(self._movie_ids[t], self._titles[t]) for t in list(dict.fromkeys(tokens))[:limit]]
 
-    def title(self, movie_id: int) -> str | None:
+    def _id_key(self, movie_id: Any) -> int | str | None:
+        """`movie_id` as a key of `_token_of`, None when it cannot be a movie id of this vocabulary's type."""
+        if self._str_ids:
+            return str(movie_id) if isinstance(movie_id, str) else None
+        if isinstance(movie_id, (str, bytes)):
+            return None
+        try:
+            return int(movie_id)
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+    def title(self, movie_id: int | str) -> str | None:
         """Title of `movie_id` (None when the vocabulary has no title for it); `UnknownMovieError` if not a movie."""
-        token = self._token_of.get(int(movie_id))
+        key = self._id_key(movie_id)
+        token = None if key is None else self._token_of.get(key)
         if token is None:
-            raise UnknownMovieError([int(movie_id)], self.num_items)
+            raise UnknownMovieError([movie_id if key is None else key], self.num_items)
         return self._titles[token]
 
-    def resolve_title(self, title: str) -> int:
+    def resolve_title(self, title: str) -> int | str:
         """Movie id of `title` (see the module docstring for the matching rules).
 
         Raises `TitleMatchError` (a `ValueError`) when the title is unknown or ambiguous, listing close matches.
@@ -506,15 +526,18 @@ class Recommender:
             if year_max is not None:
                 allowed &= self._year_array <= year_max
         excluded: tuple[int, ...] = ()
+        id_ok = (
+            (lambda m: isinstance(m, str))
+            if self._str_ids
+            else (lambda m: isinstance(m, (int, np.integer)) and not isinstance(m, bool))
+        )
         for name in ("exclude_movie_ids", "include_movie_ids"):
             ids = filters.get(name)
             if ids is None:
                 continue
-            if not isinstance(ids, (list, tuple, set, np.ndarray)) or not all(
-                isinstance(m, (int, np.integer)) and not isinstance(m, bool) for m in ids
-            ):
-                raise TypeError(f"filters[{name!r}] must be a list of int movie ids, got {ids!r}")
-            tokens = tuple(t for t in (self._token_of.get(int(m)) for m in ids) if t is not None)  # unknown: no-op
+            if not isinstance(ids, (list, tuple, set, np.ndarray)) or not all(id_ok(m) for m in ids):
+                raise TypeError(f"filters[{name!r}] must be a list of {self.item_vocab.id_type} movie ids, got {ids!r}")
+            tokens = tuple(t for t in (self._token_of.get(self._id_key(m)) for m in ids) if t is not None)  # type: ignore[arg-type]
             if name == "exclude_movie_ids":
                 excluded = tokens
             else:
@@ -544,7 +567,13 @@ class Recommender:
             raise ValueError(f"on_unknown must be one of {ON_UNKNOWN}, got {on_unknown!r}")
         if not isinstance(exclude_seen, (bool, np.bool_)):
             raise TypeError(f"exclude_seen must be a bool, got {type(exclude_seen).__name__}")
-        if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, (int, np.integer))):
+        if self._str_users:
+            if user_id is not None and not isinstance(user_id, str):
+                raise TypeError(
+                    f"user_id must be a str (this model's user ids are strings) or None, "
+                    f"got {type(user_id).__name__} {user_id!r}"
+                )
+        elif user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, (int, np.integer))):
             raise TypeError(f"user_id must be an int or None, got {type(user_id).__name__} {user_id!r}")
         if history is None:
             history = []
@@ -564,7 +593,7 @@ class Recommender:
 
         result = Recommendations()
         tokens: list[int] = []
-        unknown: list[int] = []
+        unknown: list[int | str] = []
         token_of = self._token_of
         if all(type(item) is int for item in history):  # fast path: plain movie ids (no bools, no titles)
             looked_up = [token_of.get(item) for item in history]
@@ -574,6 +603,14 @@ class Recommender:
             tokens, history = looked_up, ()
         for position, item in enumerate(history):
             if isinstance(item, str):
+                if self._str_ids:  # a known movie id first, a title otherwise
+                    found = token_of.get(item)
+                    if found is not None:
+                        tokens.append(found)
+                        continue
+                    if not self._has_titles:  # nothing to match a title against: an unknown movie id
+                        unknown.append(str(item))
+                        continue
                 token, _ = self._resolve_title_token(item)
                 result.resolved_titles[item] = self._movie_ids[token]
             elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
@@ -597,7 +634,7 @@ class Recommender:
         model_tokens = tokens[-self.max_length :] if tokens else []
         allowed, excluded = self._filter_mask(filters)
         result.strategy = "model" if use_model else "popularity"
-        result.user_id = None if user_id is None else int(user_id)
+        result.user_id = None if user_id is None else str(user_id) if self._str_users else int(user_id)
         result.known_user = known_user
         result.truncated = len(tokens) - len(model_tokens)
         return _Request(
@@ -687,7 +724,7 @@ class Recommender:
     def _warn_skipped(results: Sequence[Recommendations]) -> None:
         skipped = [m for r in results for m in r.skipped_movie_ids]
         if skipped:
-            shown = sorted(set(skipped))
+            shown = sorted(set(skipped), key=lambda m: (isinstance(m, str), m))  # ints and/or strings
             more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
             warnings.warn(
                 f"skipped {len(skipped)} movie ids that are not in the catalogue: {shown[:20]}{more} "
@@ -699,7 +736,7 @@ class Recommender:
     # -- public API --------------------------------------------------------------------------------------------
     def recommend(
         self,
-        user_id: int | None = None,
+        user_id: int | str | None = None,
         history: Sequence[int | str] | None = None,
         k: int = 10,
         exclude_seen: bool = True,
@@ -709,8 +746,10 @@ class Recommender:
         """Top-`k` next movies for one user and/or history, best first.
 
         Args:
-            user_id: original user id; None or an id never seen in training is an unknown user.
-            history: chronological movies (oldest first) as movie ids (`int`) and/or titles (`str`).
+            user_id: original user id (of the user vocabulary's type: int, or str for string ids); None or an id
+                never seen in training is an unknown user.
+            history: chronological movies (oldest first) as movie ids and/or titles (`str`); with string movie
+                ids, a string that is a known id is that movie, otherwise a title (see the module docstring).
                 Longer than `max_position_embeddings`: the most recent items are read.
             k: number of movies, 1..catalogue size.
             exclude_seen: never recommend a movie of the history.

@@ -26,20 +26,32 @@ class EndpointHandler:
             items = json.load(fh)
         with open(os.path.join(path, "user_vocab.json"), encoding="utf-8") as fh:
             users = json.load(fh)
-        self.movie_ids: list[int] = items["item_ids"]  # token t (1..num_items) is movie_ids[t - 1]; 0 = padding
+        self.movie_ids: list[int | str] = items["item_ids"]  # token t (1..num_items) is movie_ids[t - 1]; 0 = pad
+        self.str_items = items.get("id_type") == "str"  # string ids ("B07J3GH1W1"); files without id_type: ints
+        self.str_users = users.get("id_type") == "str"
         self.titles: list[str | None] = items.get("titles") or [None] * len(self.movie_ids)
         self.token_of = {movie: token for token, movie in enumerate(self.movie_ids, start=1)}
         self.token_of_title = {t.casefold(): i for i, t in enumerate(self.titles, start=1) if t}
         self.user_index = {user: index for index, user in enumerate(users["user_ids"], start=1)}  # 0 = unknown
 
     def _token(self, item: Any) -> int:
-        if isinstance(item, str) and not item.strip().isdigit():
+        if self.str_items:  # a known string id first, a title otherwise; never a number
+            token = self.token_of.get(item) if isinstance(item, str) else None
+            if token is None and isinstance(item, str):
+                token = self.token_of_title.get(item.strip().casefold())
+        elif isinstance(item, str) and not item.strip().isdigit():
             token = self.token_of_title.get(item.strip().casefold())
         else:
             token = self.token_of.get(int(item))
         if token is None:
             raise ValueError(f"unknown movie {item!r}: not in this model's catalogue")
         return token
+
+    def _user(self, user_id: Any) -> int:
+        """User index of `user_id` (0 = unknown); string user ids are never parsed, int ones are."""
+        if user_id is None or (self.str_users and not isinstance(user_id, str)):
+            return 0
+        return self.user_index.get(user_id if self.str_users else int(user_id), 0)
 
     def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         inputs = data.get("inputs", data)
@@ -49,7 +61,7 @@ class EndpointHandler:
         k = int(params.get("k", params.get("top_k", 10)))
         history = [self._token(item) for item in inputs.get("history") or []]
         user_id = inputs.get("user_id")
-        user = self.user_index.get(int(user_id), 0) if user_id is not None else 0
+        user = self._user(user_id)
         config = self.model.config
         if history or config.user_conditioning == "prepend":
             recs = self.model.recommend(

@@ -132,7 +132,31 @@ ModelArguments.__doc__ = (
 class DataArguments:
     """Which data, which protocol and how histories are cut."""
 
-    dataset: str = field(default="ml-1m", metadata={"help": "Builder config: ml-1m, ml-100k, ..., sequences."})
+    dataset: str = field(
+        default="ml-1m", metadata={"help": "MovieLens release (ml-1m, ml-100k, ...) or sequences; --data replaces it."}
+    )
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "Your own interaction log instead of a MovieLens release: a CSV, TSV, Parquet or JSON Lines "
+            "file (a path, glob or URL), a Hub dataset id, or a SASRec/S3-Rec text file (with --data_format)."
+        },
+    )
+    user_column: str = field(default="user_id", metadata={"help": "With --data: the column of user ids."})
+    item_column: str = field(default="item_id", metadata={"help": "With --data: the column of item ids."})
+    time_column: str | None = field(
+        default=None, metadata={"help": "With --data: the time column; without one, file order is chronological."}
+    )
+    time_unit: str = field(
+        default="auto", metadata={"help": "With --time_column: auto | s | ms | us | ns | iso (auto is reported)."}
+    )
+    data_format: str | None = field(
+        default=None,
+        metadata={"help": "With --data: csv | tsv | parquet | json | sasrec | s3rec (default: extension)."},
+    )
+    data_name: str | None = field(
+        default=None, metadata={"help": "With --data: the dataset's name in results and the card (default: file stem)."}
+    )
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder with the official files; default $HF_RECSYS_DATA_DIR or download."}
     )
@@ -160,6 +184,42 @@ class DataArguments:
     def builder_options(self) -> dict[str, Any]:
         """Extra builder config values (only those that are set)."""
         return {"sequences_path": self.sequences_path} if self.sequences_path else {}
+
+    def load(self, seed: int) -> Any:
+        """The prepared splits and vocabularies these arguments name: `--data` through `load_interactions`, else the
+        MovieLens release through `load_movielens` (both cached by the datasets builder)."""
+        if self.data:
+            from ..data.interactions import load_interactions
+
+            return load_interactions(
+                self.data,
+                user_column=self.user_column,
+                item_column=self.item_column,
+                time_column=self.time_column,
+                time_unit=self.time_unit,
+                format=self.data_format,
+                protocol=self.protocol,
+                seed=seed,
+                cache_dir=self.cache_dir,
+                name=self.data_name,
+            )
+        from ..data import load_movielens
+
+        return load_movielens(
+            self.dataset,
+            data_dir=self.data_dir,
+            protocol=self.protocol,
+            cache_dir=self.cache_dir,
+            seed=seed,
+            **self.builder_options(),
+        )
+
+    @property
+    def dataset_name(self) -> str:
+        """The name results and cards give the data: --data_name, the --data file's stem, or the MovieLens release."""
+        if not self.data:
+            return self.dataset
+        return self.data_name or Path(self.data.rstrip("/")).name.split(".")[0] or self.data
 
     @property
     def history_window(self) -> int:

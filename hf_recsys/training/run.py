@@ -91,7 +91,7 @@ def run_training(
     `hub_model_id` in one commit (`hf_recsys.hub.push_to_hub`), and the repository id and token are checked
     before training starts.
     """
-    from ..data import load_movielens, save_vocabs  # the builder is heavy; import only when training
+    from ..data import save_vocabs  # the builder is heavy; import only when training
 
     ks = (1, 3, 5, 10, 20) if data_args.protocol == "seed-windows" else KS  # the notebook reported NDCG@3
     resume = training_args.checkpoint_to_resume()
@@ -102,7 +102,7 @@ def run_training(
         logging.disable_progress_bar()
         datasets_logging.disable_progress_bar()
     try:
-        results = _train(model_args, data_args, training_args, ks, resume, load_movielens, save_vocabs)
+        results = _train(model_args, data_args, training_args, ks, resume, save_vocabs)
     finally:
         if bars[0]:
             logging.enable_progress_bar()
@@ -156,18 +156,11 @@ def _planned_push(training_args: RecTrainingArguments) -> str | None:
     return repo_id
 
 
-def _train(model_args, data_args, training_args, ks, resume, load_movielens, save_vocabs) -> dict[str, Any]:
+def _train(model_args, data_args, training_args, ks, resume, save_vocabs) -> dict[str, Any]:
     """The body of `run_training`, once the output folder, the resume point and the push are settled."""
     set_seed(training_args.seed)
-    with training_args.main_process_first(desc="MovieLens preparation"):  # one prepares, the others reload
-        data = load_movielens(
-            data_args.dataset,
-            data_dir=data_args.data_dir,
-            protocol=data_args.protocol,
-            cache_dir=data_args.cache_dir,
-            seed=training_args.seed,
-            **data_args.builder_options(),
-        )
+    with training_args.main_process_first(desc="data preparation"):  # one prepares, the others reload
+        data = data_args.load(training_args.seed)
     splits = data.dataset
     items, users = data.items, data.users
 
@@ -243,7 +236,7 @@ def _train(model_args, data_args, training_args, ks, resume, load_movielens, sav
 
     results: dict[str, Any] = {
         "model": "rec-transformer",
-        "dataset": data_args.dataset,
+        "dataset": data_args.dataset_name,
         "protocol": data_args.protocol,
         "data": about,
         "metrics": {"validation": valid_metrics, "test": test_metrics},
@@ -308,18 +301,10 @@ def evaluate_pretrained(
     and an unknown user is served as the unknown user. The returned metrics then also hold
     `unknown_target_share` and `unknown_history_share`: how much of the split the model could not know.
     """
-    from ..data import load_movielens
     from ..finetuning import align_to_pretrained, load_pretrained_vocabs, prepare_model_for_finetuning
 
     model = RecTransformerForNextItemPrediction.from_pretrained(model_name_or_path).eval()
-    data = load_movielens(
-        data_args.dataset,
-        data_dir=data_args.data_dir,
-        protocol=data_args.protocol,
-        cache_dir=data_args.cache_dir,
-        seed=seed,
-        **data_args.builder_options(),
-    )
+    data = data_args.load(seed)
     if split not in data.dataset:
         raise ValueError(f"unknown split {split!r}; the dataset has {list(data.dataset)}")
     known_items = model.config.num_items
@@ -332,7 +317,7 @@ def evaluate_pretrained(
         if data.items.num_items != known_items:
             raise ValueError(
                 f"{model_name_or_path} has no item_vocab.json and scores {known_items} movies, but "
-                f"{data_args.dataset!r} has {data.items.num_items}: cannot tell which row is which movie"
+                f"{data_args.dataset_name!r} has {data.items.num_items}: cannot tell which row is which movie"
             ) from None
     if pretrained_items is not None and not (
         np.array_equal(pretrained_items.item_ids, data.items.item_ids)
