@@ -24,9 +24,10 @@ vocabularies and ``interactions_info.json`` are written (temp file + rename) ins
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import json
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,10 +122,21 @@ def _options(filters: Sequence[Any], **values: Any) -> InteractionOptions:
 def _code_digest() -> str:
     """Digest of the code that shapes the prepared data: editing it rebuilds the caches it made."""
     h = hashlib.sha256()
-    for module in (__name__, _sources.__name__, _filters.__name__, _splits.__name__, ItemVocab.__module__):
+    for module in (__name__, *_PIPELINE_MODULES, ItemVocab.__module__):
         h.update(module.encode())
-        h.update(Path(sys.modules[module].__file__ or "").read_bytes())
+        h.update(Path(importlib.import_module(module).__file__ or "").read_bytes())
     return h.hexdigest()
+
+
+# the modules that read, filter and split a log (the MovieLens and feature modules do not shape these rows)
+_PIPELINE_MODULES = tuple(
+    f"{__package__}.{name}"
+    for name in (
+        "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
+        "splits",
+    )
+    if importlib.util.find_spec(f"{__package__}.{name}") is not None
+)  # fmt: skip
 
 
 def _default_name(source: Any) -> str:

@@ -42,7 +42,17 @@ import pyarrow.compute as pc
 
 from .arrow_checks import _first, _is_text
 from .input_errors import InputDataError, InteractionDataError, SourceNotFoundError, _error, _Part, _Where
-from .interaction_files import FORMATS, _Columns, _has_file_suffix, _is_url, _read_files, _require
+from .interaction_files import (
+    FORMATS,
+    _Columns,
+    _expand,
+    _format_of,
+    _has_file_suffix,
+    _is_url,
+    _read_files,
+    _require,
+    _stamp,
+)
 from .interaction_log import CORE_COLUMNS, ITEM, ROW, TIME, USER, InteractionLog, _digest, chronological
 from .timestamps import TIME_UNITS, _seconds
 
