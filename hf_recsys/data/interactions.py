@@ -29,7 +29,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets.builder import Key
 
-from . import filters as _filters
 from . import sources as _sources
 from . import splits as _splits
 from .filters import apply_filters
+from .interaction_options import InteractionOptions, _default_name, _options
 from .sources import ITEM, TIME, USER, InteractionDataError, InteractionLog, chronological, read_interactions
-from .splits import PROTOCOLS, SPLITS, PreEncodedFeatures, Sequences, SplitRows, iter_rows, row_features
+from .splits import SPLITS, PreEncodedFeatures, Sequences, SplitRows, iter_rows, row_features
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
 
 __all__ = ["INFO_FILE", "InteractionData", "InteractionOptions", "InteractionsBuilder", "load_interactions"]
@@ -56,67 +56,6 @@ _FORMAT_LABELS = {
     "s3rec": "S3-Rec 'user item1 item2 ...' text", "dataframe": "pandas DataFrame", "dataset": "datasets.Dataset",
     "hub": "Hub dataset",
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class InteractionOptions:
-    """Every option of one preparation (all part of the cache key); see :func:`load_interactions`."""
-
-    user_column: str = USER
-    item_column: str = ITEM
-    time_column: str | None = None
-    time_unit: str = "auto"
-    format: str | None = None
-    filters: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
-    min_history: int | None = 3
-    protocol: str = "leave-one-out"
-    seed: int = 42
-    window_size: int = 4
-    window_step: int = 2
-    test_fraction: float | None = None
-    validation_fraction: float | None = None
-    split: str | None = None
-    name: str = "interactions"
-    license: str | None = None
-
-    def filter_spec(self) -> list[tuple[str, dict[str, Any]]]:
-        """The filters for :func:`apply_filters`, ``min_history`` last (unless the filters already hold one)."""
-        spec = [(name, dict(params)) for name, params in self.filters]
-        if self.min_history and all(name != "min_history" for name, _ in spec):
-            spec.append(("min_history", {"n": int(self.min_history)}))
-        return spec
-
-    def keep_columns(self) -> tuple[str, ...]:
-        """The log columns the filters read (``min_rating``'s and ``keep_events``' ``column``)."""
-        return tuple(dict.fromkeys(str(p["column"]) for _, p in self.filter_spec() if "column" in p))
-
-    def fractions(self) -> tuple[float, float]:
-        """(test, validation) fractions with the protocol defaults filled in (0.15 / 0.1 for seed-windows, else 0.1 / 0.1)."""
-        test = (0.15 if self.protocol == "seed-windows" else 0.1) if self.test_fraction is None else self.test_fraction
-        return float(test), 0.1 if self.validation_fraction is None else float(self.validation_fraction)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able options (filters as ``[{"name": ..., **params}]``)."""
-        out = asdict(self)
-        out["filters"] = [{"name": name, **dict(params)} for name, params in self.filters]
-        return json.loads(json.dumps(out, sort_keys=True, default=str))
-
-
-def _options(filters: Sequence[Any], **values: Any) -> InteractionOptions:
-    """Validated options: bad values fail here, before any file is read."""
-    parsed = _filters._parse_spec(list(filters))
-    frozen = tuple((name, tuple(sorted(params.items()))) for name, params in parsed)
-    opts = InteractionOptions(filters=frozen, **values)
-    if opts.protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={opts.protocol!r}: expected one of {list(PROTOCOLS)}")
-    if opts.min_history is not None and (int(opts.min_history) != opts.min_history or opts.min_history < 0):
-        raise ValueError(f"min_history={opts.min_history!r}: expected an integer >= 0, or None")
-    if opts.window_size < 2 or opts.window_step < 1:
-        raise ValueError(f"need window_size >= 2 and window_step >= 1, got {opts.window_size}, {opts.window_step}")
-    test, val = opts.fractions()
-    if not (0.0 <= test < 1.0 and 0.0 <= val < 1.0) or (opts.protocol == "temporal" and test + val >= 1.0):
-        raise ValueError(f"test_fraction={test}, validation_fraction={val}: expected fractions in [0, 1)")
-    return opts
 
 
 def _code_digest() -> str:
@@ -132,25 +71,11 @@ def _code_digest() -> str:
 _PIPELINE_MODULES = tuple(
     f"{__package__}.{name}"
     for name in (
-        "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
+        "interaction_options", "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
         "splits",
     )
     if importlib.util.find_spec(f"{__package__}.{name}") is not None
 )  # fmt: skip
-
-
-def _default_name(source: Any) -> str:
-    """The source file's stem (``All_Beauty.csv`` -> ``All_Beauty``), else a word for the kind of source."""
-    if isinstance(source, Sequence) and not isinstance(source, str | bytes) and source:
-        source = source[0]
-    if isinstance(source, str | os.PathLike):
-        path = Path(os.fspath(source).split("?")[0])
-        if path.suffix.lower() in (".gz", ".bz2", ".zst", ".lz4"):
-            path = path.with_suffix("")
-        if any(ch in path.name for ch in "*?["):
-            return path.parent.name or "interactions"
-        return path.stem or path.name or "interactions"
-    return "dataframe" if type(source).__name__ == "DataFrame" else "dataset"
 
 
 def _source_files(source: Any, log_source: str) -> str:
