@@ -267,3 +267,44 @@ def test_push_to_hub_needs_a_repository_id_before_training(sequences_file, tmp_p
 def test_data_arguments_window_defaults_to_the_config():
     assert DataArguments().history_window == RecTransformerConfig.max_position_embeddings
     assert DataArguments(max_length=5).history_window == 5
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --data: any interaction log
+# ---------------------------------------------------------------------------------------------------------------
+def test_data_filters_become_the_builder_spec():
+    args = DataArguments(data="log.csv", min_rating=4.0, keep_events=["purchase"], k_core=5)
+    args.drop_consecutive_duplicates = True
+    assert [entry["name"] for entry in args.filter_spec()] == [
+        "min_rating",
+        "keep_events",
+        "drop_consecutive_duplicates",
+        "k_core",
+    ]
+    assert args.filter_spec()[0] == {"name": "min_rating", "column": "rating", "threshold": 4.0}
+    assert DataArguments(data="shop/log.parquet").dataset_name == "log"
+    assert DataArguments().dataset_name == "ml-1m"
+
+
+def test_an_e_commerce_log_trains_end_to_end_from_the_command_line(shared_data_dir, tmp_path):
+    """The Amazon Reviews 2023 sample (string ids, millisecond timestamps) trains with `hf-recsys train --data`;
+    its run folder serves string ids and says nothing about MovieLens."""
+    from hf_recsys import Recommender
+
+    log = shared_data_dir / "amazon-reviews-2023-sample" / "All_Beauty.csv"
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(log), "--item_column", "parent_asin", "--time_column", "timestamp", *TINY]
+    argv += ["--num_train_epochs", "2", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache")]
+    assert cli.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["dataset"] == "All_Beauty" and results["data"]["time_unit"] == "ms"
+    assert (results["data"]["num_users"], results["data"]["num_items"]) == (253, 356)
+    assert results["published"] == {}
+    for path in out.glob("*"):
+        if path.is_file() and path.suffix in (".json", ".md", ".py"):
+            assert "movielens" not in path.read_text().lower(), path.name
+    recommender = Recommender.from_pretrained(out)
+    history = [str(i) for i in json.loads((out / "item_vocab.json").read_text())["item_ids"][:3]]
+    recommendations = recommender.recommend(history=history, k=5)
+    assert len(recommendations) == 5 and all(isinstance(r["movie_id"], str) for r in recommendations)
+    assert not set(history) & {r["movie_id"] for r in recommendations}  # seen items are not recommended

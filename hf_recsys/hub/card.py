@@ -206,20 +206,20 @@ def _example_history(item_ids: Sequence[int | str]) -> list[int | str]:
     return list(item_ids[:3])
 
 
-def _protocol_paragraph(protocol: str, num_items: int, num_users: int, exclude_seen: bool) -> str:
+def _protocol_paragraph(protocol: str, num_items: int, num_users: int, exclude_seen: bool, item: str = "item") -> str:
     seen = (
-        "movies already in the user's history are excluded from the ranking"
+        f"{item}s already in the user's history are excluded from the ranking"
         if exclude_seen
-        else "movies already in the user's history stay in the ranking"
+        else f"{item}s already in the user's history stay in the ranking"
     )
     ranking = (
-        f"For every user the model ranks the **whole catalogue** ({num_items} movies, no sampled negatives) and {seen}. "
+        f"For every user the model ranks the **whole catalogue** ({num_items} {item}s, no sampled negatives) and {seen}. "
         f"NDCG@k, HR@k (hit rate: the target is in the top k) and MRR@k are averaged over **all {num_users} users**; "
         "the best epoch is chosen on validation NDCG@10 and the test split is evaluated once, at the end."
     )
     if protocol == "leave-one-out":
         return (
-            "Leave-one-out, the protocol of SASRec and its successors: each user's ratings are sorted by time, the "
+            "Leave-one-out, the protocol of SASRec and its successors: each user's interactions are sorted by time, the "
             "last one is the test target, the second-to-last the validation target, and all earlier ones form the "
             "training history (the validation target joins the history when testing). " + ranking
         )
@@ -310,6 +310,9 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         str(data.get("name") or results.get("dataset") or "MovieLens")
     )
     is_movielens = dataset_key in _DATASETS
+    # the card speaks the data's words: MovieLens catalogues are movies people watch, any other log is items
+    item, verb = ("movie", "watch") if is_movielens else ("item", "choose")
+    id_label = "MovieLens movie ids" if is_movielens else f"{item} ids as in the training log"
     if data.get("title"):
         dataset_label = str(data["title"])
     dataset_url = str(data.get("url") or "") or (readme_url if is_movielens else None)
@@ -326,7 +329,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     published = results.get("published") or {}
 
     notes = [
-        "*Popularity*: the most-rated movies of the training data"
+        f"*Popularity*: the most frequent {item}s of the training data"
         + (", minus those already seen" if training.get("exclude_seen", True) else "")
         + ", the same list for everybody."
         if (results.get("baselines") or {}).get("popularity")
@@ -402,6 +405,9 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "dataset_readme_url": readme_url,
         "dataset_url": dataset_url,
         "is_movielens": is_movielens,
+        "item": item,
+        "verb": verb,
+        "id_label": id_label,
         "data_sentence": _data_sentence(data, dataset_label) if data else "",
         "data_file_text": (
             f"`{data['source_file']}`" + (f", {_DATA_VARIANTS.get(variant, variant)}" if variant else "")
@@ -425,19 +431,20 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "empty_history_text": (
             "An empty history is scored from the user token alone."
             if uc == "prepend"
-            else "This model needs at least one movie in the history; hf-recsys serves empty histories with the "
-            "most popular movies."
+            else f"This model needs at least one {item} in the history; hf-recsys serves empty histories with the "
+            f"most popular {item}s."
         ),
         "interaction_text": (
-            f'a rating of at least {training["min_rating"]:g} counts as an interaction (a "watch")'
+            f'a rating of at least {training["min_rating"]:g} counts as an interaction (a "{verb}")'
             if _finite(training.get("min_rating")) is not None
-            else 'a rating of any value counts as an interaction (a "watch")'
+            else f'every logged event counts as an interaction (a "{verb}")'
         ),
         "protocol_paragraph": _protocol_paragraph(
             str(results.get("protocol") or "leave-one-out"),
             num_items,
             num_users,
             bool(training.get("exclude_seen", True)),
+            item,
         ),
         "results_intro": (
             f"Full-ranking accuracy on {dataset_label} (higher is better), {num_users} users per split."

@@ -80,7 +80,7 @@ class RecTransformerConfig(PreTrainedConfig):
         exclude_seen_in_loss (`bool`): with the full cross-entropy, leave the items a position has already read
             out of that position's softmax (its targets excepted). Evaluation and serving never rank seen items,
             so the model need not spend capacity pushing them down; on data where people do not repeat items
-            (MovieLens ratings) this trains exactly the ranking that is scored. Only the full cross-entropy uses it:
+            (ratings of films, say) this trains exactly the ranking that is scored. Only the full cross-entropy uses it:
             with another `loss_type` it is stored as False.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.

@@ -215,7 +215,7 @@ def future_targets(labels: torch.Tensor, window: int, decay: float) -> tuple[tor
     ``labels`` (B, L) holds the next item of each position (-100 = none). Returns (B, L, window) tokens (0
     where the history ends) and weights proportional to ``decay ** j`` over the items that exist, summing to
     1 per position. Position t is thus trained to put most mass on the item right after it and some on the
-    few after that: MovieLens users rate films in batches whose order within a session is arbitrary, so the
+    few after that: people who rate films often rate them in batches whose order within a session is arbitrary, so the
     next few items are a less noisy target than the single next one.
     """
     padded = torch.cat([labels, labels.new_full((labels.shape[0], window - 1), -100)], dim=1)

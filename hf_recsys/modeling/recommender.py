@@ -8,7 +8,7 @@ huggingface_hub, the standard library and its sibling files.
 
 Behaviour worth knowing (documented once, here):
 
-* Ids keep the vocabulary's type (`ItemVocab.id_type`): ints for MovieLens, strings for logs such as Amazon's
+* Ids keep the vocabulary's type (`ItemVocab.id_type`): ints for integer-keyed logs, strings for logs with keys like "B07J3GH1W1"
   ("B07J3GH1W1"). Results' `"movie_id"` values are of that type; no id is converted between int and str.
 * Histories are chronological (oldest first) and may mix movie ids and titles. With an int item vocabulary, an
   `int` is a movie id and a `str` a title (exactly as always). With a string item vocabulary, a `str` that is a
@@ -214,7 +214,7 @@ def _title_key(title: str, keep_year: bool) -> tuple[str, str | None]:
     """Normalised matching key of a title and its year, e.g. "Matrix, The (1999)" -> ("the matrix 1999", "1999").
 
     Accents, case and punctuation are dropped, a trailing article ("..., The") moves to the front, alternative
-    titles in parentheses (MovieLens: "Cité des enfants perdus, La") are dropped; the year is kept in the key
+    titles in parentheses (e.g. "Cité des enfants perdus, La") are dropped; the year is kept in the key
     only when `keep_year`.
     """
     text = unicodedata.normalize("NFKD", title)

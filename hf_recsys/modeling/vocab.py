@@ -1,6 +1,6 @@
 """Item and user vocabularies: the "tokenizer" of a sequential recommender.
 
-A model never sees MovieLens ids, only the contiguous token ids defined here, so the vocabularies
+A model never sees the dataset's own ids, only the contiguous token ids defined here, so the vocabularies
 are saved beside every model (``item_vocab.json``, ``user_vocab.json``) and must be deterministic
 for the same input. The layout is fixed by ``docs/INTERFACES.md``:
 

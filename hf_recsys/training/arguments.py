@@ -154,6 +154,31 @@ class DataArguments:
         default=None,
         metadata={"help": "With --data: csv | tsv | parquet | json | sasrec | s3rec (default: extension)."},
     )
+    min_rating: float | None = field(
+        default=None, metadata={"help": "With --data: keep interactions rated at least this (--rating_column)."}
+    )
+    rating_column: str = field(default="rating", metadata={"help": "With --min_rating: the column of ratings."})
+    keep_events: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "With --data: keep only rows whose --event_column is one of these (e.g. purchase).",
+            "nargs": "+",
+        },
+    )
+    event_column: str = field(default="event", metadata={"help": "With --keep_events: the column of event types."})
+    drop_consecutive_duplicates: bool = field(
+        default=False, metadata={"help": "With --data: drop an item repeated right after itself by the same user."}
+    )
+    k_core: int | None = field(
+        default=None, metadata={"help": "With --data: keep users and items with at least this many interactions."}
+    )
+    min_history: int = field(
+        default=3,
+        metadata={"help": "With --data: users with fewer interactions train only (leave-one-out needs 3 to evaluate)."},
+    )
+    dataset_license: str | None = field(
+        default=None, metadata={"help": "With --data: the data's licence, shown in results.json and the model card."}
+    )
     data_name: str | None = field(
         default=None, metadata={"help": "With --data: the dataset's name in results and the card (default: file stem)."}
     )
@@ -202,6 +227,9 @@ class DataArguments:
                 seed=seed,
                 cache_dir=self.cache_dir,
                 name=self.data_name,
+                filters=self.filter_spec(),
+                min_history=self.min_history,
+                license=self.dataset_license,
             )
         from ..data import load_movielens
 
@@ -213,6 +241,20 @@ class DataArguments:
             seed=seed,
             **self.builder_options(),
         )
+
+    def filter_spec(self) -> list[dict[str, Any]]:
+        """The `--data` filters as `hf_recsys.data.filters.apply_filters` entries, in the order they run: the row
+        filters first, then duplicates, then the k-core."""
+        spec: list[dict[str, Any]] = []
+        if self.min_rating is not None:
+            spec.append({"name": "min_rating", "column": self.rating_column, "threshold": self.min_rating})
+        if self.keep_events:
+            spec.append({"name": "keep_events", "column": self.event_column, "values": list(self.keep_events)})
+        if self.drop_consecutive_duplicates:
+            spec.append({"name": "drop_consecutive_duplicates"})
+        if self.k_core:
+            spec.append({"name": "k_core", "user_k": self.k_core, "item_k": self.k_core})
+        return spec
 
     @property
     def dataset_name(self) -> str:

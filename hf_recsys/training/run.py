@@ -189,13 +189,10 @@ def _train(model_args, data_args, training_args, ks, resume, save_vocabs) -> dic
             item_year_buckets=items.year_buckets(),
         )
     about = data.describe()
-    logger.info(
-        "data: %s (%s users, %s items; %s)",
-        str(about.get("description") or about.get("name")).rstrip("."),
-        f"{users.num_users:,}",
-        f"{items.num_items:,}",
-        data_args.protocol,
-    )
+    description = str(about.get("description") or about.get("name")).rstrip(".")
+    if "users" not in description:  # the MovieLens descriptions name the file, not its size
+        description += f" ({users.num_users:,} users, {items.num_items:,} items)"
+    logger.info("data: %s; protocol %s", description, data_args.protocol)
     logger.info("model: %s parameters, %s", f"{model.num_parameters():,}", _shape(model.config))
     counts = item_counts(splits["train"], items.num_items + 1, include_targets=True)
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
