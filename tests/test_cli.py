@@ -308,3 +308,15 @@ def test_an_e_commerce_log_trains_end_to_end_from_the_command_line(shared_data_d
     recommendations = recommender.recommend(history=history, k=5)
     assert len(recommendations) == 5 and all(isinstance(r["movie_id"], str) for r in recommendations)
     assert not set(history) & {r["movie_id"] for r in recommendations}  # seen items are not recommended
+
+
+def test_a_preset_trains_from_the_command_line(shared_data_dir, tmp_path, monkeypatch):
+    """`hf-recsys train --spec lastfm`: the S3-Rec LastFM file through its preset, named in the results."""
+    monkeypatch.setenv("HF_RECSYS_DATA_DIR", str(shared_data_dir))
+    out = tmp_path / "run"
+    argv = ["train", "--spec", "lastfm", *TINY, "--num_train_epochs", "1", "--output_dir", str(out)]
+    assert cli.main([*argv, "--cache_dir", str(tmp_path / "cache")]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["dataset"] == "lastfm"
+    assert (results["data"]["num_users"], results["data"]["num_items"]) == (1090, 3646)
+    assert results["metrics"]["test"]["hr@10"] > 0

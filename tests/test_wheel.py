@@ -31,7 +31,12 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_FILES = ("hf_recsys/templates/model_card_template.md", "hf_recsys/templates/handler.py")
+DATA_FILES = (
+    "hf_recsys/templates/model_card_template.md",
+    "hf_recsys/templates/handler.py",
+    "hf_recsys/presets/ml-1m.json",
+    "hf_recsys/presets/lastfm.json",
+)
 # Paths of a checkout that never go into a build: environments, earlier builds, caches, run folders.
 _NOT_SOURCES = (".git", ".venv", "build", "dist", "runs", "__pycache__", ".pytest_cache", ".ruff_cache", ".cache")
 
@@ -157,7 +162,7 @@ def test_wheel_contents(built_wheel: tuple[Path, str]) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
-    for name in TEMPLATE_FILES:
+    for name in DATA_FILES:
         assert name in names, f"{name} missing from {wheel.name}"
     modules = {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "hf_recsys").rglob("*.py")}
     assert modules - names == set(), "modules missing from the wheel"

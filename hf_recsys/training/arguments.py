@@ -132,6 +132,13 @@ ModelArguments.__doc__ = (
 class DataArguments:
     """Which data, which protocol and how histories are cut."""
 
+    spec: str | None = field(
+        default=None,
+        metadata={
+            "help": "A dataset spec: a preset (ml-1m, ml-100k, sasrec-ml-1m, amazon-toys, lastfm, ...) or a JSON/YAML "
+            "file of these data options. It fills the options left at their defaults."
+        },
+    )
     dataset: str = field(
         default="ml-1m", metadata={"help": "MovieLens release (ml-1m, ml-100k, ...) or sequences; --data replaces it."}
     )
@@ -205,6 +212,25 @@ class DataArguments:
         },
     )
     exclude_seen: bool = field(default=True, metadata={"help": "Never rank items already in the history."})
+
+    def __post_init__(self) -> None:
+        if self.spec:
+            self.apply_spec(self.spec)
+
+    def apply_spec(self, name_or_path: str) -> None:
+        """Fill the options still at their defaults from a spec file or preset (`hf_recsys.data.spec`); an option
+        the spec does not know is an error naming it."""
+        from ..data.spec import DatasetSpecError, read_spec
+
+        defaults = {f.name: f for f in dataclasses.fields(self) if f.name != "spec"}
+        for name, value in read_spec(name_or_path, data_dir=self.data_dir).items():
+            if name not in defaults:
+                raise DatasetSpecError(
+                    f"dataset spec {name_or_path}: unknown option {name!r} (data options: {', '.join(defaults)})"
+                )
+            default = defaults[name].default
+            if getattr(self, name) == (default if default is not dataclasses.MISSING else None):
+                setattr(self, name, value)
 
     def builder_options(self) -> dict[str, Any]:
         """Extra builder config values (only those that are set)."""
