@@ -320,3 +320,59 @@ def test_a_preset_trains_from_the_command_line(shared_data_dir, tmp_path, monkey
     assert results["dataset"] == "lastfm"
     assert (results["data"]["num_users"], results["data"]["num_items"]) == (1090, 3646)
     assert results["metrics"]["test"]["hr@10"] > 0
+
+
+def test_a_log_with_string_ids_fine_tunes_and_evaluates_with_new_users_and_items(tmp_path):
+    """Vocabulary growth on any source: a model trained on the first weeks of a log with string ids is fine-tuned on
+    the whole log (new users and items join its vocabularies) and evaluated on it from the command line."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["customer,sku,ts"]
+    for user in range(80):
+        start = int(rng.integers(0, 30))
+        for step in range(int(rng.integers(5, 12))):
+            rows.append(f"C{user:03d},SKU-{(start + step) % 40:02d},{1_700_000_000_000 + 1000 * (user * 20 + step)}")
+    full = tmp_path / "full.csv"
+    full.write_text("\n".join(rows) + "\n")
+    early = tmp_path / "early.csv"
+    early.write_text("\n".join(r for r in rows if r.startswith(("customer", "C00", "C01", "C02"))) + "\n")
+    columns = ["--user_column", "customer", "--item_column", "sku", "--time_column", "ts"]
+    cache = ["--cache_dir", str(tmp_path / "cache")]
+    base = tmp_path / "base"
+    assert (
+        cli.main(
+            [
+                "train",
+                "--data",
+                str(early),
+                *columns,
+                *TINY,
+                "--num_train_epochs",
+                "1",
+                "--output_dir",
+                str(base),
+                *cache,
+            ]
+        )
+        == 0
+    )
+    tuned = tmp_path / "tuned"
+    argv = ["train", "--model_name_or_path", str(base), "--data", str(full), *columns, *TINY[8:]]
+    assert cli.main([*argv, "--num_train_epochs", "1", "--output_dir", str(tuned), *cache]) == 0
+    vocab = json.loads((tuned / "item_vocab.json").read_text())
+    assert vocab["id_type"] == "str" and len(vocab["item_ids"]) == len({r.split(",")[1] for r in rows[1:]})
+    base_items = json.loads((base / "item_vocab.json").read_text())["item_ids"]
+    assert vocab["item_ids"][: len(base_items)] == base_items  # the old tokens keep their place
+    assert len(base_items) < len(vocab["item_ids"])  # and the new items follow them
+    users = json.loads((tuned / "user_vocab.json").read_text())["user_ids"]
+    assert len(users) == 80 and len(json.loads((base / "user_vocab.json").read_text())["user_ids"]) == 30
+    assert cli.main(["evaluate", "--model", str(tuned), "--data", str(full), *columns, *cache]) == 0
+
+
+def test_a_missing_column_in_a_log_is_one_line(capsys, tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("user,product\nu1,a\nu1,b\n")
+    argv = ["train", "--data", str(log), "--item_column", "item", "--output_dir", str(tmp_path / "r")]
+    err = _one_line_error(capsys, [*argv, "--cache_dir", str(tmp_path / "c")])
+    assert "'item'" in err and "product" in err and str(log) in err
