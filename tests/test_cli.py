@@ -332,7 +332,8 @@ def test_a_log_with_string_ids_fine_tunes_and_evaluates_with_new_users_and_items
     for user in range(80):
         start = int(rng.integers(0, 30))
         for step in range(int(rng.integers(5, 12))):
-            rows.append(f"C{user:03d},SKU-{(start + step) % 40:02d},{1_700_000_000_000 + 1000 * (user * 20 + step)}")
+            item = (start + step) % 40 if user < 30 else 40 + (start + step) % 20  # later customers, newer SKUs
+            rows.append(f"C{user:03d},SKU-{item:02d},{1_700_000_000_000 + 1000 * (user * 20 + step)}")
     full = tmp_path / "full.csv"
     full.write_text("\n".join(rows) + "\n")
     early = tmp_path / "early.csv"
