@@ -5,9 +5,9 @@ markers, ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``, and ``benchmarks/ren
 between them with ``TABLES[NAME](results_dir)``. ``tests/test_readme.py`` fails when a table is stale.
 
 Pure Python and ``json``: no torch, transformers or datasets, so rendering is instant and the module can be imported
-anywhere (``scripts/benchmark.py`` prints the same table at the end of a run).
+anywhere (``hf-recsys bench`` prints the same table at the end of a run).
 
-Row format (``scripts/benchmark.py``, one dict per trained or scored model, appended to ``ml-1m.json``)::
+Row format (``hf-recsys bench``, one dict per trained or scored model, appended to ``ml-1m.json``)::
 
     {"model": "rec-transformer", "dataset": "ml-1m", "protocol": "leave-one-out",
      "valid_ndcg@10": ..., "test_ndcg@10": ..., "test_hr@10": ..., "test_mrr@10": ..., ...,

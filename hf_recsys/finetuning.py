@@ -11,7 +11,7 @@ and users present in it), so the same movie usually has another token there. Fin
    (old rows bit-identical; a new movie starts at the mean item embedding, a new user as the unknown user)
    and optionally freezes everything except the embedding tables.
 
-``run_training`` (``scripts/train.py --model_name_or_path ...``) does both; the pieces are public so a script
+``run_training`` (``hf-recsys train --model_name_or_path ...``) does both; the pieces are public so a script
 can fine-tune on any ``DatasetDict`` in the row format of ``docs/INTERFACES.md``.
 """
 
