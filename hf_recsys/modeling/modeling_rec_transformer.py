@@ -347,6 +347,7 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
     def _check_inputs(
         self, input_ids: torch.Tensor, user_ids: torch.Tensor | None, user_features: torch.Tensor | None
     ) -> None:
+        """Types and shapes only: read from the tensors' metadata, so `forward` never waits for the device."""
         if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dim() != 2:
             got = (
                 f"{input_ids.dtype} tensor of shape {tuple(input_ids.shape)}"
@@ -354,20 +355,9 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
                 else type(input_ids).__name__
             )
             raise ValueError(f"input_ids must be an integer tensor of shape (batch, length); got {got}")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"input_ids must be item tokens in [0, {self.config.vocab_size - 1}] (0 = padding); got values in "
-                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
-            )
         batch = input_ids.shape[0]
-        if user_ids is not None:
-            if user_ids.dtype.is_floating_point or user_ids.shape != (batch,):
-                raise ValueError(f"user_ids must be an integer tensor of shape ({batch},); got {tuple(user_ids.shape)}")
-            if user_ids.numel() and (user_ids.min() < 0 or user_ids.max() > self.config.num_users):
-                raise ValueError(
-                    f"user_ids must be in [0, {self.config.num_users}] (0 = unknown user); got values in "
-                    f"[{int(user_ids.min())}, {int(user_ids.max())}]"
-                )
+        if user_ids is not None and (user_ids.dtype.is_floating_point or user_ids.shape != (batch,)):
+            raise ValueError(f"user_ids must be an integer tensor of shape ({batch},); got {tuple(user_ids.shape)}")
         if user_features is not None:
             sizes = self.config.user_feature_sizes
             if user_features.dtype.is_floating_point or user_features.shape != (batch, len(sizes)):
@@ -375,7 +365,33 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
                     f"user_features must be an integer tensor of shape ({batch}, {len(sizes)}); "
                     f"got {user_features.dtype} of shape {tuple(user_features.shape)}"
                 )
-            for i, size in enumerate(sizes):
+
+    def check_inputs(
+        self,
+        input_ids: torch.Tensor,
+        user_ids: torch.Tensor | None = None,
+        user_features: torch.Tensor | None = None,
+    ) -> None:
+        """Raise a clear ValueError for inputs the model cannot read: wrong types or shapes, item tokens outside
+        [0, vocab_size), user ids outside [0, num_users], user features outside their tables.
+
+        The value checks read the tensors (`.min()`/`.max()`, a device sync on a GPU), so `forward` does not run
+        them: they belong at the API boundary, where inputs come from outside (`recommend`, the pipeline through
+        `recommend`). Batches that the collator builds from the vocabularies are in range by construction.
+        """
+        self._check_inputs(input_ids, user_ids, user_features)
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"input_ids must be item tokens in [0, {self.config.vocab_size - 1}] (0 = padding); got values in "
+                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+            )
+        if user_ids is not None and user_ids.numel() and (user_ids.min() < 0 or user_ids.max() > self.config.num_users):
+            raise ValueError(
+                f"user_ids must be in [0, {self.config.num_users}] (0 = unknown user); got values in "
+                f"[{int(user_ids.min())}, {int(user_ids.max())}]"
+            )
+        if user_features is not None:
+            for i, size in enumerate(self.config.user_feature_sizes):
                 column = user_features[:, i]
                 if column.numel() and (column.min() < 0 or column.max() >= size):
                     raise ValueError(
@@ -664,6 +680,7 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
             )
         if input_ids.shape[1] == 0 and self.config.user_conditioning != "prepend":
             raise ValueError("empty histories need a model with user_conditioning='prepend'")
+        self.rec_transformer.check_inputs(input_ids, user_ids, user_features)
         was_training = self.training
         self.eval()
         try:
