@@ -984,6 +984,8 @@ def test_ligr_block_gates_residuals_and_uses_swiglu():
 
 
 def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
+    from hf_recsys.modeling.modeling_rec_transformer import _additive
+
     """Attention logits are q.k / sqrt(d) + b[head, i - j] for keys j <= i; distances past the table share its
     last entry; a zero table is plain causal attention."""
     model = make_model(num_hidden_layers=1, num_attention_heads=2, relative_attention_bias=True)
@@ -996,17 +998,19 @@ def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
     logits = q @ k.transpose(-1, -2) / dim**0.5 + bias[:, distance.clamp(0, bias.shape[1] - 1)]
     logits = logits.masked_fill(~torch.ones(length, length, dtype=torch.bool).tril(), -torch.inf)
     expected = attention.out((logits.softmax(-1) @ v).transpose(1, 2).reshape(2, length, 16))
-    torch.testing.assert_close(attention(x, None, distance=distance), expected)
+    # the backbone hands every layer the mask as a 0 / -inf table and the distances clamped to the bias table
+    causal, index = _additive(distance >= 0, x.dtype), distance.clamp(0, bias.shape[1] - 1)
+    torch.testing.assert_close(attention(x, causal, distance=index), expected)
     # one query per row (the serving fast path) reads the same row of the biased logits
     last = torch.tensor([14, 6])
-    keys = (torch.arange(length) <= last[:, None])[:, None, None, :]
-    fast = attention(x, keys, last, distance=last[:, None, None] - torch.arange(length))
+    keys = _additive((torch.arange(length) <= last[:, None])[:, None, None, :], x.dtype)
+    fast = attention(x, keys, last, distance=(last[:, None, None] - torch.arange(length)).clamp(0, bias.shape[1] - 1))
     torch.testing.assert_close(fast[:, 0], expected[torch.arange(2), last])
     # a zero table is plain causal attention: the bias is not vacuous above
     plain = make_model(num_hidden_layers=1, num_attention_heads=2).rec_transformer.layers[0].attention
     with torch.no_grad():
         bias.zero_()
-    torch.testing.assert_close(attention(x, None, distance=distance), plain(x, None))
+    torch.testing.assert_close(attention(x, causal, distance=index), plain(x, None))
     assert not torch.allclose(expected, plain(x, None))
 
 
