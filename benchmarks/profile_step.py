@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# this checkout's package, not whichever one the environment has installed (an editable install of another worktree)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _machine import cpu_name
 from bench_step import _batch
 
@@ -43,9 +45,35 @@ def _fwd_bwd(module_fn, x: torch.Tensor):
     return run
 
 
+def _category(op: str, shapes: str, num_items: int) -> str:
+    """Which part of the step a profiled operator belongs to, from its name and input shapes."""
+    if str(num_items) in shapes or "CompiledFxGraph" in op or "Torch-Compiled" in op or "Chunked" in op:
+        return "softmax + loss (chunked CE: its matmuls and compiled softmax passes)"
+    if "Optimizer" in op or "_foreach" in op or "adam" in op.lower():
+        return "AdamW"
+    if "layer_norm" in op:
+        return "layer norms"
+    if op in ("aten::random_", "aten::randint", "aten::ge") or (op == "aten::mul" and ", 64]" in shapes):
+        return "dropout (random bytes, keep mask, scaling)"
+    if "256" in shapes or "gelu" in op:
+        return "feed-forward matmuls + GELU"
+    if "192" in shapes or op in ("aten::bmm", "aten::_softmax", "aten::_softmax_backward_data"):
+        return "attention: qkv projection, scores, softmax, weighted values"
+    if "201" in shapes or op in ("aten::index", "aten::_index_put_impl_", "aten::clamp", "aten::masked_fill"):
+        return "attention: relative bias table + mask"
+    if op in ("aten::where", "aten::isneginf", "aten::all", "aten::any"):
+        return "attention: SDPA math path's masked-row checks"
+    if "[64, 64]" in shapes or "[64]" in shapes:
+        return "attention output projection / biases"
+    if "embedding" in op:
+        return "embeddings"
+    return "other (copies, views, adds, autograd)"
+
+
 def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
     from hf_recsys.data.collator import NextItemCollator
     from hf_recsys.modeling.losses import SeenItems, compile_cross_entropy, full_cross_entropy
+    from hf_recsys.modeling.modeling_rec_transformer import _additive
     from hf_recsys.training import ModelArguments, build_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,11 +101,13 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
     index = torch.arange(length)
     distance = index[:, None] - index
 
-    def attention(h):
-        return block.attention(block.attention_norm(h), None, None, distance)
+    index, additive = distance.clamp(0, config.max_position_embeddings), _additive(distance >= 0, x.dtype)
 
-    def bias_table(h):
-        return h + block.attention._biased_mask(None, distance).sum() * 0
+    def bias_table(h):  # what each layer does with the bias table: look its biases up, add the 0 / -inf mask
+        return h + (block.attention.relative_bias[:, index] + additive).sum() * 0
+
+    def attention(h):
+        return block.attention(block.attention_norm(h), additive, None, index)
 
     rows.append(
         (
@@ -113,11 +143,12 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
         )
     )
 
-    def check():
-        backbone._check_inputs(ids, None, None)
-        bool(((ids != 0)[:, 1:] <= (ids != 0)[:, :-1]).all())
-
-    rows.append(("input checks in forward (.min/.max, padding side)", _median_ms(check, args.steps)))
+    rows.append(
+        (
+            "input value checks (.min/.max; now in check_inputs, not forward)",
+            _median_ms(lambda: backbone.check_inputs(ids), args.steps),
+        )
+    )
 
     hidden = torch.randn(int(selected.sum()), config.hidden_size, requires_grad=True)
     weight = model.output_weight().detach().requires_grad_(True)
@@ -177,9 +208,17 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
     if args.trace:
         from torch.profiler import ProfilerActivity, profile
 
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(3):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(5):
                 step()
+        totals: dict[str, float] = {}
+        for event in prof.key_averages(group_by_input_shape=True):
+            part = _category(event.key, str(event.input_shapes), args.num_items)
+            totals[part] = totals.get(part, 0.0) + event.self_cpu_time_total / 1000 / 5
+        print("\n| operators of one whole step (profiler self time) | ms / step |\n|---|---:|")
+        for part, ms in sorted(totals.items(), key=lambda kv: -kv[1]):
+            print(f"| {part} | {ms:.1f} |")
+        print(f"| total | {sum(totals.values()):.1f} |")
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
     return [*rows, ("whole step", total)]
 
