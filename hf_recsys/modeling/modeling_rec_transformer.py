@@ -376,8 +376,10 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
         [0, vocab_size), user ids outside [0, num_users], user features outside their tables.
 
         The value checks read the tensors (`.min()`/`.max()`, a device sync on a GPU), so `forward` does not run
-        them: they belong at the API boundary, where inputs come from outside (`recommend`, the pipeline through
-        `recommend`). Batches that the collator builds from the vocabularies are in range by construction.
+        them: they belong at the API boundary, where tensors come from outside (`recommend` runs them). The
+        collator's batches, `Recommender` and the pipeline map ids through the vocabularies, so their tokens are
+        in range by construction; a direct `model(...)` call with an out-of-range token fails in the embedding
+        lookup (IndexError on a CPU).
         """
         self._check_inputs(input_ids, user_ids, user_features)
         if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
