@@ -175,9 +175,8 @@ def full_cross_entropy(
     ``targets`` is (N,) item tokens, or (N, k) tokens with ``target_weights`` (N, k) summing to 1 per row: a
     target distribution over several items (see `future_targets`); token 0 entries must have weight 0.
     Computed chunk by chunk with gradients fused into the forward pass (see `_ChunkedLinearCrossEntropy`);
-    chunks hold about 1M logits (306 rows for ML-1M: 4 MB, what two cores' 2 MB L2 caches hold while the
-    softmax passes run over it; 4M-logit chunks were ~13% slower, `benchmarks/profile.md`). Without gradients
-    (evaluation) the same value is computed from the full logits. With ``seen``, each row's softmax leaves out the items its history already
+    chunks hold about 4M logits (1,024 rows for ML-1M). Without gradients (evaluation) the same value is
+    computed from the full logits. With ``seen``, each row's softmax leaves out the items its history already
     holds (its targets excepted): the loss then matches evaluation, which never ranks seen items. With
     ``row_weights`` (N,) >= 0 the result is the weighted mean of the rows' losses.
     """
@@ -204,7 +203,7 @@ def full_cross_entropy(
             nll = (1 - label_smoothing) * nll - label_smoothing * mean_log_p
         return (nll if row_weights is None else nll * row_weights).mean()
     if chunk_size is None:
-        chunk_size = max(64, min(1024, (1 << 20) // weight.shape[0]))
+        chunk_size = max(64, min(1024, (1 << 22) // weight.shape[0]))
     return _ChunkedLinearCrossEntropy.apply(
         hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size, seen, row_weights
     )
