@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# this checkout's package, not whichever one the environment has installed (an editable install of another worktree)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _machine import cpu_name
 
 

@@ -737,7 +737,7 @@ def test_resize_item_embeddings(tmp_path, tie):
     model.resize_item_embeddings(20)  # shrinking keeps the first rows too
     assert torch.equal(model.get_input_embeddings().weight, loaded.get_input_embeddings().weight[:21])
     with pytest.raises(ValueError, match="input_ids"):
-        model(grown)
+        model.rec_transformer.check_inputs(grown)
 
 
 @pytest.mark.parametrize("mode", USER_MODES)
@@ -777,21 +777,45 @@ def test_bad_input_ids_raise_clear_errors():
         model(ids[0])
     with pytest.raises(ValueError, match="integer tensor"):
         model(ids.tolist())
+    # value checks read the tensors (a device sync): they run at the API boundary, not in forward
+    check = model.rec_transformer.check_inputs
     with pytest.raises(ValueError, match=f"\\[0, {NUM_ITEMS}\\]"):
-        model(torch.tensor([[1, NUM_ITEMS + 1]]))
+        check(torch.tensor([[1, NUM_ITEMS + 1]]))
     with pytest.raises(ValueError, match="item tokens"):
-        model(torch.tensor([[1, -1]]))
+        check(torch.tensor([[1, -1]]))
+    with pytest.raises(ValueError, match="integer tensor"):
+        check(ids.float())
     with pytest.raises(ValueError, match="item tokens"):
         model.recommend(torch.tensor([[1, NUM_ITEMS + 1]]), k=3)
+    with pytest.raises(IndexError):  # forward itself leaves out-of-range tokens to the embedding lookup
+        model(torch.tensor([[1, NUM_ITEMS + 1]]))
+
+
+def test_forward_never_reads_input_values(monkeypatch):
+    """No .min()/.max() on the inputs inside forward (each would be a device sync on a GPU)."""
+    model = make_model(user_conditioning="add", user_feature_sizes=[3])
+    ids = pad(SEQS)
+    calls = []
+    for name in ("min", "max"):
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    model(ids, user_ids=SEQ_USERS, user_features=torch.ones(4, 1, dtype=torch.long))
+    assert calls == []
 
 
 def test_bad_user_inputs_raise_clear_errors():
     model = make_model(user_conditioning="add", user_feature_sizes=[3])
     ids = pad(SEQS)
+    check = model.rec_transformer.check_inputs
     with pytest.raises(ValueError, match="user_ids must be in"):
-        model(ids, user_ids=torch.tensor([1, 2, 3, NUM_USERS + 1]))
+        check(ids, user_ids=torch.tensor([1, 2, 3, NUM_USERS + 1]))
     with pytest.raises(ValueError, match="user_ids must be in"):
-        model(ids, user_ids=torch.tensor([1, 2, 3, -1]))
+        model.recommend(ids, user_ids=torch.tensor([1, 2, 3, -1]), k=3)
     with pytest.raises(ValueError, match=r"user_ids must be an integer tensor of shape \(4,\)"):
         model(ids, user_ids=torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="user_ids must be an integer tensor"):
@@ -801,7 +825,9 @@ def test_bad_user_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="user_features"):
         model(ids, user_ids=SEQ_USERS, user_features=torch.ones(3, 1, dtype=torch.long))
     with pytest.raises(ValueError, match=r"user_features\[:, 0\] must be in \[0, 2\]"):
-        model(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [3], [0]]))
+        check(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [3], [0]]))
+    with pytest.raises(ValueError, match=r"user_features\[:, 0\] must be in \[0, 2\]"):
+        model.recommend(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [3], [0]]), k=3)
 
 
 @pytest.mark.parametrize("mode", ["none", "prepend"])
@@ -958,6 +984,8 @@ def test_ligr_block_gates_residuals_and_uses_swiglu():
 
 
 def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
+    from hf_recsys.modeling.modeling_rec_transformer import _additive
+
     """Attention logits are q.k / sqrt(d) + b[head, i - j] for keys j <= i; distances past the table share its
     last entry; a zero table is plain causal attention."""
     model = make_model(num_hidden_layers=1, num_attention_heads=2, relative_attention_bias=True)
@@ -970,17 +998,19 @@ def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
     logits = q @ k.transpose(-1, -2) / dim**0.5 + bias[:, distance.clamp(0, bias.shape[1] - 1)]
     logits = logits.masked_fill(~torch.ones(length, length, dtype=torch.bool).tril(), -torch.inf)
     expected = attention.out((logits.softmax(-1) @ v).transpose(1, 2).reshape(2, length, 16))
-    torch.testing.assert_close(attention(x, None, distance=distance), expected)
+    # the backbone hands every layer the mask as a 0 / -inf table and the distances clamped to the bias table
+    causal, index = _additive(distance >= 0, x.dtype), distance.clamp(0, bias.shape[1] - 1)
+    torch.testing.assert_close(attention(x, causal, distance=index), expected)
     # one query per row (the serving fast path) reads the same row of the biased logits
     last = torch.tensor([14, 6])
-    keys = (torch.arange(length) <= last[:, None])[:, None, None, :]
-    fast = attention(x, keys, last, distance=last[:, None, None] - torch.arange(length))
+    keys = _additive((torch.arange(length) <= last[:, None])[:, None, None, :], x.dtype)
+    fast = attention(x, keys, last, distance=(last[:, None, None] - torch.arange(length)).clamp(0, bias.shape[1] - 1))
     torch.testing.assert_close(fast[:, 0], expected[torch.arange(2), last])
     # a zero table is plain causal attention: the bias is not vacuous above
     plain = make_model(num_hidden_layers=1, num_attention_heads=2).rec_transformer.layers[0].attention
     with torch.no_grad():
         bias.zero_()
-    torch.testing.assert_close(attention(x, None, distance=distance), plain(x, None))
+    torch.testing.assert_close(attention(x, causal, distance=index), plain(x, None))
     assert not torch.allclose(expected, plain(x, None))
 
 

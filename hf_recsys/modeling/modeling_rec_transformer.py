@@ -85,6 +85,12 @@ def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
     return table
 
 
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean attention mask as the float mask that attention adds to its scores: 0 where allowed, -inf where
+    not (what the relative bias is added to)."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, -torch.inf)
+
+
 class ByteDropout(nn.Module):
     """Dropout that draws its keep-mask one random byte per value, 8 bytes per random int64.
 
@@ -205,14 +211,6 @@ class RecTransformerAttention(nn.Module):
             else None
         )
 
-    def _biased_mask(self, mask: torch.Tensor | None, distance: torch.Tensor) -> torch.Tensor:
-        """Float attention mask: each (query, key) pair's learnt bias for its `distance` ((L, L), (B, L, L) or
-        (B, 1, L)), -inf where `mask` forbids the pair (causal attention when `mask` is None)."""
-        bias = self.relative_bias[:, distance.clamp(0, self.relative_bias.shape[1] - 1)]
-        bias = bias[None] if distance.dim() == 2 else bias.movedim(0, 1)  # (B or 1, heads, queries, keys)
-        allowed = distance >= 0 if mask is None else mask
-        return bias.masked_fill(~allowed, -torch.inf)
-
     def forward(
         self,
         x: torch.Tensor,
@@ -221,11 +219,13 @@ class RecTransformerAttention(nn.Module):
         distance: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attend from every position, or only from `query_index` (B,) of each row (then `mask` is (B,1,1,L)).
-        `distance`: how many real items each query is after each key, for `relative_attention_bias`."""
+        With `relative_attention_bias`, `mask` is a 0 / -inf float table and `distance` ((L, L), (B, L, L) or
+        (B, 1, L)) each (query, key) pair's index into the bias table, both built once per forward."""
         b, length, h = x.shape
         q, k, v = self.qkv(x).view(b, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if self.relative_bias is not None:
-            mask = self._biased_mask(mask, distance)
+            bias = self.relative_bias[:, distance]  # (heads, [B,] queries, keys)
+            mask = mask + (bias[None] if distance.dim() == 2 else bias.movedim(0, 1))
         if query_index is not None:
             q = q.gather(2, query_index[:, None, None, None].expand(-1, self.num_heads, 1, self.head_dim))
             length = 1
@@ -347,6 +347,7 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
     def _check_inputs(
         self, input_ids: torch.Tensor, user_ids: torch.Tensor | None, user_features: torch.Tensor | None
     ) -> None:
+        """Types and shapes only: read from the tensors' metadata, so `forward` never waits for the device."""
         if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point or input_ids.dim() != 2:
             got = (
                 f"{input_ids.dtype} tensor of shape {tuple(input_ids.shape)}"
@@ -354,20 +355,9 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
                 else type(input_ids).__name__
             )
             raise ValueError(f"input_ids must be an integer tensor of shape (batch, length); got {got}")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"input_ids must be item tokens in [0, {self.config.vocab_size - 1}] (0 = padding); got values in "
-                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
-            )
         batch = input_ids.shape[0]
-        if user_ids is not None:
-            if user_ids.dtype.is_floating_point or user_ids.shape != (batch,):
-                raise ValueError(f"user_ids must be an integer tensor of shape ({batch},); got {tuple(user_ids.shape)}")
-            if user_ids.numel() and (user_ids.min() < 0 or user_ids.max() > self.config.num_users):
-                raise ValueError(
-                    f"user_ids must be in [0, {self.config.num_users}] (0 = unknown user); got values in "
-                    f"[{int(user_ids.min())}, {int(user_ids.max())}]"
-                )
+        if user_ids is not None and (user_ids.dtype.is_floating_point or user_ids.shape != (batch,)):
+            raise ValueError(f"user_ids must be an integer tensor of shape ({batch},); got {tuple(user_ids.shape)}")
         if user_features is not None:
             sizes = self.config.user_feature_sizes
             if user_features.dtype.is_floating_point or user_features.shape != (batch, len(sizes)):
@@ -375,7 +365,35 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
                     f"user_features must be an integer tensor of shape ({batch}, {len(sizes)}); "
                     f"got {user_features.dtype} of shape {tuple(user_features.shape)}"
                 )
-            for i, size in enumerate(sizes):
+
+    def check_inputs(
+        self,
+        input_ids: torch.Tensor,
+        user_ids: torch.Tensor | None = None,
+        user_features: torch.Tensor | None = None,
+    ) -> None:
+        """Raise a clear ValueError for inputs the model cannot read: wrong types or shapes, item tokens outside
+        [0, vocab_size), user ids outside [0, num_users], user features outside their tables.
+
+        The value checks read the tensors (`.min()`/`.max()`, a device sync on a GPU), so `forward` does not run
+        them: they belong at the API boundary, where tensors come from outside (`recommend` runs them). The
+        collator's batches, `Recommender` and the pipeline map ids through the vocabularies, so their tokens are
+        in range by construction; a direct `model(...)` call with an out-of-range token fails in the embedding
+        lookup (IndexError on a CPU).
+        """
+        self._check_inputs(input_ids, user_ids, user_features)
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"input_ids must be item tokens in [0, {self.config.vocab_size - 1}] (0 = padding); got values in "
+                f"[{int(input_ids.min())}, {int(input_ids.max())}]"
+            )
+        if user_ids is not None and user_ids.numel() and (user_ids.min() < 0 or user_ids.max() > self.config.num_users):
+            raise ValueError(
+                f"user_ids must be in [0, {self.config.num_users}] (0 = unknown user); got values in "
+                f"[{int(user_ids.min())}, {int(user_ids.max())}]"
+            )
+        if user_features is not None:
+            for i, size in enumerate(self.config.user_feature_sizes):
                 column = user_features[:, i]
                 if column.numel() and (column.min() < 0 or column.max() >= size):
                     raise ValueError(
@@ -450,15 +468,20 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
             attn_mask = (causal & mask[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
             attn_mask = attn_mask[:, None]
 
-        # Relative attention bias: how many real tokens each query is after each key (padding not counted)
+        # Relative attention bias: how many real tokens each query is after each key (padding not counted),
+        # clamped to the bias table, and the mask as a 0 / -inf float table; built here once, not in every layer.
         distance = last_distance = None
-        if self.config.relative_attention_bias:
+        relative = self.config.relative_attention_bias
+        if relative:
             order = mask.long().cumsum(1)
             if attn_mask is None:  # right padding: the index difference
                 index = torch.arange(length, device=x.device)
                 distance = index[:, None] - index
+                attn_mask = distance >= 0
             else:
                 distance = order[:, :, None] - order[:, None, :]
+            attn_mask = _additive(attn_mask, x.dtype)
+            distance = distance.clamp(0, self.config.max_position_embeddings)
 
         all_hidden = (x,) if output_hidden_states else None
         last_only = last_position_only and not output_hidden_states
@@ -466,8 +489,10 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
             last = length - 1 - mask.flip(1).long().argmax(1)  # each row's last real position
             positions = torch.arange(length, device=x.device)
             last_mask = ((positions[None, :] <= last[:, None]) & mask)[:, None, None, :]
-            if distance is not None:
+            if relative:
+                last_mask = _additive(last_mask, x.dtype)
                 last_distance = order.gather(1, last[:, None])[:, :, None] - order[:, None, :]
+                last_distance = last_distance.clamp(0, self.config.max_position_embeddings)
         for i, layer in enumerate(self.layers):
             final = last_only and i == len(self.layers) - 1
             x = layer(x, last_mask, last, last_distance) if final else layer(x, attn_mask, None, distance)
@@ -664,6 +689,7 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
             )
         if input_ids.shape[1] == 0 and self.config.user_conditioning != "prepend":
             raise ValueError("empty histories need a model with user_conditioning='prepend'")
+        self.rec_transformer.check_inputs(input_ids, user_ids, user_features)
         was_training = self.training
         self.eval()
         try:
