@@ -173,6 +173,21 @@ def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------------------------
 # Resuming: `--resume_from_checkpoint` with no value, after a real kill -9
 # ---------------------------------------------------------------------------------------------------------------
+def test_resume_skips_a_checkpoint_cut_short(tmp_path):
+    """A kill -9 during a save leaves a checkpoint folder without trainer_state.json (written last): resuming
+    takes the newest complete one instead."""
+    for step, state in ((3, '{"global_step": 3}'), (6, '{"global_step": 6}'), (9, None), (12, '{"global_')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    args = RecTrainingArguments(output_dir=str(tmp_path), resume_from_checkpoint="last")
+    assert args.checkpoint_to_resume() == str(tmp_path / "checkpoint-6")
+    assert RecTrainingArguments(output_dir=str(tmp_path), resume_from_checkpoint=None).checkpoint_to_resume() is None
+    with pytest.raises(FileNotFoundError, match="checkpoint folder"):
+        RecTrainingArguments(output_dir=str(tmp_path), resume_from_checkpoint="nowhere").checkpoint_to_resume()
+
+
 def test_resume_without_a_path_after_kill_reproduces_the_uninterrupted_run(sequences_file, tmp_path):
     common = [*_data(sequences_file, tmp_path), *TINY, "--num_train_epochs", "6", "--seed", "3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -9,6 +9,7 @@ data decides (catalogue size, users, feature tables, the history window) are not
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Any
 
 import torch
 from transformers import TrainingArguments
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType, get_last_checkpoint
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+from transformers.utils import logging
 
 from ..modeling import RecTransformerConfig
 from ..modeling.configuration_rec_transformer import (
@@ -27,6 +29,8 @@ from ..modeling.configuration_rec_transformer import (
     POSITION_EMBEDDING_TYPES,
     USER_CONDITIONING_MODES,
 )
+
+logger = logging.get_logger(__name__)
 
 #: Config fields set from the data (vocabularies, feature tables, `DataArguments.max_length`) or only used when
 #: serving: they are not model options on the command line.
@@ -126,6 +130,27 @@ ModelArguments.__doc__ = (
     "The model to train: a new one (every `RecTransformerConfig` field that the data does not decide, with the "
     "config's defaults, which are the recipe), or `model_name_or_path` to fine-tune."
 )
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` folder of `output_dir` that was written to the end, or None.
+
+    The Trainer writes ``trainer_state.json`` last, after the weights, the optimizer and the random states, so a
+    folder without a readable one is a checkpoint cut short (a ``kill -9`` mid-save): resuming from it would fail,
+    and the one before it is skipped to instead. transformers' `get_last_checkpoint` only looks at the names.
+    """
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    numbered = [(int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit()]
+    for _, path in sorted(numbered, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            logger.warning("skipping the incomplete checkpoint %s (no readable trainer_state.json)", path)
+            continue
+        return str(path)
+    return None
 
 
 @dataclass
@@ -353,15 +378,15 @@ class RecTrainingArguments(TrainingArguments):
 
     def checkpoint_to_resume(self) -> str | None:
         """The checkpoint folder `--resume_from_checkpoint` names: its value, or with no value (or True) the last
-        ``checkpoint-*`` folder in `output_dir`, as transformers' example scripts find it."""
+        complete ``checkpoint-*`` folder in `output_dir` (see `last_complete_checkpoint`)."""
         value = self.resume_from_checkpoint
         if value is None or value is False or str(value).lower() == "false":
             return None
         if value is True or str(value).lower() in ("last", "true"):
-            last = get_last_checkpoint(self.output_dir) if Path(self.output_dir).is_dir() else None
+            last = last_complete_checkpoint(self.output_dir)
             if last is None:
                 raise FileNotFoundError(
-                    f"--resume_from_checkpoint: no checkpoint-* folder in {self.output_dir} to resume from"
+                    f"--resume_from_checkpoint: no complete checkpoint-* folder in {self.output_dir} to resume from"
                 )
             return last
         if not Path(value).is_dir():
