@@ -161,7 +161,7 @@ def test_occupied_output_dir_and_missing_checkpoint_are_one_line(capsys, tmp_pat
     assert "--overwrite_output_dir" in _one_line_error(capsys, argv)
     empty = tmp_path / "empty"
     argv = ["train", *_data(sequences_file, tmp_path), "--output_dir", str(empty), "--resume_from_checkpoint"]
-    assert "no checkpoint" in _one_line_error(capsys, argv)
+    assert "no complete checkpoint" in _one_line_error(capsys, argv)
 
 
 def test_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
