@@ -28,7 +28,7 @@ import importlib
 import importlib.util
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,13 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets.builder import Key
 
 from . import sources as _sources
 from . import splits as _splits
 from .filters import apply_filters
 from .interaction_options import InteractionOptions, _default_name, _options
 from .sources import ITEM, TIME, USER, InteractionDataError, InteractionLog, chronological, read_interactions
-from .splits import SPLITS, PreEncodedFeatures, Sequences, SplitRows, iter_rows, row_features
+from .splits import SPLITS, Sequences, SplitRowsBuilder, row_features
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
 
 __all__ = ["INFO_FILE", "InteractionData", "InteractionOptions", "InteractionsBuilder", "load_interactions"]
@@ -87,7 +86,7 @@ def _source_files(source: Any, log_source: str) -> str:
     return log_source
 
 
-class InteractionsBuilder(datasets.GeneratorBasedBuilder):
+class InteractionsBuilder(SplitRowsBuilder):
     """``datasets`` builder for any interaction log: one instance per (source, options).
 
     ``InteractionsBuilder(source, options, cache_dir=...)``; the cache folder is
@@ -272,17 +271,6 @@ class InteractionsBuilder(datasets.GeneratorBasedBuilder):
         if n_short:
             text += f"; {n_short:,} users too short to evaluate kept for training only"
         return text + "."
-
-    def _prepare_split(self, split_generator: datasets.SplitGenerator, **kwargs: Any) -> None:
-        features = self.info.features
-        self.info.features = PreEncodedFeatures(features)
-        try:
-            super()._prepare_split(split_generator, **kwargs)
-        finally:
-            self.info.features = features
-
-    def _generate_examples(self, rows: SplitRows, seqs: Sequences) -> Iterator[tuple[Key, dict[str, Any]]]:
-        yield from iter_rows(rows, seqs)
 
 
 @dataclass

@@ -70,7 +70,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from datasets.builder import Key
 from datasets.utils.tqdm import tqdm as hf_tqdm
 from transformers.utils import logging
 
@@ -89,10 +88,8 @@ from .splits import (
     PROTOCOLS,
     ROW_FEATURES,
     SPLITS,
-    PreEncodedFeatures,
     Sequences,
-    SplitRows,
-    iter_rows,
+    SplitRowsBuilder,
     leave_one_out,
     seed_windows,
     temporal,
@@ -1095,7 +1092,7 @@ def _module_sources_digest() -> str:
     return h.hexdigest()
 
 
-class MovieLensBuilder(datasets.GeneratorBasedBuilder):
+class MovieLensBuilder(SplitRowsBuilder):
     """``datasets`` builder for MovieLens releases and SASRec-format sequence files.
 
     Configs: ``ml-100k``, ``ml-1m`` (default), ``ml-10m``, ``ml-20m``, ``ml-25m``, ``ml-32m``,
@@ -1584,17 +1581,6 @@ class MovieLensBuilder(datasets.GeneratorBasedBuilder):
             age=[meta.age.get(u) for u in ids],
             occupation=[meta.occupation.get(u) for u in ids],
         )
-
-    def _prepare_split(self, split_generator: datasets.SplitGenerator, **kwargs: Any) -> None:
-        features = self.info.features
-        self.info.features = PreEncodedFeatures(features)
-        try:
-            super()._prepare_split(split_generator, **kwargs)
-        finally:
-            self.info.features = features
-
-    def _generate_examples(self, rows: SplitRows, seqs: Sequences) -> Iterator[tuple[Key, dict[str, Any]]]:
-        yield from iter_rows(rows, seqs)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -213,3 +213,19 @@ def iter_rows(rows: SplitRows, seqs: Sequences) -> Iterator[tuple[Key, dict[str,
                 "timestamp": stamps[i],
             },
         )
+
+
+class SplitRowsBuilder(datasets.GeneratorBasedBuilder):
+    """The part every next-item builder shares: its `_split_generators` hand each split its `SplitRows` and the
+    `Sequences`, and the rows are written with `PreEncodedFeatures` (already in the exact schema)."""
+
+    def _prepare_split(self, split_generator: datasets.SplitGenerator, **kwargs: Any) -> None:
+        features = self.info.features
+        self.info.features = PreEncodedFeatures(features)
+        try:
+            super()._prepare_split(split_generator, **kwargs)
+        finally:
+            self.info.features = features
+
+    def _generate_examples(self, rows: SplitRows, seqs: Sequences) -> Iterator[tuple[Key, dict[str, Any]]]:
+        yield from iter_rows(rows, seqs)
