@@ -17,7 +17,7 @@ ifdef HF_RECSYS_DATA_DIR
 export HF_RECSYS_DATA_DIR
 endif
 
-.PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-inference bench-scale bench-step app clean
+.PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-ingest bench-inference bench-scale bench-step app clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-all: setup
 
 bench-data: setup
 	$(PY) benchmarks/bench_data.py
+
+# Preparing a synthetic 1M/3M/10M-row log with string ids through load_interactions (benchmarks/ingest.md; ~1 minute).
+bench-ingest: setup
+	$(PY) benchmarks/bench_ingest.py
 
 bench-inference: setup
 	$(PY) benchmarks/bench_inference.py
