@@ -11,7 +11,7 @@ from typing import Any
 
 from . import filters as _filters
 from .sources import ITEM, USER
-from .splits import PROTOCOLS
+from .splits import check_protocol_options, protocol_fractions
 
 __all__ = ["InteractionOptions"]
 
@@ -49,9 +49,8 @@ class InteractionOptions:
         return tuple(dict.fromkeys(str(p["column"]) for _, p in self.filter_spec() if "column" in p))
 
     def fractions(self) -> tuple[float, float]:
-        """(test, validation) fractions with the protocol defaults filled in (0.15 / 0.1 for seed-windows, else 0.1 / 0.1)."""
-        test = (0.15 if self.protocol == "seed-windows" else 0.1) if self.test_fraction is None else self.test_fraction
-        return float(test), 0.1 if self.validation_fraction is None else float(self.validation_fraction)
+        """(test, validation) fractions with the protocol defaults filled in (`splits.protocol_fractions`)."""
+        return protocol_fractions(self.protocol, self.test_fraction, self.validation_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able options (filters as ``[{"name": ..., **params}]``)."""
@@ -65,15 +64,11 @@ def _options(filters: Sequence[Any], **values: Any) -> InteractionOptions:
     parsed = _filters._parse_spec(list(filters))
     frozen = tuple((name, tuple(sorted(params.items()))) for name, params in parsed)
     opts = InteractionOptions(filters=frozen, **values)
-    if opts.protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={opts.protocol!r}: expected one of {list(PROTOCOLS)}")
+    check_protocol_options(
+        opts.protocol, opts.window_size, opts.window_step, opts.test_fraction, opts.validation_fraction
+    )
     if opts.min_history is not None and (int(opts.min_history) != opts.min_history or opts.min_history < 0):
         raise ValueError(f"min_history={opts.min_history!r}: expected an integer >= 0, or None")
-    if opts.window_size < 2 or opts.window_step < 1:
-        raise ValueError(f"need window_size >= 2 and window_step >= 1, got {opts.window_size}, {opts.window_step}")
-    test, val = opts.fractions()
-    if not (0.0 <= test < 1.0 and 0.0 <= val < 1.0) or (opts.protocol == "temporal" and test + val >= 1.0):
-        raise ValueError(f"test_fraction={test}, validation_fraction={val}: expected fractions in [0, 1)")
     return opts
 
 

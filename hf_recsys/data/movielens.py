@@ -90,7 +90,9 @@ from .splits import (
     SPLITS,
     Sequences,
     SplitRowsBuilder,
+    check_protocol_options,
     leave_one_out,
+    protocol_fractions,
     seed_windows,
     temporal,
 )
@@ -1047,25 +1049,15 @@ class MovieLensConfig(datasets.BuilderConfig):
         """Reject option values that cannot work, before any file is read."""
         if self.md5 is not None and not _MD5_HEX_RE.fullmatch(self.md5):
             raise ValueError(f"md5 must be an MD5 digest (32 hexadecimal digits), got {self.md5!r}")
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {list(PROTOCOLS)}")
+        check_protocol_options(
+            self.protocol, self.window_size, self.window_step, self.test_fraction, self.validation_fraction
+        )
         if self.k_core is not None and (int(self.k_core) != self.k_core or self.k_core < 1):
             raise ValueError(f"k_core must be a positive integer or None, got {self.k_core!r}")
-        if self.window_size < 2 or self.window_step < 1:
-            raise ValueError(f"need window_size >= 2 and window_step >= 1, got {self.window_size}, {self.window_step}")
-        for name in ("test_fraction", "validation_fraction"):
-            v = getattr(self, name)
-            if v is not None and not 0.0 <= v < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {v}")
-        if self.protocol == "temporal" and self.fractions()[0] + self.fractions()[1] >= 1.0:
-            raise ValueError("temporal: test_fraction + validation_fraction must be < 1")
 
     def fractions(self) -> tuple[float, float]:
-        """(test, validation) fractions with the protocol defaults filled in."""
-        test_default = 0.15 if self.protocol == "seed-windows" else 0.1
-        test = test_default if self.test_fraction is None else float(self.test_fraction)
-        val = 0.1 if self.validation_fraction is None else float(self.validation_fraction)
-        return test, val
+        """(test, validation) fractions with the protocol defaults filled in (`splits.protocol_fractions`)."""
+        return protocol_fractions(self.protocol, self.test_fraction, self.validation_fraction)
 
     def cache_params(self) -> dict[str, Any]:
         """All option values as JSON-friendly data (for the cache key)."""

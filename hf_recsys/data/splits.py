@@ -45,6 +45,31 @@ __all__ = [
 PROTOCOLS = ("leave-one-out", "seed-windows", "temporal")
 SPLITS = ("train", "validation", "test")
 
+
+def protocol_fractions(
+    protocol: str, test_fraction: float | None, validation_fraction: float | None
+) -> tuple[float, float]:
+    """(test, validation) fractions with the protocol's defaults for the unset ones: seed-windows puts 15 % of the
+    windows in test, temporal 10 % of the interactions after its test cut; validation takes 10 % in both."""
+    test = (0.15 if protocol == "seed-windows" else 0.1) if test_fraction is None else float(test_fraction)
+    return test, 0.1 if validation_fraction is None else float(validation_fraction)
+
+
+def check_protocol_options(
+    protocol: str, window_size: int, window_step: int, test_fraction: float | None, validation_fraction: float | None
+) -> None:
+    """Refuse split options that cannot work, before any file is read (every builder's options call this)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}")
+    if window_size < 2 or window_step < 1:
+        raise ValueError(f"need window_size >= 2 and window_step >= 1, got {window_size}, {window_step}")
+    for name, value in (("test_fraction", test_fraction), ("validation_fraction", validation_fraction)):
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if protocol == "temporal" and sum(protocol_fractions(protocol, test_fraction, validation_fraction)) >= 1.0:
+        raise ValueError("temporal: test_fraction + validation_fraction must be < 1")
+
+
 ROW_FEATURES = datasets.Features(
     {
         "user_id": datasets.Value("int64"),
