@@ -52,7 +52,6 @@ DRIVER = textwrap.dedent(
     import numpy as np
     from transformers import HfArgumentParser, PreTrainedModel
 
-    import hf_recsys.data
     import hf_recsys.training as training
     import hf_recsys.training.run as training_run
     import hf_recsys.training.trainer as training_trainer
@@ -106,7 +105,7 @@ DRIVER = textwrap.dedent(
 
     training_run.write_results = logged_write_results
 
-    save_vocabs = hf_recsys.data.save_vocabs
+    save_vocabs = training_run.save_vocabs
 
 
     def logged_save_vocabs(folder, *args, **kwargs):
@@ -114,7 +113,7 @@ DRIVER = textwrap.dedent(
         return save_vocabs(folder, *args, **kwargs)
 
 
-    hf_recsys.data.save_vocabs = logged_save_vocabs
+    training_run.save_vocabs = logged_save_vocabs
 
     save_pretrained = PreTrainedModel.save_pretrained
 

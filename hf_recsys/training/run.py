@@ -30,6 +30,7 @@ from ..benchmark_tables import PUBLISHED_ML1M
 from ..metrics import KS
 from ..modeling import RecTransformerForNextItemPrediction
 from ..modeling.pipeline_rec_transformer import save_pipeline_files
+from ..modeling.vocab import save_vocabs
 from .arguments import DataArguments, ModelArguments, RecTrainingArguments, model_option_names
 from .callbacks import EpochReportCallback, SpeedCallback
 from .trainer import build_model, epoch_history, evaluate_split, make_trainer, sorted_for_eval, with_lengths
@@ -91,8 +92,6 @@ def run_training(
     `hub_model_id` in one commit (`hf_recsys.hub.push_to_hub`), and the repository id and token are checked
     before training starts.
     """
-    from ..data import save_vocabs  # the builder is heavy; import only when training
-
     ks = (1, 3, 5, 10, 20) if data_args.protocol == "seed-windows" else KS  # the notebook reported NDCG@3
     resume = training_args.checkpoint_to_resume()
     check_output_dir(training_args.output_dir, resume is not None, training_args.overwrite_output_dir)
@@ -102,8 +101,9 @@ def run_training(
         logging.disable_progress_bar()
         datasets_logging.disable_progress_bar()
     try:
-        results = _train(model_args, data_args, training_args, ks, resume, save_vocabs)
+        results = _train(model_args, data_args, training_args, ks, resume)
     finally:
+        training_args.push_to_hub = push_repo is not None  # as the caller set it (the Trainer's own push was off)
         if bars[0]:
             logging.enable_progress_bar()
         if bars[1]:
@@ -143,7 +143,8 @@ def _shape(config: Any) -> str:
 
 def _planned_push(training_args: RecTrainingArguments) -> str | None:
     """With `push_to_hub`: the checked repository id, and the Trainer's own push switched off (see
-    `run_training`). Fails before any training when the id or the token is missing."""
+    `run_training`, which switches it back on afterwards). Fails before any training when the id or the token is
+    missing."""
     if not training_args.push_to_hub:
         return None
     from ..hub import _check_repo_id, _resolve_token
@@ -156,7 +157,7 @@ def _planned_push(training_args: RecTrainingArguments) -> str | None:
     return repo_id
 
 
-def _train(model_args, data_args, training_args, ks, resume, save_vocabs) -> dict[str, Any]:
+def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     """The body of `run_training`, once the output folder, the resume point and the push are settled."""
     set_seed(training_args.seed)
     with training_args.main_process_first(desc="data preparation"):  # one prepares, the others reload
