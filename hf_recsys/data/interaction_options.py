@@ -72,7 +72,7 @@ def _options(filters: Sequence[Any], **values: Any) -> InteractionOptions:
     return opts
 
 
-def _default_name(source: Any) -> str:
+def default_dataset_name(source: Any) -> str:
     """The source file's stem (``All_Beauty.csv`` -> ``All_Beauty``), else a word for the kind of source."""
     if isinstance(source, Sequence) and not isinstance(source, str | bytes) and source:
         source = source[0]

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from . import sources as _sources
 from . import splits as _splits
 from .filters import apply_filters
-from .interaction_options import InteractionOptions, _default_name, _options
+from .interaction_options import InteractionOptions, _options, default_dataset_name
 from .sources import ITEM, TIME, USER, InteractionDataError, InteractionLog, chronological, read_interactions
 from .splits import SPLITS, Sequences, SplitRowsBuilder, row_features
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
@@ -343,7 +343,7 @@ def load_interactions(
         filters, user_column=user_column, item_column=item_column, time_column=time_column, time_unit=time_unit,
         format=format, min_history=min_history, protocol=protocol, seed=seed, window_size=window_size,
         window_step=window_step, test_fraction=test_fraction, validation_fraction=validation_fraction, split=split,
-        name=name or _default_name(source), license=license,
+        name=name or default_dataset_name(source), license=license,
     )  # fmt: skip
     if protocol == "temporal" and time_column is None:
         where = source if isinstance(source, str | os.PathLike) else type(source).__name__

@@ -312,7 +312,7 @@ class DataArguments:
         """The name results and cards give the data: --data_name, the --data file's stem, or the MovieLens release."""
         if not self.data:
             return self.dataset
-        return self.data_name or Path(self.data.rstrip("/")).name.split(".")[0] or self.data
+        return self.data_name or default_dataset_name(self.data)  # the name load_interactions gives the data
 
     @property
     def history_window(self) -> int:
