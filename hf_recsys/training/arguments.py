@@ -21,6 +21,8 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 from transformers.utils import logging
 
+from ..data.interaction_options import default_dataset_name
+from ..data.sources import FORMATS, TIME_UNITS
 from ..modeling import RecTransformerConfig
 from ..modeling.configuration_rec_transformer import (
     HIDDEN_ACTIVATIONS,
@@ -180,11 +182,12 @@ class DataArguments:
         default=None, metadata={"help": "With --data: the time column; without one, file order is chronological."}
     )
     time_unit: str = field(
-        default="auto", metadata={"help": "With --time_column: auto | s | ms | us | ns | iso (auto is reported)."}
+        default="auto",
+        metadata={"help": "With --time_column: its unit (auto: detected and reported).", "choices": list(TIME_UNITS)},
     )
     data_format: str | None = field(
         default=None,
-        metadata={"help": "With --data: csv | tsv | parquet | json | sasrec | s3rec (default: extension)."},
+        metadata={"help": "With --data: the file format (default: from the extension).", "choices": list(FORMATS)},
     )
     min_rating: float | None = field(
         default=None, metadata={"help": "With --data: keep interactions rated at least this (--rating_column)."}
