@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'published ' + name:<34}{ref['ndcg@10']:>9.4f}{ref['hr@10']:>9.4f}")
 
     recommender = Recommender.from_pretrained(args.output_dir)
-    from ..data import load_movielens
-
-    data = load_movielens("ml-1m", data_dir=args.data_dir, seed=args.seed)
+    data = data_args.load(training_args.seed)  # the splits training prepared (a cached reload)
     test_rows = data.dataset["test"]
     index = test_rows["user_id"].index(args.user_id) if args.user_id in test_rows["user_id"] else 0
     row = test_rows[index]
