@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
     )
     optimizer.zero_grad()
 
-    collator = NextItemCollator(args.max_length, True, False, None, False)
+    collator = NextItemCollator(args.max_length, True, False, False)
     real = [
         {"input_ids": row[row != 0].tolist()[:-1], "target": int(row[row != 0][-1]), "user_index": 1} for row in ids
     ]

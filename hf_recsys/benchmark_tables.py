@@ -30,8 +30,10 @@ __all__ = [
     "DEFAULT_VARIANT",
     "PUBLISHED_ML1M",
     "PUBLISHED_ML1M_SEED_WINDOWS",
+    "PUBLISHED_S3REC",
     "TABLES",
     "data_variant",
+    "datasets_table",
     "default_results_dir",
     "finetune_table",
     "history_table",
@@ -52,6 +54,21 @@ PUBLISHED_ML1M: dict[str, dict[str, float]] = {
     "BERT4Rec": {"ndcg@10": 0.154, "hr@10": 0.284},
     "SASRec (full CE)": {"ndcg@10": 0.182, "hr@10": 0.315},
     "gSASRec": {"ndcg@10": 0.173, "hr@10": 0.300},
+}
+
+# Published full-ranking figures on the S3-Rec files (leave-one-out, all items ranked, seen items' scores set to 0,
+# max length 50), from the S3-Rec paper's table (CIKM 2020), by the preset name of the file.
+PUBLISHED_S3REC: dict[str, dict[str, dict[str, float]]] = {
+    "amazon-toys": {
+        "popularity": {"ndcg@10": 0.0061, "hr@10": 0.0113},
+        "SASRec": {"ndcg@10": 0.0374, "hr@10": 0.0675},
+        "S3-Rec": {"ndcg@10": 0.0376, "hr@10": 0.0700},
+    },
+    "lastfm": {
+        "popularity": {"ndcg@10": 0.0203, "hr@10": 0.0440},
+        "SASRec": {"ndcg@10": 0.0390, "hr@10": 0.0688},
+        "S3-Rec": {"ndcg@10": 0.0427, "hr@10": 0.0743},
+    },
 }
 
 # The original notebook's own report under its own protocol (`seed-windows`).
@@ -305,6 +322,54 @@ def finetune_table(experiment: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _mean_spread(values: list[float]) -> str:
+    """ "0.0512 ± 0.0011" (mean ± sample standard deviation) over seeds; the value alone for one seed."""
+    if not values:
+        return ""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4f}"
+    spread = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.4f} ± {spread:.4f}"
+
+
+def datasets_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tuple(PUBLISHED_S3REC)) -> str:
+    """One table of the other benchmark datasets: per dataset and model, the mean ± spread over seeds of test
+    NDCG@10 and HR@10 (the latest row of each seed), the seeds, epochs and minutes, then the published figures.
+
+    Rows are those of leave-one-out on each dataset (``hf-recsys bench --dataset NAME``)."""
+    names = ["dataset", "model", "test NDCG@10", "test HR@10", "seeds", "epochs", "training", "commit"]
+    lines = _header(names, [False, False, True, True, True, True, True, False])
+    rows = list(rows)
+    for dataset in datasets:
+        by_model: dict[str, dict[Any, Mapping[str, Any]]] = {}
+        for row in rows:
+            if row.get("dataset") == dataset and row.get("protocol") == "leave-one-out":
+                by_model.setdefault(str(row["model"]), {})[row.get("seed")] = row
+        for model in sorted(by_model, key=_model_key):
+            seeds = list(by_model[model].values())
+            ndcg = _mean_spread([r["test_ndcg@10"] for r in seeds if r.get("test_ndcg@10") is not None])
+            last = seeds[-1]
+            lines.append(
+                _line(
+                    [
+                        dataset,
+                        model,
+                        f"**{ndcg}**" if model == "rec-transformer" and ndcg else ndcg,
+                        _mean_spread([r["test_hr@10"] for r in seeds if r.get("test_hr@10") is not None]),
+                        str(len(seeds)),
+                        _epochs({"epochs": sum(r.get("epochs") or 0 for r in seeds) / len(seeds)}),
+                        _minutes({"train_seconds": sum(r.get("train_seconds") or 0 for r in seeds) / len(seeds)}),
+                        _commit(last),
+                    ]
+                )
+            )
+        for name, values in PUBLISHED_S3REC.get(dataset, {}).items():
+            cells = [dataset, f"{name}, published (S3-Rec paper)", _num(values["ndcg@10"]), _num(values["hr@10"])]
+            lines.append(_line(cells + [""] * (len(names) - len(cells))))
+    return "\n".join(lines)
+
+
 def _read_json(results_dir: Path, name: str) -> Any:
     return json.loads((results_dir / name).read_text(encoding="utf-8"))
 
@@ -316,6 +381,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "ml-1m-history": lambda d: history_table(load_rows(d)),
     "ml-1m-speed": lambda d: speed_table(load_rows(d)),
     "finetune-example": lambda d: finetune_table(_read_json(d, "finetune_example.json")),
+    "datasets-table": lambda d: datasets_table(load_rows(d)),
 }
 
 _MARKER = re.compile(r"(<!-- ([a-z0-9-]+):start -->\n)(.*?)(<!-- \2:end -->)", re.DOTALL)

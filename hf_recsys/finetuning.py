@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import datasets
 import numpy as np
 import pyarrow as pa
-import torch
 from torch import nn
 from transformers.utils import logging
 
+from .data.feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE, FeatureField, load_feature_fields
+from .data.features import EncodedFeatures
 from .modeling import RecTransformerForNextItemPrediction
 from .modeling.recommender import load_vocabularies
 from .modeling.vocab import ITEM_VOCAB_FILE, USER_VOCAB_FILE, ItemVocab, UserVocab
@@ -38,9 +41,11 @@ logger = logging.get_logger(__name__)
 __all__ = [
     "AlignmentReport",
     "align_to_pretrained",
+    "feature_rows",
     "item_token_map",
     "load_pretrained_vocabs",
     "prepare_model_for_finetuning",
+    "pretrained_feature_fields",
     "remap_dataset",
     "trainable_parameter_names",
     "user_index_map",
@@ -260,12 +265,43 @@ def align_to_pretrained(
 # ---------------------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------------------
-def _grow_feature_embedding(old: nn.Embedding, size: int) -> nn.Embedding:
-    new = nn.Embedding(size, old.embedding_dim, padding_idx=0).to(old.weight.device, old.weight.dtype)
-    with torch.no_grad():
-        new.weight.zero_()  # a new category starts as "unknown" (row 0 is the zero padding row)
-        new.weight[: old.num_embeddings] = old.weight
-    return new
+def pretrained_feature_fields(
+    model_name_or_path: str | os.PathLike[str], revision: str | None = None
+) -> tuple[list[FeatureField] | None, list[FeatureField] | None]:
+    """The item and user feature fields saved beside a pretrained model (``item_fields.json`` /
+    ``user_fields.json``, local folder or Hub repo); None for a table the model has no fields of."""
+    found = []
+    for name in (ITEM_FIELDS_FILE, USER_FIELDS_FILE):
+        path = Path(model_name_or_path) / name
+        if not path.parent.is_dir():
+            from huggingface_hub import hf_hub_download
+            from huggingface_hub.errors import EntryNotFoundError
+
+            try:
+                path = Path(hf_hub_download(str(model_name_or_path), name, revision=revision))
+            except EntryNotFoundError:
+                path = None
+        found.append(load_feature_fields(path) if path is not None and path.is_file() else None)
+    return found[0], found[1]
+
+
+def feature_rows(
+    features: EncodedFeatures | None, fields: list[FeatureField] | None, row_map: np.ndarray, rows: int
+) -> dict[str, np.ndarray] | None:
+    """New data's feature matrices in a pretrained model's terms: each field's matrix re-encoded with the
+    model's field of that name (:meth:`FeatureField.translate`) and its rows moved by ``row_map`` (source row ->
+    extended row, e.g. :func:`item_token_map`) into a ``rows``-row matrix. None without features or fields;
+    a field the new data lacks stays all 0 (unknown)."""
+    if features is None or not fields:
+        return None
+    out = {}
+    for field_ in fields:
+        matrix = np.zeros((rows, field_.max_values), dtype=np.int32)
+        source = features.fields.get(field_.name)
+        if source is not None:
+            matrix[row_map] = source.translate(features.matrices[field_.name], field_)
+        out[field_.name] = matrix
+    return out
 
 
 def trainable_parameter_names(model: nn.Module) -> list[str]:
@@ -278,18 +314,21 @@ def prepare_model_for_finetuning(
     items: ItemVocab,
     users: UserVocab,
     freeze_transformer: bool = False,
+    item_features: Mapping[str, np.ndarray] | None = None,
+    user_features: Mapping[str, np.ndarray] | None = None,
 ) -> RecTransformerForNextItemPrediction:
     """Grow a pretrained model to extended vocabularies and choose what fine-tuning trains (in place).
 
     * Item table (and untied output embeddings), popularity buffer: resized with ``resize_item_embeddings``
       (old rows bit-identical, new movies at the mean embedding so they are neither ignored nor over-recommended
-      before training). New movies get their genres and year buckets in the side-feature buffers when the model uses
-      them (year buckets only while the old movies keep theirs).
-    * User table: ``resize_user_embeddings`` (new users start as the unknown user, i.e. served like a stranger).
-      Side-feature tables grow for categories the pretrained model has not seen (new rows = the "unknown" zeros).
+      before training). ``item_features`` (:func:`feature_rows`: each field's matrix for the extended vocabulary,
+      in the model's own fields) gives the new items their feature values; the old rows are kept.
+    * User table: ``resize_user_embeddings`` (new users start as the unknown user, i.e. served like a stranger);
+      ``user_features`` gives the new users their feature values in the same way. Values the pretrained fields
+      do not know are 0 (unknown): the fields' tables do not grow.
     * ``freeze_transformer``: only the item embedding table, the output embeddings when they are not tied to it,
-      the per-item output bias (``output_item_bias``) and the user id table keep ``requires_grad``; positions, blocks, norms, projections and side-feature tables
-      are frozen. Why: with little new data, adapting the embeddings of new (and drifting) movies and users is
+      the per-item output bias (``output_item_bias``) and the user id table keep ``requires_grad``; positions,
+      blocks, norms, projections and feature-field tables are frozen. Why: with little new data, adapting the embeddings of new (and drifting) movies and users is
       what is needed, and keeping the sequence model fixed prevents forgetting. Without it everything trains.
 
     Before any training step the grown model scores old movies exactly as before (same logits, same top-k for
@@ -309,40 +348,15 @@ def prepare_model_for_finetuning(
             f"the user vocabulary has {users.num_users} users but the model already has {config.num_users}: "
             "pass the pretrained vocabulary extended with UserVocab.extend"
         )
-    old_vocab = config.vocab_size
+    old_vocab, old_users = config.vocab_size, config.num_users + 1
     if items.num_items > config.num_items:
         model.resize_item_embeddings(items.num_items)
-        embeddings = model.rec_transformer.embeddings
-        if config.num_item_genres > 0 and items.genre_names:
-            cols = min(config.num_item_genres, len(items.genre_names))
-            genres = torch.as_tensor(items.genre_matrix()[old_vocab:, :cols])
-            with torch.no_grad():
-                embeddings.item_genres[old_vocab:, :cols] = genres.to(embeddings.item_genres)
-        if config.num_item_year_buckets > 0:
-            # Buckets start at the vocabulary's earliest year: reuse them only if the old movies keep theirs (a new
-            # movie older than every old one would shift them all); buckets past the model's table stay unknown.
-            buckets = torch.as_tensor(items.year_buckets())
-            old_buckets = embeddings.item_year_buckets[:old_vocab].cpu()
-            if torch.equal(buckets[:old_vocab], old_buckets):
-                new = buckets[old_vocab:]
-                new = new.masked_fill(new > config.num_item_year_buckets, 0)
-                with torch.no_grad():
-                    embeddings.item_year_buckets[old_vocab:] = new.to(embeddings.item_year_buckets)
+        if config.item_feature_fields and item_features is not None:
+            model.set_item_features(item_features, slice(old_vocab, None))
     if users.num_users > config.num_users:
         model.resize_user_embeddings(users.num_users)
-    sizes = list(config.user_feature_sizes)
-    if sizes and uses_users:
-        if len(users.feature_sizes) != len(sizes):
-            raise ValueError(
-                f"the model has {len(sizes)} user side features but the user vocabulary has "
-                f"{users.feature_names}: use the vocabulary the model was trained with"
-            )
-        tables = model.rec_transformer.user.feature_embeddings
-        for i, size in enumerate(users.feature_sizes):
-            if size > sizes[i]:
-                tables[i] = _grow_feature_embedding(tables[i], size)
-                sizes[i] = size
-        config.user_feature_sizes = sizes
+        if uses_users and config.user_feature_fields and user_features is not None:
+            model.set_user_features(user_features, slice(old_users, None))
 
     trainable: set[int] = set()
     if freeze_transformer:

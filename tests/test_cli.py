@@ -98,9 +98,9 @@ def test_demo_bench_and_the_config_build_the_same_model():
     ]
     bench_model, _, bench_max_length = bench_spec[:3]
     built = {
-        "demo": build_model(demo_model, 50, 7, [], demo_data.max_length),
-        "bench": build_model(bench_model, 50, 7, [], bench_max_length),
-        "cli": build_model(train_command.parser().parse_args_into_dataclasses(args=[])[0], 50, 7, []),
+        "demo": build_model(demo_model, 50, 7, demo_data.max_length),
+        "bench": build_model(bench_model, 50, 7, bench_max_length),
+        "cli": build_model(train_command.parser().parse_args_into_dataclasses(args=[])[0], 50, 7),
     }
     reference = RecTransformerConfig(num_items=50, num_users=7)
     for name, model in built.items():
@@ -115,7 +115,7 @@ def test_demo_bench_and_the_config_build_the_same_model():
 def test_command_line_options_reach_the_built_model():
     args = ["--num_hidden_layers", "2", "--no_relative_attention_bias", "--hidden_act", "swiglu"]
     model_args = train_command.parser().parse_args_into_dataclasses(args=args)[0]
-    config = build_model(model_args, 10, 0, [], max_length=12).config
+    config = build_model(model_args, 10, 0, max_length=12).config
     assert (config.num_hidden_layers, config.relative_attention_bias, config.hidden_act) == (2, False, "swiglu")
     assert config.max_position_embeddings == 12
     with pytest.raises(SystemExit) as exit_info:  # a value outside the choices is a usage error (argparse, exit 2)
@@ -124,8 +124,8 @@ def test_command_line_options_reach_the_built_model():
 
 
 def test_seen_items_stay_in_the_softmax_when_evaluation_may_rank_them():
-    assert build_model(ModelArguments(), 10, 0, [], exclude_seen=True).config.exclude_seen_in_loss
-    assert not build_model(ModelArguments(), 10, 0, [], exclude_seen=False).config.exclude_seen_in_loss
+    assert build_model(ModelArguments(), 10, 0, exclude_seen=True).config.exclude_seen_in_loss
+    assert not build_model(ModelArguments(), 10, 0, exclude_seen=False).config.exclude_seen_in_loss
 
 
 # ---------------------------------------------------------------------------------------------------------------

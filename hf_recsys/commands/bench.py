@@ -1,9 +1,14 @@
-"""`hf-recsys bench`, the ML-1M benchmark (`make bench`, `make bench-all`): train and score models under the standard protocol and
-append one row per model to benchmarks/results/ml-1m.json.
+"""`hf-recsys bench`: train and score models under the standard protocol and append one row per model and seed
+to benchmarks/results/<dataset>.json.
 
-Protocol: the SASRec-format ML-1M (6,040 users, 3,416 items), leave-one-out, full ranking over the whole
-catalogue, items already in the history excluded, max length 200. The `seed-windows` rows repeat the original
-notebook's protocol (windows of 4 movies, random 85/15 split) so the old and new models meet on its ground.
+`--dataset ml-1m` (`make bench`, `make bench-all`): the SASRec-format ML-1M (6,040 users, 3,416 items),
+leave-one-out, full ranking over the whole catalogue, items already in the history excluded, max length 200. The
+`seed-windows` rows repeat the original notebook's protocol (windows of 4 movies, random 85/15 split) so the old
+and new models meet on its ground.
+
+`--dataset PRESET` (`make bench-toys`, `make bench-lastfm`; any preset of `hf_recsys/presets`): the same protocol
+on that data: popularity, the default recipe untouched, and, where the data has an item table, the default recipe
+reading item ids only (`rec-transformer-ids-only`), so what the item features add is measured.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from ..baselines import NOTEBOOK_RECIPE, evaluate_popularity
-from ..benchmark_tables import data_variant, results_table
+from ..benchmark_tables import data_variant, datasets_table, results_table
 from ..training import (
     DataArguments,
     ModelArguments,
@@ -34,13 +39,18 @@ PROG = "hf-recsys bench"
 
 @dataclass
 class BenchmarkArguments:
-    suite: str = field(default="default", metadata={"help": "default | all (adds loss and user ablations)"})
+    suite: str = field(default="default", metadata={"help": "default | all (ML-1M: adds loss and user ablations)"})
+    dataset: str = field(
+        default="ml-1m", metadata={"help": "ml-1m (the SASRec-format file), or a preset such as amazon-toys, lastfm."}
+    )
     minutes: float = field(default=30.0, metadata={"help": "Training budget of the default model."})
     baseline_minutes: float = field(default=4.0, metadata={"help": "Training budget of each other model."})
-    output: str = field(default="benchmarks/results/ml-1m.json", metadata={"help": "Rows are appended here."})
+    output: str | None = field(
+        default=None, metadata={"help": "Rows are appended here (default benchmarks/results/<dataset>.json)."}
+    )
     runs_dir: str = field(default="runs/bench", metadata={"help": "Run folders of the trained models."})
     data_dir: str | None = field(default=None, metadata={"help": "Local MovieLens folder."})
-    seed: int = field(default=42, metadata={"help": "Seed of every run."})
+    seeds: str = field(default="42", metadata={"help": "Comma-separated seeds: every row is run once per seed."})
     only: str | None = field(default=None, metadata={"help": "Comma-separated row names to run (default: all)."})
     protocols: str = field(default="leave-one-out,seed-windows", metadata={"help": "Comma-separated protocols to run."})
 
@@ -54,8 +64,8 @@ def _append(path: Path, row: dict) -> None:
     tmp.replace(path)
 
 
-def _row(name: str, protocol: str, metrics: dict, extra: dict) -> dict:
-    row = {"model": name, "dataset": "ml-1m", "protocol": protocol}
+def _row(dataset: str, name: str, protocol: str, metrics: dict, extra: dict) -> dict:
+    row = {"model": name, "dataset": dataset, "protocol": protocol}
     for split, values in metrics.items():
         prefix = "valid" if split == "validation" else split
         row.update({f"{prefix}_{k}": round(v, 5) for k, v in values.items() if "@" in k})
@@ -64,8 +74,16 @@ def _row(name: str, protocol: str, metrics: dict, extra: dict) -> dict:
     return row
 
 
+def _data_args(bench: BenchmarkArguments, protocol: str, **options) -> DataArguments:
+    """The data of a row: the MovieLens builder for ml-1m, else the preset through the generic path."""
+    if bench.dataset == "ml-1m":
+        return DataArguments(dataset="ml-1m", data_dir=bench.data_dir, protocol=protocol, **options)
+    return DataArguments(spec=bench.dataset, data_dir=bench.data_dir, protocol=protocol, **options)
+
+
 def _train(
     bench: BenchmarkArguments,
+    seed: int,
     name: str,
     protocol: str,
     model_args: ModelArguments,
@@ -74,14 +92,12 @@ def _train(
     batch_size: int = 32,
     random_crop: bool = False,
 ) -> dict:
-    data_args = DataArguments(
-        dataset="ml-1m", data_dir=bench.data_dir, protocol=protocol, max_length=max_length, random_crop=random_crop
-    )
+    data_args = _data_args(bench, protocol, max_length=max_length, random_crop=random_crop)
     training_args = RecTrainingArguments(
-        output_dir=f"{bench.runs_dir}/{name}-{protocol}",
+        output_dir=f"{bench.runs_dir}/{bench.dataset}/{name}-{protocol}-seed{seed}",
         overwrite_output_dir=True,
         max_train_minutes=minutes,
-        seed=bench.seed,
+        seed=seed,
         disable_tqdm=True,
         per_device_train_batch_size=batch_size,
     )
@@ -91,12 +107,14 @@ def _train(
         "epochs": results["training"]["epochs_run"],
         "peak_mem_mb": results["peak_mem_mb"],
         "data_variant": results.get("data", {}).get("variant"),
+        "seed": seed,
+        "feature_fields": results.get("feature_fields", {}),
         "train_samples_per_second": results["train_samples_per_second"],
         **results["speed"],
         # as trained: `exclude_seen_in_loss` resolved from the evaluation's choice, not the unset argument
         "config": {k: results["training"][k] for k in vars(model_args) if k != "model_name_or_path"},
     }
-    return _row(name, protocol, results["metrics"], extra)
+    return _row(bench.dataset, name, protocol, results["metrics"], extra)
 
 
 def parser() -> HfArgumentParser:
@@ -109,6 +127,13 @@ def jobs(bench: BenchmarkArguments) -> list[tuple[str, str, tuple | None]]:
     (model arguments, minutes, max length, batch size, random crop)). The rec-transformer row is the default
     recipe, `ModelArguments()`."""
     default = ModelArguments()
+    if bench.dataset != "ml-1m":
+        ids_only = replace(default, use_item_features=False)
+        return [
+            ("popularity", "leave-one-out", None),
+            ("rec-transformer", "leave-one-out", (default, bench.minutes, None)),
+            ("rec-transformer-ids-only", "leave-one-out", (ids_only, bench.minutes, None)),
+        ]
     jobs: list[tuple[str, str, tuple | None]] = [
         ("popularity", "leave-one-out", None),
         ("rec-transformer", "leave-one-out", (default, bench.minutes, None)),
@@ -133,37 +158,44 @@ def jobs(bench: BenchmarkArguments) -> list[tuple[str, str, tuple | None]]:
     return jobs
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the suite's rows, append each to `--output`, print the table of this run."""
-    (bench,) = parser().parse_args_into_dataclasses(args=argv)
-    from ..data import load_movielens
+def _popularity(bench: BenchmarkArguments, seed: int, protocol: str) -> dict:
+    data = _data_args(bench, protocol).load(seed)
+    ks = (1, 3, 5, 10, 20) if protocol == "seed-windows" else (1, 5, 10, 20)
+    metrics = {s: evaluate_popularity(data.dataset[s], data.items.num_items, ks=ks) for s in ("validation", "test")}
+    extra = {"train_seconds": 0.0, "epochs": 0, "peak_mem_mb": round(peak_memory_mb(), 1), "seed": seed}
+    return _row(
+        bench.dataset, "popularity", protocol, metrics, {**extra, "data_variant": data.describe().get("variant")}
+    )
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite's rows for every seed, append each to `--output`, print the table of this run."""
+    (bench,) = parser().parse_args_into_dataclasses(args=argv)
+    output = Path(bench.output or f"benchmarks/results/{bench.dataset}.json")
     wanted = set(bench.only.split(",")) if bench.only else None
+    with_items = bench.dataset != "ml-1m" and bool(getattr(_data_args(bench, "leave-one-out"), "item_table", None))
     rows = []
-    for name, protocol, spec in jobs(bench):
-        if (wanted and name not in wanted) or protocol not in bench.protocols.split(","):
-            continue
-        print(f"== {name} ({protocol})", flush=True)
-        start = time.monotonic()
-        if spec is None:
-            data = load_movielens("ml-1m", data_dir=bench.data_dir, protocol=protocol, seed=bench.seed)
-            ks = (1, 3, 5, 10, 20) if protocol == "seed-windows" else (1, 5, 10, 20)
-            metrics = {
-                s: evaluate_popularity(data.dataset[s], data.items.num_items, ks=ks) for s in ("validation", "test")
-            }
-            extra = {"train_seconds": 0.0, "epochs": 0, "peak_mem_mb": round(peak_memory_mb(), 1)}
-            row = _row(name, protocol, metrics, {**extra, "data_variant": data.describe().get("variant")})
-        else:
-            row = _train(bench, name, protocol, *spec)
-        row["wall_seconds"] = round(time.monotonic() - start, 1)
-        _append(Path(bench.output), row)
-        rows.append(row)
-        print(
-            json.dumps({k: v for k, v in row.items() if k.startswith("test_") and ("@10" in k or "@3" in k)}),
-            flush=True,
-        )
-    for protocol in dict.fromkeys(row["protocol"] for row in rows):  # this run's rows, one table per protocol
-        variant = data_variant(next(row for row in rows if row["protocol"] == protocol))
-        print(f"\n{protocol}:\n" + results_table(rows, protocol=protocol, variant=variant))
-    print(f"Rows appended to {bench.output}; `python benchmarks/render_tables.py` updates the README tables.")
+    for seed in (int(s) for s in bench.seeds.split(",")):
+        for name, protocol, spec in jobs(bench):
+            if (wanted and name not in wanted) or protocol not in bench.protocols.split(","):
+                continue
+            if name == "rec-transformer-ids-only" and not with_items and not wanted:
+                continue  # the data has no item table: the default row already reads ids only
+            print(f"== {bench.dataset}: {name} ({protocol}), seed {seed}", flush=True)
+            start = time.monotonic()
+            row = _popularity(bench, seed, protocol) if spec is None else _train(bench, seed, name, protocol, *spec)
+            row["wall_seconds"] = round(time.monotonic() - start, 1)
+            _append(output, row)
+            rows.append(row)
+            print(
+                json.dumps({k: v for k, v in row.items() if k.startswith("test_") and ("@10" in k or "@3" in k)}),
+                flush=True,
+            )
+    if bench.dataset == "ml-1m":
+        for protocol in dict.fromkeys(row["protocol"] for row in rows):  # this run's rows, one table per protocol
+            variant = data_variant(next(row for row in rows if row["protocol"] == protocol))
+            print(f"\n{protocol}:\n" + results_table(rows, protocol=protocol, variant=variant))
+    else:
+        print("\n" + datasets_table(rows, datasets=(bench.dataset,)))
+    print(f"Rows appended to {output}; `python benchmarks/render_tables.py` updates the README tables.")
     return 0

@@ -30,8 +30,6 @@ class NextItemCollator:
             all their items over the epochs. Off by default: on ML-1M the most recent window trains a better
             next-item model (the targets that matter are the latest). Draws from torch's global RNG, which the
             Trainer seeds and checkpoints, so resumed runs repeat the same crops.
-        user_features: optional (num_users + 1, F) int table (row = user index) of categorical side features;
-            when given, batches carry `user_features`.
         use_users: put `user_ids` in the batch (False for models without user conditioning).
         seen_history: evaluation only: also put each row's whole history in `seen_ids` (B, H), right-padded
             with 0, for excluding seen items from the ranking. `input_ids` keeps only the most recent
@@ -43,7 +41,6 @@ class NextItemCollator:
     max_length: int = 200
     train: bool = True
     random_crop: bool = False
-    user_features: np.ndarray | None = None
     use_users: bool = True
     seen_history: bool = False
 
@@ -72,10 +69,7 @@ class NextItemCollator:
         if self.seen_history and not self.train:
             batch["seen_ids"] = right_padded([row["input_ids"] for row in rows])
         if self.use_users:
-            user_index = torch.as_tensor([int(row["user_index"]) for row in rows], dtype=torch.long)
-            batch["user_ids"] = user_index
-            if self.user_features is not None:
-                batch["user_features"] = torch.as_tensor(self.user_features[user_index.numpy()], dtype=torch.long)
+            batch["user_ids"] = torch.as_tensor([int(row["user_index"]) for row in rows], dtype=torch.long)
         return batch
 
 

@@ -24,6 +24,8 @@ from .vocab import atomic_write_json
 KINDS = ("categorical", "multi", "numeric")
 DEFAULT_DELIMITER = "|"
 MAX_BUCKETS = 16
+#: The feature fields saved beside a model and in a prepared data cache, to encode new items and users later.
+ITEM_FIELDS_FILE, USER_FIELDS_FILE = "item_fields.json", "user_fields.json"
 _FORMAT = "hf_recsys.FeatureFields"
 
 
@@ -106,6 +108,22 @@ class FeatureField:
         for a categorical or numeric field, the distinct known values of a multi field, ``[0]`` if none."""
         row = self.encode_many([raw])[0]
         return row[row != 0].tolist() or [0]
+
+    def translate(self, matrix: np.ndarray, to: FeatureField) -> np.ndarray:
+        """This field's encoded ``matrix`` re-encoded with field ``to`` (the same column fitted on other data,
+        e.g. a pretrained model's): values by name, numeric buckets by their lower edge (the first by its upper
+        edge). Values ``to`` does not know give 0; a multi row keeps at most ``to.max_values`` values."""
+        if self.kind != to.kind:
+            raise ValueError(f"field {self.name!r} is {self.kind} here but {to.kind} in the field to translate to")
+        if self.kind == "numeric":
+            edges = np.asarray(self.edges, dtype=np.float64)
+            points = np.concatenate([[np.nextafter(edges[0], -np.inf)] if edges.size else [0.0], edges])
+            lut = np.concatenate([[0], 1 + np.searchsorted(np.asarray(to.edges), points, side="right")])
+        else:
+            lut = np.asarray([0, *(to.vocabulary.get(v, 0) for v in self.values)], dtype=np.int64)
+        codes = lut[np.asarray(matrix, dtype=np.int64)]
+        parents = np.repeat(np.arange(codes.shape[0]), codes.shape[1])
+        return _pad(parents, codes.ravel(), codes.shape[0], to.max_values, True)[0]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form; :meth:`from_dict` restores an equal field."""

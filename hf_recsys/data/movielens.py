@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import http.client
 import json
@@ -1590,6 +1591,21 @@ class MovieLensData:
     protocol: str
     cache_dir: Path
     info: dict[str, Any]
+
+    @functools.cached_property
+    def item_features(self) -> Any:
+        """Genres and release decade as the item table's feature fields (an
+        :class:`~hf_recsys.data.features.EncodedFeatures` in token order), None without them."""
+        from .movielens_features import movielens_item_features
+
+        return movielens_item_features(self.items)
+
+    @functools.cached_property
+    def user_features(self) -> Any:
+        """Gender, age group and occupation as the user table's feature fields (by user index), None without."""
+        from .movielens_features import movielens_user_features
+
+        return movielens_user_features(self.users)
 
     @property
     def fallback(self) -> bool:

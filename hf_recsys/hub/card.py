@@ -79,6 +79,15 @@ def _fmt_value(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _fields_text(recorded: dict[str, Any] | None, config_fields: list[dict[str, Any]]) -> str:
+    """The feature fields as the card lists them: "genres (multi, 18 values), decade (categorical, 9 values)"."""
+    parts = []
+    for f in config_fields:
+        kind = (recorded or {}).get(f["name"], {}).get("kind")
+        parts.append(f"{f['name']} ({kind + ', ' if kind else ''}{f['size'] - 1} values)")
+    return ", ".join(parts)
+
+
 def _fmt_bytes(size: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if size >= scale:
@@ -347,8 +356,16 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "concat": "user embedding concatenated with the transformer output",
     }.get(uc, uc)
     feature_names = list((users.get("features") or {}).keys())
-    if uc != "none" and config.get("user_feature_sizes"):
-        uc_text += f", plus user side features ({', '.join(feature_names) or 'categorical'})"
+    fields = results.get("feature_fields") or {}
+    if uc != "none" and config.get("user_feature_fields"):
+        uc_text += ", plus the user feature fields " + _fields_text(fields.get("user"), config["user_feature_fields"])
+    item_features_text = (
+        _fields_text(fields.get("item"), config["item_feature_fields"])
+        + (", added to each item's input embedding and to its output row" if config.get("item_features_in_output")
+           else ", added to each item's input embedding")
+        if config.get("item_feature_fields")
+        else "none: items are read by id only"
+    )  # fmt: skip
     loss = str(config.get("loss_type", "ce"))
     loss_text = {
         "ce": "full softmax cross-entropy over the catalogue",
@@ -423,6 +440,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "max_len": config.get("max_position_embeddings"),
         "user_conditioning": uc,
         "user_conditioning_text": uc_text,
+        "item_features_text": item_features_text,
         "user_features": bool(feature_names and any((users.get("features") or {}).values())),
         "loss_text": loss_text,
         "num_items": num_items,

@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers.utils import logging
 
+from ..data.feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
+
 logger = logging.get_logger(__name__)
 
 HANDLER_FILE = "handler.py"
@@ -22,6 +24,8 @@ CURVE_FILE = "training_curve.png"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 DATA_FILES = ("config.json", "item_vocab.json", "user_vocab.json", "results.json")
+#: Pushed when the run has them: the feature fields that encode new items and users (models with feature fields).
+OPTIONAL_FILES = (ITEM_FIELDS_FILE, USER_FIELDS_FILE)
 _RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", re.MULTILINE)
 
 
@@ -133,4 +137,5 @@ def upload_files(run_dir: str | os.PathLike[str]) -> list[str]:
             "A run folder holds config.json (with auto_map), model.safetensors, the model code files, "
             "item_vocab.json, user_vocab.json and results.json (see docs/INTERFACES.md)."
         )
-    return sorted({*DATA_FILES, *weights, *code})
+    optional = {name for name in OPTIONAL_FILES if (run_dir / name).is_file()}
+    return sorted({*DATA_FILES, *optional, *weights, *code})

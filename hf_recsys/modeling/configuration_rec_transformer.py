@@ -55,11 +55,16 @@ class RecTransformerConfig(PreTrainedConfig):
             user embedding concatenated with the transformer output, projected back to `hidden_size`).
         user_dropout_prob (`float`): probability, during training, of replacing a user's id by the unknown-user
             index so the unknown-user embedding learns to serve new people.
-        user_feature_sizes (`list[int]`): cardinalities of categorical user side features (e.g. gender, age
-            group, occupation; value 0 = unknown), embedded and summed with the user embedding. Empty: none.
-        num_item_genres (`int`): number of item genres; >0 adds a mean genre embedding to each item embedding
-            (the item-to-genre table is a saved buffer, set with `set_item_features`).
-        num_item_year_buckets (`int`): number of release-year buckets; >0 adds a year embedding to each item.
+        item_feature_fields (`list[dict]`): the item table's feature fields, each `{"name": str, "size": int,
+            "max_values": int}`: `size` embedding rows (row 0 = padding, missing or unknown) and at most
+            `max_values` values per item (1 for a categorical or bucketed numeric field, more for a multi-valued
+            one such as genres). Each field is an embedding bag: an item's vector is the mean embedding of its
+            values, and every field's vector is added to the item embedding. The item -> values table is a saved
+            buffer (`set_item_features`), so a saved model carries it. Empty: none. Set from the data.
+        user_feature_fields (`list[dict]`): the user table's feature fields, in the same form (e.g. gender, age
+            group, occupation), added to the user embedding when `user_conditioning != "none"`. The user ->
+            values table is a saved buffer (`set_user_features`); a request may pass its own values for a user
+            the model never saw. Empty: none. Set from the data.
         loss_type (`str`): `"ce"` full softmax cross-entropy over the catalogue; `"sampled_softmax"` softmax over
             the positive and `num_negatives` shared negatives with logQ correction; `"bce"` binary cross-entropy
             with one random negative per position (original SASRec); `"gbce"` generalised BCE (gSASRec).
@@ -84,10 +89,9 @@ class RecTransformerConfig(PreTrainedConfig):
             with another `loss_type` it is stored as False.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.
-        item_features_in_output (`bool`): with item side features (`num_item_genres` / `num_item_year_buckets`),
-            score each item with its output embedding plus its side-feature vector (the same genre and year
-            embeddings the input adds), so what is learnt about a genre or a decade moves every movie of it up or
-            down the ranking, rarely rated movies included. False: the side features only shape what the model reads.
+        item_features_in_output (`bool`): with item feature fields, score each item with its output embedding
+            plus its feature vector (the same embedding bags the input adds), so what is learnt about a genre, a
+            brand or a decade moves every item of it up or down the ranking, rarely chosen items included. False: the side features only shape what the model reads.
             Without item side features it is stored as False.
         output_item_bias (`bool`): add a learnt bias per item to its score (score = <hidden, output row> + b_item),
             as BERT4Rec's output layer does: how often an item is chosen, whatever the history, need not be
@@ -115,9 +119,8 @@ class RecTransformerConfig(PreTrainedConfig):
     truncate_long_inputs: bool = True
     user_conditioning: str = "none"
     user_dropout_prob: float = 0.1
-    user_feature_sizes: list[int] | None = None
-    num_item_genres: int = 0
-    num_item_year_buckets: int = 0
+    item_feature_fields: list[dict] | None = None
+    user_feature_fields: list[dict] | None = None
     loss_type: str = "ce"
     num_negatives: int = 256
     negative_sampling: str = "uniform"
@@ -135,7 +138,8 @@ class RecTransformerConfig(PreTrainedConfig):
     pad_token_id: int | None = 0
 
     def __post_init__(self, **kwargs):
-        self.user_feature_sizes = list(self.user_feature_sizes or [])
+        self.item_feature_fields = _feature_fields(self.item_feature_fields, "item_feature_fields")
+        self.user_feature_fields = _feature_fields(self.user_feature_fields, "user_feature_fields")
         checks = [
             (self.num_items >= 1, f"num_items must be >= 1, got {self.num_items}"),
             (self.num_users >= 0, f"num_users must be >= 0, got {self.num_users}"),
@@ -193,10 +197,7 @@ class RecTransformerConfig(PreTrainedConfig):
                 not self.recency_half_life or self.loss_type == "ce",
                 f"recency_half_life needs loss_type='ce', got {self.loss_type!r}",
             ),
-            (self.num_item_genres >= 0, f"num_item_genres must be >= 0, got {self.num_item_genres}"),
-            (self.num_item_year_buckets >= 0, f"num_item_year_buckets must be >= 0, got {self.num_item_year_buckets}"),
             (self.pad_token_id in (0, None), "pad_token_id must be 0: token 0 is the padding item"),
-            (all(s >= 1 for s in self.user_feature_sizes), "user_feature_sizes must all be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -204,15 +205,39 @@ class RecTransformerConfig(PreTrainedConfig):
         self.pad_token_id = 0
         # settings that only apply in some setups are stored as they take effect, so a saved config says what ran
         self.exclude_seen_in_loss = bool(self.exclude_seen_in_loss) and self.loss_type == "ce"
-        self.item_features_in_output = bool(self.item_features_in_output) and (
-            self.num_item_genres > 0 or self.num_item_year_buckets > 0
-        )
+        self.item_features_in_output = bool(self.item_features_in_output) and bool(self.item_feature_fields)
         super().__post_init__(**kwargs)
+
+    @property
+    def item_feature_width(self) -> int:
+        """Columns of the item -> feature values table: the fields' `max_values`, side by side."""
+        return sum(f["max_values"] for f in self.item_feature_fields)
+
+    @property
+    def user_feature_width(self) -> int:
+        """Columns of the user -> feature values table (and of a request's `user_features`)."""
+        return sum(f["max_values"] for f in self.user_feature_fields)
 
     @property
     def vocab_size(self) -> int:
         """Rows of the item embedding table and columns of the logits: the catalogue plus the padding token."""
         return self.num_items + 1
+
+
+def _feature_fields(fields: list[dict] | None, what: str) -> list[dict]:
+    """The feature fields as plain `{"name", "size", "max_values"}` dicts, checked (names unique, sizes >= 1)."""
+    out = []
+    for f in fields or []:
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not f["name"]:
+            raise ValueError(f'{what}: each field is a dict {{"name": str, "size": int, "max_values": int}}, got {f!r}')
+        size, width = f.get("size"), f.get("max_values", 1)
+        if not isinstance(size, int) or size < 1 or not isinstance(width, int) or width < 1:
+            raise ValueError(f"{what}: field {f['name']!r} needs size >= 1 and max_values >= 1, got {f!r}")
+        out.append({"name": f["name"], "size": size, "max_values": width})
+    names = [f["name"] for f in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}: field names must be unique, got {names}")
+    return out
 
 
 __all__ = ["RecTransformerConfig"]

@@ -14,7 +14,9 @@ plain attention takes the fast ``is_causal`` path, and with ``relative_attention
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -118,8 +120,27 @@ class ByteDropout(nn.Module):
         return f"p={self.p}"
 
 
+class FeatureBags(nn.Module):
+    """The feature fields of a table's rows (items or users), one embedding bag per field.
+
+    A row's values sit side by side, `max_values` columns per field (0 = padding, missing or unknown). Its vector
+    is the sum over fields of the mean embedding of the field's values; a field with no value adds 0.
+    """
+
+    def __init__(self, fields: list[dict], hidden_size: int):
+        super().__init__()
+        self.bags = nn.ModuleList(nn.EmbeddingBag(f["size"], hidden_size, mode="mean", padding_idx=0) for f in fields)
+        self.widths = [f["max_values"] for f in fields]
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """(..., sum of widths) values -> (..., H)."""
+        flat = values.reshape(-1, values.shape[-1])
+        x = sum(bag(v) for bag, v in zip(self.bags, flat.split(self.widths, dim=1), strict=True))
+        return x.view(*values.shape[:-1], -1)
+
+
 class RecTransformerEmbeddings(nn.Module):
-    """Item embedding (+ genre/year side features) + position embedding, scaled, then dropout."""
+    """Item embedding (+ its feature fields) + position embedding, scaled, then dropout."""
 
     def __init__(self, config: RecTransformerConfig):
         super().__init__()
@@ -130,29 +151,20 @@ class RecTransformerEmbeddings(nn.Module):
         elif config.position_embedding_type == "sinusoidal":
             table = sinusoidal_table(config.max_position_embeddings, config.hidden_size)
             self.register_buffer("sinusoidal_positions", table, persistent=False)
-        if config.num_item_genres > 0:
-            self.genre_embeddings = nn.Embedding(config.num_item_genres, config.hidden_size)
-            self.register_buffer("item_genres", torch.zeros(config.vocab_size, config.num_item_genres))
-        if config.num_item_year_buckets > 0:
-            self.year_embeddings = nn.Embedding(config.num_item_year_buckets + 1, config.hidden_size, padding_idx=0)
-            self.register_buffer("item_year_buckets", torch.zeros(config.vocab_size, dtype=torch.long))
+        if config.item_feature_fields:
+            self.item_features = FeatureBags(config.item_feature_fields, config.hidden_size)
+            width = config.item_feature_width
+            self.register_buffer("item_feature_values", torch.zeros(config.vocab_size, width, dtype=torch.int32))
         self.dropout = ByteDropout(config.hidden_dropout_prob)
         self.scale = math.sqrt(config.hidden_size)
 
     def side_vectors(self, input_ids: torch.Tensor | None = None) -> torch.Tensor | None:
-        """What each item token's side features add to its embedding: the mean of its genre embeddings plus its
-        year-bucket embedding (zero for padding and unknown values); every token when `input_ids` is None, and
-        None when the model has no item side features."""
-        config, x = self.config, None
-        if config.num_item_genres > 0:
-            genres = self.item_genres if input_ids is None else self.item_genres[input_ids]
-            x = (genres @ self.genre_embeddings.weight) / genres.sum(-1, keepdim=True).clamp_min(1.0)
-        if config.num_item_year_buckets > 0:
-            years = self.year_embeddings(
-                self.item_year_buckets if input_ids is None else self.item_year_buckets[input_ids]
-            )
-            x = years if x is None else x + years
-        return x
+        """What each item token's feature fields add to its embedding (zero for padding and unknown values);
+        every token when `input_ids` is None, and None when the model has no item feature fields."""
+        if not self.config.item_feature_fields:
+            return None
+        values = self.item_feature_values if input_ids is None else self.item_feature_values[input_ids]
+        return self.item_features(values)
 
     def item_vectors(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Embedding of each item token, side features included."""
@@ -170,27 +182,31 @@ class RecTransformerEmbeddings(nn.Module):
 
 
 class RecTransformerUserEmbeddings(nn.Module):
-    """Who the user is: id embedding (row 0 = unknown user) + summed categorical side-feature embeddings."""
+    """Who the user is: id embedding (row 0 = unknown user) + the user's feature fields."""
 
     def __init__(self, config: RecTransformerConfig):
         super().__init__()
         self.config = config
         self.user_embeddings = nn.Embedding(config.num_users + 1, config.hidden_size)
-        self.feature_embeddings = nn.ModuleList(
-            nn.Embedding(size, config.hidden_size, padding_idx=0) for size in config.user_feature_sizes
-        )
+        if config.user_feature_fields:
+            self.user_features = FeatureBags(config.user_feature_fields, config.hidden_size)
+            width = config.user_feature_width
+            self.register_buffer("user_feature_values", torch.zeros(config.num_users + 1, width, dtype=torch.int32))
 
     def forward(self, user_ids: torch.Tensor | None, user_features: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """`user_features` (B, width) replaces the stored values of each user (a request's own, for a new user);
+        user dropout hides the id only, not the features."""
         device = self.user_embeddings.weight.device
         if user_ids is None:
             user_ids = torch.zeros(batch, dtype=torch.long, device=device)
+        if self.config.user_feature_fields and user_features is None:
+            user_features = self.user_feature_values[user_ids]
         if self.training and self.config.user_dropout_prob > 0:
             drop = torch.rand(user_ids.shape, device=device) < self.config.user_dropout_prob
             user_ids = user_ids.masked_fill(drop, 0)
         u = self.user_embeddings(user_ids)
-        if user_features is not None:
-            for i, embedding in enumerate(self.feature_embeddings):
-                u = u + embedding(user_features[:, i])
+        if self.config.user_feature_fields:
+            u = u + self.user_features(user_features)
         return u
 
 
@@ -307,10 +323,13 @@ class RecTransformerPreTrainedModel(PreTrainedModel):
             if self.config.position_embedding_type == "sinusoidal":
                 table = sinusoidal_table(self.config.max_position_embeddings, self.config.hidden_size)
                 init.copy_(module.sinusoidal_positions, table)
-            if self.config.num_item_genres > 0:
-                init.zeros_(module.item_genres)
-            if self.config.num_item_year_buckets > 0:
-                init.zeros_(module.item_year_buckets)
+            if self.config.item_feature_fields:
+                init.zeros_(module.item_feature_values)
+        elif isinstance(module, RecTransformerUserEmbeddings) and self.config.user_feature_fields:
+            init.zeros_(module.user_feature_values)
+        elif isinstance(module, nn.EmbeddingBag):
+            init.normal_(module.weight, std=self.config.initializer_range)
+            init.zeros_(module.weight[0])  # the padding row: missing values add nothing
         elif isinstance(module, RecTransformerModel):
             init.zeros_(module.item_counts)
         elif isinstance(module, RecTransformerForNextItemPrediction) and module.config.output_item_bias:
@@ -359,11 +378,11 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
         if user_ids is not None and (user_ids.dtype.is_floating_point or user_ids.shape != (batch,)):
             raise ValueError(f"user_ids must be an integer tensor of shape ({batch},); got {tuple(user_ids.shape)}")
         if user_features is not None:
-            sizes = self.config.user_feature_sizes
-            if user_features.dtype.is_floating_point or user_features.shape != (batch, len(sizes)):
+            width = self.config.user_feature_width
+            if user_features.dtype.is_floating_point or user_features.shape != (batch, width):
                 raise ValueError(
-                    f"user_features must be an integer tensor of shape ({batch}, {len(sizes)}); "
-                    f"got {user_features.dtype} of shape {tuple(user_features.shape)}"
+                    f"user_features must be an integer tensor of shape ({batch}, {width}) (the user feature "
+                    f"fields' values side by side); got {user_features.dtype} of shape {tuple(user_features.shape)}"
                 )
 
     def check_inputs(
@@ -393,12 +412,14 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
                 f"[{int(user_ids.min())}, {int(user_ids.max())}]"
             )
         if user_features is not None:
-            for i, size in enumerate(self.config.user_feature_sizes):
-                column = user_features[:, i]
-                if column.numel() and (column.min() < 0 or column.max() >= size):
+            start = 0
+            for f in self.config.user_feature_fields:
+                values = user_features[:, start : start + f["max_values"]]
+                start += f["max_values"]
+                if values.numel() and (values.min() < 0 or values.max() >= f["size"]):
                     raise ValueError(
-                        f"user_features[:, {i}] must be in [0, {size - 1}] (0 = unknown); got values in "
-                        f"[{int(column.min())}, {int(column.max())}]"
+                        f"user_features of field {f['name']!r} must be in [0, {f['size'] - 1}] (0 = unknown); got "
+                        f"values in [{int(values.min())}, {int(values.max())}]"
                     )
 
     def _truncate(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -441,7 +462,8 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
             input_ids: (B, L) item tokens, 0 = padding (left or right).
             attention_mask: (B, L) 1 at real items; derived from `input_ids != 0` when omitted.
             user_ids: (B,) user indices (0 = unknown user); used when `config.user_conditioning != "none"`.
-            user_features: (B, F) categorical user side features (0 = unknown).
+            user_features: (B, width) values of the user feature fields, side by side (0 = unknown); replaces
+                the stored values of each user (a request's own, for a user the model never saw).
         """
         self._check_inputs(input_ids, user_ids, user_features)
         mask = (input_ids != 0) if attention_mask is None else attention_mask.bool() & (input_ids != 0)
@@ -534,7 +556,7 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
 
     def output_weight(self) -> torch.Tensor:
         """The (V, hidden) matrix that scores items: the output embeddings, plus each item's side-feature vector
-        when `config.item_features_in_output` (so a movie's genres and year shape how it is scored, too)."""
+        when `config.item_features_in_output` (so an item's features shape how it is scored, too)."""
         weight = self.output_embeddings.weight
         if self.config.item_features_in_output:
             side = self.rec_transformer.embeddings.side_vectors()
@@ -733,10 +755,8 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         item_embeddings.weight.data = grown(old_weight, old_weight[1:].mean(0))
         emb.item_embeddings = item_embeddings
         self.rec_transformer.item_counts = grown(self.rec_transformer.item_counts, 0.0)
-        if self.config.num_item_genres > 0:
-            emb.item_genres = grown(emb.item_genres, 0.0)
-        if self.config.num_item_year_buckets > 0:
-            emb.item_year_buckets = grown(emb.item_year_buckets, 0)
+        if self.config.item_feature_fields:
+            emb.item_feature_values = grown(emb.item_feature_values, 0)
         old_out = self.output_embeddings.weight.data
         self.output_embeddings = nn.Linear(self.config.hidden_size, new_vocab, bias=False).to(old_out.device)
         self.output_embeddings.weight.data = grown(old_out, old_out[1:].mean(0))
@@ -764,6 +784,10 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         new[keep:] = old[0]
         user.user_embeddings = nn.Embedding(new_num_users + 1, old.shape[1]).to(old.device)
         user.user_embeddings.weight.data = new
+        if self.config.user_feature_fields:  # new users' features start unknown (set_user_features fills them)
+            values = user.user_feature_values
+            user.user_feature_values = values.new_zeros(new_num_users + 1, values.shape[1])
+            user.user_feature_values[:keep] = values[:keep]
         self.config.num_users = new_num_users
 
     def set_item_popularity(self, counts: torch.Tensor) -> None:
@@ -773,13 +797,36 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
             raise ValueError(f"counts must have shape ({self.config.vocab_size},), got {tuple(counts.shape)}")
         self.rec_transformer.item_counts.copy_(counts)
 
-    def set_item_features(self, genres: torch.Tensor | None = None, year_buckets: torch.Tensor | None = None) -> None:
-        """Store the item -> genres multi-hot table (V, num_item_genres) and item -> year bucket (V,)."""
-        emb = self.rec_transformer.embeddings
-        if genres is not None:
-            emb.item_genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
-        if year_buckets is not None:
-            emb.item_year_buckets.copy_(torch.as_tensor(year_buckets, dtype=torch.long))
+    def set_item_features(self, values: Mapping[str, Any], rows: slice = slice(None)) -> None:
+        """Store the item -> feature values table: `values[name]` is a (V, max_values) integer matrix per field
+        of `config.item_feature_fields`, in token order (row 0 = padding); `rows` sets only those tokens."""
+        table = self.rec_transformer.embeddings.item_feature_values
+        table[rows] = _side_by_side(self.config.item_feature_fields, values, table[rows].shape[0], "item")
+
+    def set_user_features(self, values: Mapping[str, Any], rows: slice = slice(None)) -> None:
+        """Store the user -> feature values table: `values[name]` is a (num_users + 1, max_values) matrix per
+        field of `config.user_feature_fields`, by user index (row 0 = the unknown user)."""
+        if self.config.user_conditioning == "none" or not self.config.user_feature_fields:
+            raise ValueError("this model reads no user features (user_conditioning='none' or no user_feature_fields)")
+        table = self.rec_transformer.user.user_feature_values
+        table[rows] = _side_by_side(self.config.user_feature_fields, values, table[rows].shape[0], "user")
+
+
+def _side_by_side(fields: list[dict], values: Mapping[str, Any], rows: int, what: str) -> torch.Tensor:
+    """The fields' matrices as one (rows, width) int32 table, each checked against its field."""
+    if set(values) != {f["name"] for f in fields}:
+        raise ValueError(
+            f"{what} feature values for {sorted(values)}; the model's fields are {[f['name'] for f in fields]}"
+        )
+    columns = []
+    for f in fields:
+        m = torch.as_tensor(values[f["name"]])
+        if m.dtype.is_floating_point or m.shape != (rows, f["max_values"]):
+            raise ValueError(f"{what} field {f['name']!r}: expected an integer ({rows}, {f['max_values']}) matrix, got {m.dtype} {tuple(m.shape)}")  # fmt: skip
+        if m.numel() and (m.min() < 0 or m.max() >= f["size"]):
+            raise ValueError(f"{what} field {f['name']!r}: values must be in [0, {f['size'] - 1}]")
+        columns.append(m.to(torch.int32))
+    return torch.cat(columns, dim=1)
 
 
 __all__ = [

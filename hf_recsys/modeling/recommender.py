@@ -303,11 +303,6 @@ class Recommender:
         self._genre_column = {name.casefold(): j for j, name in enumerate(item_vocab.genre_names)}
         self._year_array = np.array([-1 if y is None else y for y in self._years], dtype=np.int64)
         self._has_years = meta["years"] is not None and any(y is not None for y in meta["years"])
-        self._user_features = (
-            torch.as_tensor(user_vocab.feature_matrix(), device=self.device)
-            if config.user_feature_sizes and len(user_vocab.feature_names) == len(config.user_feature_sizes)
-            else None
-        )
         self._build_title_index()
         self._title_cache: dict[str, tuple[int, str]] = {}
         self._mask_cache: dict[Any, tuple[np.ndarray | None, tuple[int, ...]]] = {}
@@ -669,9 +664,7 @@ class Recommender:
             user_ids = torch.tensor([requests[i].user_index for i in model_rows], device=self.device)
             inputs: dict[str, torch.Tensor] = {"input_ids": torch.from_numpy(input_ids).to(self.device)}
             if self.config.user_conditioning != "none":
-                inputs["user_ids"] = user_ids
-                if self._user_features is not None:
-                    inputs["user_features"] = self._user_features[user_ids]
+                inputs["user_ids"] = user_ids  # the model holds each known user's feature values
             logits = self.model(**inputs).logits.float()
             if len(model_rows) == batch:
                 scores = logits

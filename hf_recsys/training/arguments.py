@@ -39,9 +39,8 @@ logger = logging.get_logger(__name__)
 DATA_DERIVED_FIELDS = (
     "num_items",
     "num_users",
-    "user_feature_sizes",
-    "num_item_genres",
-    "num_item_year_buckets",
+    "item_feature_fields",
+    "user_feature_fields",
     "max_position_embeddings",
     "truncate_long_inputs",
     "pad_token_id",
@@ -86,14 +85,19 @@ class _ModelChoices:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Run folder or Hub id of a trained model to fine-tune; None trains anew."}
     )
-    use_user_features: bool = field(
-        default=False, metadata={"help": "Feed the user table's features (MovieLens: gender, age, occupation)."}
+    use_user_features: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Add the user table's feature fields (MovieLens: gender, age, occupation) to the user "
+            "embedding. Default: on when the data has a user table and the model reads the user "
+            "(--user_conditioning other than none)."
+        },
     )
     use_item_features: bool | None = field(
         default=None,
         metadata={
-            "help": "Add the item table's features (MovieLens: genres, release decade) to each item embedding. "
-            "Default: on when the data has them, off for a bare 'user item' file."
+            "help": "Add the item table's feature fields (MovieLens: genres, release decade; S3-Rec: the "
+            "attributes) to each item embedding. Default: on when the data has an item table."
         },
     )
     freeze_transformer: bool = field(

@@ -27,6 +27,7 @@ from transformers.utils import logging
 
 from ..baselines import evaluate_popularity, item_counts
 from ..benchmark_tables import PUBLISHED_ML1M
+from ..data.feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE, save_feature_fields
 from ..metrics import KS
 from ..modeling import RecTransformerForNextItemPrediction
 from ..modeling.pipeline_rec_transformer import save_pipeline_files
@@ -157,6 +158,14 @@ def _planned_push(training_args: RecTrainingArguments) -> str | None:
     return repo_id
 
 
+FIELDS_FILES = {"item": ITEM_FIELDS_FILE, "user": USER_FIELDS_FILE}
+
+
+def _features(data: Any, table: str) -> Any:
+    """The data's item or user table as feature fields (`EncodedFeatures`), None without one."""
+    return getattr(data, f"{table}_features", None)
+
+
 def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     """The body of `run_training`, once the output folder, the resume point and the push are settled."""
     set_seed(training_args.seed)
@@ -168,14 +177,34 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     if model_args.model_name_or_path:
         # Fine-tuning: express the data in the pretrained tokens (vocabularies extended for unseen movies and
         # users), grow the model to match, optionally freeze all but the embeddings (hf_recsys/finetuning.py).
-        from ..finetuning import align_to_pretrained, load_pretrained_vocabs, prepare_model_for_finetuning
+        from ..finetuning import (
+            align_to_pretrained,
+            feature_rows,
+            item_token_map,
+            load_pretrained_vocabs,
+            prepare_model_for_finetuning,
+            pretrained_feature_fields,
+            user_index_map,
+        )
 
         model = RecTransformerForNextItemPrediction.from_pretrained(model_args.model_name_or_path)
         pretrained_items, pretrained_users = load_pretrained_vocabs(model_args.model_name_or_path, model)
+        item_fields, user_fields = pretrained_feature_fields(model_args.model_name_or_path)
+        source = data
         data, items, users, alignment = align_to_pretrained(data, pretrained_items, pretrained_users)
         splits = data.dataset
         logger.info("fine-tuning %s:\n%s", model_args.model_name_or_path, alignment.summary())
-        prepare_model_for_finetuning(model, items, users, freeze_transformer=model_args.freeze_transformer)
+        # the new data's features, re-encoded with the model's own fields, in the extended vocabularies' rows
+        item_values = feature_rows(
+            _features(source, "item"), item_fields, item_token_map(source.items, items), len(items)
+        )
+        user_values = feature_rows(
+            _features(source, "user"), user_fields, user_index_map(source.users, users), len(users)
+        )
+        prepare_model_for_finetuning(
+            model, items, users, model_args.freeze_transformer, item_features=item_values, user_features=user_values
+        )
+        fields = {"item": item_fields, "user": user_fields}
     else:
         if model_args.freeze_transformer:
             raise ValueError("--freeze_transformer needs --model_name_or_path (a trained model to fine-tune)")
@@ -183,12 +212,13 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
             model_args,
             items.num_items,
             users.num_users,
-            list(users.feature_sizes),
             data_args.max_length,
             exclude_seen=data_args.exclude_seen,
-            item_genres=items.genre_matrix(),  # (V, 0) without genres
-            item_year_buckets=items.year_buckets(),
+            item_features=_features(data, "item"),
+            user_features=_features(data, "user"),
         )
+        fields = {table: _features(data, table) for table in ("item", "user")}
+        fields = {table: None if f is None else list(f.fields.values()) for table, f in fields.items()}
     about = data.describe()
     description = str(about.get("description") or about.get("name")).rstrip(".")
     if "users" not in description:  # the MovieLens descriptions name the file, not its size
@@ -202,17 +232,8 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     train_ds = with_lengths(splits["train"], max_length)
     valid_ds = sorted_for_eval(splits["validation"])
     test_ds = sorted_for_eval(splits["test"])
-    user_features = users.feature_matrix() if len(users.feature_names) else None
     trainer = make_trainer(
-        model,
-        training_args,
-        train_ds,
-        valid_ds,
-        max_length,
-        data_args.random_crop,
-        data_args.exclude_seen,
-        user_features,
-        ks=ks,
+        model, training_args, train_ds, valid_ds, max_length, data_args.random_crop, data_args.exclude_seen, ks=ks
     )
 
     speed = SpeedCallback()
@@ -241,6 +262,12 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
         "baselines": {"popularity": popularity},
         "published": PUBLISHED_ML1M if _compares_with_published(data_args, about) else {},
         "history": epoch_history(trainer),
+        # the feature fields the model reads, per table: {name: {"kind", "size", "max_values"}}
+        "feature_fields": {
+            table: {f.name: {"kind": f.kind, "size": f.size, "max_values": f.max_values} for f in fields[table] or []}
+            for table, used in (("item", model.config.item_feature_fields), ("user", model.config.user_feature_fields))
+            if used
+        },
         "training": {
             **asdict(model_args),
             # as the model was built: the config stores settings that did not apply as off
@@ -270,6 +297,11 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
         to_save = trainer.accelerator.unwrap_model(trainer.model)
         to_save.save_pretrained(out, state_dict=state_dict)  # safetensors + code; no pickled training_args.bin
         save_vocabs(out, items, users)
+        for name, used in (("item", to_save.config.item_feature_fields), ("user", to_save.config.user_feature_fields)):
+            if (
+                used and fields[name]
+            ):  # what encodes new items and users (fine-tuning, serving) with the model's own fields
+                save_feature_fields(out / FIELDS_FILES[name], fields[name])
         save_pipeline_files(out, to_save)  # pipeline("next-item-recommendation", model=out) works
         write_results(out, results)
         try:
@@ -342,7 +374,6 @@ def evaluate_pretrained(
     )
     max_length = model.config.max_position_embeddings
     dataset = sorted_for_eval(data.dataset[split])
-    user_features = data.users.feature_matrix() if len(data.users.feature_names) else None
     trainer = make_trainer(
         model,
         args,
@@ -350,7 +381,6 @@ def evaluate_pretrained(
         None,
         max_length,
         exclude_seen=data_args.exclude_seen,
-        user_features=user_features,
         ks=ks,
         rankable_items=rankable_items,
     )

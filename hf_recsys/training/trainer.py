@@ -13,6 +13,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..data.collator import NextItemCollator
+from ..data.features import EncodedFeatures
 from ..metrics import KS, exclude_items, make_compute_metrics, make_preprocess_logits_for_metrics
 from ..modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from ..modeling.losses import compile_cross_entropy
@@ -36,42 +37,43 @@ def sorted_for_eval(dataset: Dataset) -> Dataset:
     return dataset.select(np.argsort(lengths, kind="stable"))
 
 
+def _fields(features: EncodedFeatures) -> list[dict[str, Any]]:
+    """The config's form of a table's feature fields."""
+    return [{"name": n, "size": f.size, "max_values": f.max_values} for n, f in features.fields.items()]
+
+
+def _use(wanted: bool | None, features: EncodedFeatures | None, option: str, what: str) -> bool:
+    """Whether to feed a table's features: `wanted` (None: whenever the data has them)."""
+    available = features is not None and bool(features.fields)
+    if wanted and not available:
+        raise ValueError(f"--{option}: this dataset has no {what} table with feature columns (pass --{what}_table)")
+    return available if wanted is None else wanted
+
+
 def build_model(
     model_args: ModelArguments,
     num_items: int,
     num_users: int,
-    user_feature_sizes: list[int],
     max_length: int | None = None,
     exclude_seen: bool = True,
-    item_genres: np.ndarray | None = None,
-    item_year_buckets: np.ndarray | None = None,
+    item_features: EncodedFeatures | None = None,
+    user_features: EncodedFeatures | None = None,
 ) -> RecTransformerForNextItemPrediction:
     """A new model from the hyperparameters (the catalogue and user counts come from the vocabularies).
 
     Every config field that `model_args` carries is passed through unchanged; the data decides the rest:
-    `max_length` (None: the config's default window), the user feature sizes (with `use_user_features`) and the
-    item feature tables. `item_genres` (multi-hot, `(num_items + 1, genres)`) and `item_year_buckets`
-    (`(num_items + 1,)`, 0 = unknown) come from `ItemVocab.genre_matrix()` and `ItemVocab.year_buckets()`; with
-    `model_args.use_item_features` (by default: when they hold any genre or year) the model stores them as
-    buffers, so a saved model carries them. `exclude_seen` is the evaluation's choice
-    (`DataArguments.exclude_seen`): where evaluation may rank seen items, training does not leave them out of
-    its softmax either.
+    `max_length` (None: the config's default window) and the feature fields. `item_features` are the item
+    table's fields and their matrices in token order (`data.item_features`), `user_features` the user table's
+    by user index; with `use_item_features` / `use_user_features` (by default: whenever the data has them, and
+    for users only when the model reads the user) the model stores the matrices as buffers, so a saved model
+    carries them. `exclude_seen` is the evaluation's choice (`DataArguments.exclude_seen`): where evaluation may
+    rank seen items, training does not leave them out of its softmax either.
     """
-    if item_genres is not None and item_genres.shape != (num_items + 1, item_genres.shape[1]):
-        raise ValueError(f"item_genres must have {num_items + 1} rows, got shape {item_genres.shape}")
-    if item_year_buckets is not None and item_year_buckets.shape != (num_items + 1,):
-        raise ValueError(f"item_year_buckets must have shape ({num_items + 1},), got {item_year_buckets.shape}")
-    num_genres = 0 if item_genres is None else int(item_genres.shape[1])
-    num_year_buckets = 0 if item_year_buckets is None else int(item_year_buckets.max(initial=0))
-    available = bool(num_genres or num_year_buckets)
-    use_item_features = available if model_args.use_item_features is None else model_args.use_item_features
-    if use_item_features and not available:
-        raise ValueError(
-            "--use_item_features: this dataset's item vocabulary has no genres or years (MovieLens builds read "
-            "them from movies.dat / u.item; a bare 'user item' sequence file has none)"
-        )
-    if not use_item_features:
-        num_genres = num_year_buckets = 0
+    use_items = _use(model_args.use_item_features, item_features, "use_item_features", "item")
+    use_users = _use(model_args.use_user_features, user_features, "use_user_features", "user")
+    use_users = use_users and model_args.user_conditioning != "none"
+    if model_args.use_user_features and not use_users:
+        raise ValueError("--use_user_features needs --user_conditioning add, prepend or concat")
     options = model_args.config_kwargs()
     options["exclude_seen_in_loss"] = options["exclude_seen_in_loss"] and exclude_seen
     config = RecTransformerConfig(
@@ -79,16 +81,14 @@ def build_model(
         num_items=num_items,
         num_users=num_users,
         max_position_embeddings=max_length or RecTransformerConfig.max_position_embeddings,
-        user_feature_sizes=user_feature_sizes if model_args.use_user_features else [],
-        num_item_genres=num_genres,
-        num_item_year_buckets=num_year_buckets,
+        item_feature_fields=_fields(item_features) if use_items else [],
+        user_feature_fields=_fields(user_features) if use_users else [],
     )
     model = RecTransformerForNextItemPrediction(config)
-    if use_item_features:
-        model.set_item_features(
-            torch.as_tensor(item_genres) if num_genres else None,
-            torch.as_tensor(item_year_buckets) if num_year_buckets else None,
-        )
+    if use_items:
+        model.set_item_features(item_features.matrices)
+    if use_users:
+        model.set_user_features(user_features.matrices)
     return model
 
 
@@ -100,7 +100,6 @@ def make_trainer(
     max_length: int,
     random_crop: bool = False,
     exclude_seen: bool = True,
-    user_features: np.ndarray | None = None,
     ks: tuple[int, ...] = KS,
     rankable_items: int | None = None,
 ) -> Trainer:
@@ -111,9 +110,8 @@ def make_trainer(
     `rankable_items` limits what evaluation may recommend to tokens 1..rankable_items (see
     `make_preprocess_logits_for_metrics`)."""
     use_users = model.config.user_conditioning != "none"
-    features = user_features if (use_users and model.config.user_feature_sizes) else None
-    train_collator = NextItemCollator(max_length, True, random_crop, features, use_users)
-    eval_collator = NextItemCollator(max_length, False, False, features, use_users, seen_history=exclude_seen)
+    train_collator = NextItemCollator(max_length, True, random_crop, use_users)
+    eval_collator = NextItemCollator(max_length, False, False, use_users, seen_history=exclude_seen)
     compile_cross_entropy(training_args.compile_loss)
     callbacks: list[TrainerCallback] = []
     if training_args.load_best_model_at_end and training_args.early_stopping_patience:
