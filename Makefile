@@ -17,7 +17,7 @@ ifdef HF_RECSYS_DATA_DIR
 export HF_RECSYS_DATA_DIR
 endif
 
-.PHONY: setup setup-demo test lint format demo bench bench-all bench-data bench-ingest bench-inference bench-scale bench-step app clean
+.PHONY: setup setup-demo test lint format demo bench bench-all bench-toys bench-lastfm bench-data bench-ingest bench-inference bench-scale bench-step app clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,16 @@ bench: setup
 # Ablations over loss types and user conditioning (hours; not part of CI).
 bench-all: setup
 	$(VENV)/bin/hf-recsys bench --suite all
+	$(PY) benchmarks/render_tables.py
+
+# The S3-Rec benchmark files (../shared/data or HF_RECSYS_DATA_DIR): popularity, the default recipe untouched, and
+# the recipe reading item ids only; appends to benchmarks/results/<preset>.json (benchmarks/datasets.md).
+bench-toys: setup
+	$(VENV)/bin/hf-recsys bench --dataset amazon-toys --minutes 20
+	$(PY) benchmarks/render_tables.py
+
+bench-lastfm: setup
+	$(VENV)/bin/hf-recsys bench --dataset lastfm --minutes 10
 	$(PY) benchmarks/render_tables.py
 
 bench-data: setup

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             hidden_dropout_prob=args.hidden_dropout_prob,
         )
         # the recipe's model as training builds it (seen items masked in the softmax), no users
-        model = build_model(sizes, args.num_items, 0, [], args.max_length, exclude_seen=True).train()
+        model = build_model(sizes, args.num_items, 0, args.max_length, exclude_seen=True).train()
         if dropout == "torch.nn.Dropout":
             for module in list(model.modules()):
                 for name, child in module.named_children():

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     max_length = args.max_length
     set_seed(args.seed)
-    model_a = build_model(model_args, items_a.num_items, users_a.num_users, [], max_length)
+    model_a = build_model(model_args, items_a.num_items, users_a.num_users, max_length)
     model_a.set_item_popularity(torch.as_tensor(item_counts(train_a, len(items_a), include_targets=True)).float())
     t0 = time.monotonic()
     trainer = make_trainer(
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
         record(name, model, time.monotonic() - t0, epochs, headline.strip(" ()"))
 
     set_seed(args.seed)
-    scratch = build_model(model_args, items.num_items, users.num_users, [], max_length)
+    scratch = build_model(model_args, items.num_items, users.num_users, max_length)
     scratch.set_item_popularity(torch.as_tensor(counts).float())
     t0 = time.monotonic()
     trainer = make_trainer(

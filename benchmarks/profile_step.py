@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
     compile_cross_entropy(True)
     torch.manual_seed(0)
     ids, labels = _batch(args)
-    model = build_model(ModelArguments(), args.num_items, 0, [], args.max_length, exclude_seen=True).train()
+    model = build_model(ModelArguments(), args.num_items, 0, args.max_length, exclude_seen=True).train()
     config = model.config
     backbone = model.rec_transformer
     block = backbone.layers[0]

@@ -34,22 +34,26 @@ def test_benchmark_notebook_recipe_reads_movie_ids_only():
     """`make bench` trains the original notebook's model as a baseline: it must stay the notebook's model (movie ids,
     no genre or decade features, plain attention) even though the default recipe now uses features wherever the
     data has them, and a relative attention bias."""
-    import numpy as np
+    import pandas as pd
 
     from hf_recsys.commands import bench as script
+    from hf_recsys.data.features import build_feature_fields, read_feature_table
     from hf_recsys.training import build_model
 
-    genres = np.eye(4, 3, dtype=np.float32)
-    years = np.array([0, 1, 2, 2])
-    notebook = build_model(script.NOTEBOOK, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years)
-    assert (notebook.config.num_item_genres, notebook.config.num_item_year_buckets) == (0, 0)
+    table = pd.DataFrame({"item_id": [1, 2, 3], "genres": ["A", "A|B", "C"], "decade": ["1980s", "1990s", None]})
+    items = build_feature_fields(read_feature_table(table, "item_id", kinds={"genres": "multi"}), [1, 2, 3])
+    users = build_feature_fields(
+        read_feature_table(pd.DataFrame({"user_id": [1, 2], "gender": ["F", "M"]}), "user_id"), [1, 2]
+    )
+    notebook = build_model(script.NOTEBOOK, 3, 2, max_length=3, item_features=items, user_features=users)
+    assert notebook.config.item_feature_fields == []
+    assert notebook.config.user_feature_fields == []  # the user id only, as before user features were on by default
     assert notebook.config.user_conditioning == "concat"
     assert not notebook.config.relative_attention_bias
     assert all(layer.attention.relative_bias is None for layer in notebook.rec_transformer.layers)
-    default = build_model(
-        script.SEED_WINDOWS_MODEL, 3, 2, [], max_length=3, item_genres=genres, item_year_buckets=years
-    )
-    assert (default.config.num_item_genres, default.config.num_item_year_buckets) == (3, 2)
+    default = build_model(script.SEED_WINDOWS_MODEL, 3, 2, max_length=3, item_features=items, user_features=users)
+    assert [f["name"] for f in default.config.item_feature_fields] == ["genres", "decade"]
+    assert [f["name"] for f in default.config.user_feature_fields] == ["gender"]
     assert default.config.relative_attention_bias
 
 
@@ -72,5 +76,6 @@ def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monk
     monkeypatch.setattr(script, "run_training", fake_run_training)
     out = tmp_path / "rows.json"
     script.main(["--only", "notebook-recipe,rec-transformer", "--protocols", "leave-one-out", "--output", str(out)])
-    assert seen["notebook-recipe-leave-one-out"].random_crop and seen["notebook-recipe-leave-one-out"].max_length == 3
-    assert not seen["rec-transformer-leave-one-out"].random_crop
+    assert seen["notebook-recipe-leave-one-out-seed42"].random_crop
+    assert seen["notebook-recipe-leave-one-out-seed42"].max_length == 3
+    assert not seen["rec-transformer-leave-one-out-seed42"].random_crop

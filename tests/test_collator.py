@@ -17,6 +17,16 @@ def test_training_batch_keeps_the_most_recent_window_by_default():
     assert batch["input_ids"].tolist() == [[6, 7, 8, 9], [7, 8, 0, 0]]
     assert batch["labels"].tolist() == [[7, 8, 9, 10], [8, 9, IGNORE_INDEX, IGNORE_INDEX]]
     assert batch["user_ids"].tolist() == [1, 2]
+    assert "user_features" not in batch  # the model holds each known user's feature values
+
+
+def test_positional_arguments_are_max_length_train_random_crop_use_users():
+    """make_trainer builds its collators positionally: the 4th argument is use_users (no user feature table)."""
+    batch = NextItemCollator(4, False, False, False, seen_history=True)(ROWS)
+    assert "user_ids" not in batch and "user_features" not in batch
+    assert batch["seen_ids"].tolist() == [list(range(1, 10)), [7, 8, 0, 0, 0, 0, 0, 0, 0]]
+    with_users = NextItemCollator(4, True, False, True)(ROWS)
+    assert with_users["user_ids"].tolist() == [1, 2] and "user_features" not in with_users
 
 
 def test_random_crop_draws_every_window_of_consecutive_items():

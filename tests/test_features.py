@@ -378,3 +378,137 @@ def test_movielens_user_table_gives_the_user_vocab_features(tmp_path: Path) -> N
     age = feats.matrices["age"][1:, 0]
     order = np.argsort(df.set_index("user_id").loc[vocab.user_ids, "age"].to_numpy(), kind="stable")
     assert np.all(np.diff(age[order]) >= 0) and age.min() == 1 and feats.fields["age"].size == MAX_BUCKETS + 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# translating encoded values into another fit of the same field (a pretrained model's)
+# --------------------------------------------------------------------------------------------------------
+def test_translate_categorical_by_value_name() -> None:
+    here = FeatureField("brand", "categorical", {"acme": 1, "zeta": 2, "new": 3})
+    there = FeatureField("brand", "categorical", {"zeta": 1, "acme": 2, "old": 3})
+    out = here.translate(np.array([[0], [1], [2], [3], [1]]), there)
+    assert out.dtype == np.int32 and out.shape == (5, 1)
+    assert out[:, 0].tolist() == [0, 2, 1, 0, 2]  # "new" is unknown there: 0; padding stays 0
+
+
+def test_translate_multi_drops_unknown_values_and_repacks_the_rows() -> None:
+    here = FeatureField("genres", "multi", {"Action": 1, "Comedy": 2, "Noir": 3}, max_values=3, delimiter="|")
+    there = FeatureField("genres", "multi", {"Comedy": 1, "Action": 2, "Drama": 3}, max_values=2, delimiter="|")
+    matrix = np.array([[0, 0, 0], [1, 2, 3], [3, 1, 0], [0, 2, 0], [3, 0, 0], [2, 1, 0]])
+    out = here.translate(matrix, there)
+    assert out.dtype == np.int32 and out.shape == (6, 2)  # the target's width
+    # values kept in their order, unknown ones (Noir) dropped, the rest moved left, padded with 0
+    assert out.tolist() == [[0, 0], [2, 1], [2, 0], [1, 0], [0, 0], [1, 2]]
+    wider = FeatureField("genres", "multi", there.vocabulary, max_values=4, delimiter="|")
+    assert here.translate(matrix, wider).tolist() == [[*row, 0, 0] for row in out.tolist()]
+    narrow = FeatureField("genres", "multi", there.vocabulary, max_values=1, delimiter="|")
+    assert here.translate(matrix, narrow)[:, 0].tolist() == [0, 2, 2, 1, 0, 1]  # the first known value
+
+
+def test_translate_numeric_buckets_by_their_lower_edge() -> None:
+    # here: < 1990 | [1990, 2000) | >= 2000; there: < 1980 | [1980, 2000) | [2000, 2010) | >= 2010
+    here = FeatureField("year", "numeric", {"< 1990.0": 1, "[1990.0, 2000.0)": 2, ">= 2000.0": 3}, [1990.0, 2000.0])
+    labels = {"< 1980.0": 1, "[1980.0, 2000.0)": 2, "[2000.0, 2010.0)": 3, ">= 2010.0": 4}
+    there = FeatureField("year", "numeric", labels, [1980.0, 2000.0, 2010.0])
+    out = here.translate(np.array([[0], [1], [2], [3]]), there)
+    # 0 stays 0; [1990, 2000) -> [1980, 2000); >= 2000 -> [2000, 2010); the first bucket by its upper edge
+    # (just below 1990) -> [1980, 2000)
+    assert out[:, 0].tolist() == [0, 2, 2, 3]
+    same = here.translate(np.array([[0], [1], [2], [3]]), here)  # a field translated to itself is unchanged
+    assert same[:, 0].tolist() == [0, 1, 2, 3]
+    # translating a fitted field agrees with bucketing the data's values where the buckets nest
+    df = pd.DataFrame({"id": np.arange(6), "year": [1985.0, 1992.0, 1999.0, 2003.0, 2015.0, np.nan]})
+    feats = build_feature_fields(read_feature_table(df, "id", kinds="numeric"), np.arange(6))
+    direct = build_feature_fields(read_feature_table(df, "id", kinds="numeric"), np.arange(6), fields=[there])
+    translated = feats.fields["year"].translate(feats.matrices["year"], there)
+    np.testing.assert_array_equal(translated, direct.matrices["year"])
+
+
+def test_translate_agrees_with_encoding_the_raw_values_with_the_other_field(items_csv: Path) -> None:
+    old = build_feature_fields(read_feature_table(items_csv, "item_id", kinds={"brand": "categorical"}), [10, 30])
+    new_table = pd.DataFrame({
+        "item_id": [10, 30, 50, 60],
+        "title": ["a", "b", "c", "d"],
+        "brand": ["acme", "zeta", "other", None],
+        "genres": ["Comedy|Action|Comedy", "Western|Drama", "Drama", "Action|Western|Comedy"],
+        "price": [1.0, 2.0, 3.0, 4.0],
+        "zip": ["1", "2", "3", "4"],
+    })  # fmt: skip
+    kinds = {"brand": "categorical", "genres": "multi", "price": "numeric", "zip": "categorical"}
+    new = build_feature_fields(read_feature_table(new_table, "item_id", kinds=kinds), [10, 30, 50, 60])
+    direct = build_feature_fields(
+        read_feature_table(new_table, "item_id", kinds=kinds), [10, 30, 50, 60],
+        fields=[old.fields["brand"], old.fields["genres"]],
+    )  # fmt: skip
+    for name in ("brand", "genres"):
+        translated = new.fields[name].translate(new.matrices[name], old.fields[name])
+        np.testing.assert_array_equal(translated, direct.matrices[name], err_msg=name)
+    assert rows_as_sets(direct.matrices["genres"], old.fields["genres"])[1:] == [
+        {"Action", "Comedy"}, {"Drama"}, {"Drama"}, {"Action", "Comedy"},
+    ]  # fmt: skip
+
+
+def test_translate_refuses_another_kind() -> None:
+    here = FeatureField("brand", "categorical", {"acme": 1})
+    with pytest.raises(ValueError, match="categorical here but multi"):
+        here.translate(np.array([[1]]), FeatureField("brand", "multi", {"acme": 1}))
+
+
+# --------------------------------------------------------------------------------------------------------
+# MovieLens' side data as feature fields (hf_recsys.data.movielens_features)
+# --------------------------------------------------------------------------------------------------------
+def test_movielens_item_features_are_genres_and_decade_in_token_order() -> None:
+    from hf_recsys.data.movielens_features import movielens_item_features
+    from hf_recsys.data.vocab import ItemVocab
+
+    items = ItemVocab(
+        [50, 7, 1200, 3],  # unsorted: tokens follow ascending movie id (3, 7, 50, 1200)
+        titles=["Star Wars (1977)", "Sabrina (1995)", "Aliens (1986)", "Untitled"],
+        years=[1977, 1995, 1986, None],
+        genres=[["Action", "Sci-Fi"], ["Comedy", "Romance"], ["Action", "Sci-Fi", "Thriller"], []],
+        genre_names=["Action", "Comedy", "Romance", "Sci-Fi", "Thriller"],
+    )
+    feats = movielens_item_features(items)
+    assert list(feats.fields) == ["genres", "decade"]
+    genres, decade = feats.fields["genres"], feats.fields["decade"]
+    assert (genres.kind, decade.kind) == ("multi", "categorical")
+    assert decade.values == ["1970s", "1980s", "1990s"]
+    assert genres.max_values == 3 and sorted(genres.values) == sorted(items.genre_names)
+    for name in ("genres", "decade"):
+        m = feats.matrices[name]
+        assert m.dtype == np.int32 and m.shape[0] == len(items) and not m[0].any()  # row 0 = padding
+    # the decade matrix matches each token's year; an unknown year is 0
+    names = ["", *decade.values]
+    got = [names[v] or None for v in feats.matrices["decade"][1:, 0]]
+    expected = [None if items.year(t) is None else f"{items.year(t) // 10 * 10}s" for t in range(1, len(items))]
+    assert got == expected == [None, "1990s", "1970s", "1980s"]
+    # the genres matrix holds each token's genres (the genre matrix of the vocabulary, as sets)
+    assert rows_as_sets(feats.matrices["genres"], genres) == [set(items.genres(t)) for t in range(len(items))]
+    assert feats.report["matched"] == 4 and feats.report["missing_from_table"] == 0
+
+
+def test_movielens_item_features_leave_out_a_field_without_values() -> None:
+    from hf_recsys.data.movielens_features import movielens_item_features
+    from hf_recsys.data.vocab import ItemVocab
+
+    assert movielens_item_features(ItemVocab([3, 1])) is None  # a bare "user item" file
+    only_years = movielens_item_features(ItemVocab([3, 1], years=[1999, 2001]))
+    assert list(only_years.fields) == ["decade"]
+    assert only_years.fields["decade"].values == ["1990s", "2000s"]
+    assert only_years.matrices["decade"][:, 0].tolist() == [0, 2, 1]  # token 1 = movie 1 (2001), 2 = movie 3 (1999)
+
+
+def test_movielens_user_features_are_categorical_by_user_index() -> None:
+    from hf_recsys.data.movielens_features import movielens_user_features
+    from hf_recsys.data.vocab import UserVocab
+
+    users = UserVocab([30, 10, 20], gender=["M", "F", None], age=["25-34", "18-24", "25-34"], occupation=None)
+    feats = movielens_user_features(users)
+    assert list(feats.fields) == users.feature_names == ["gender", "age"]
+    assert all(f.kind == "categorical" and f.max_values == 1 for f in feats.fields.values())
+    for name, field in feats.fields.items():
+        m = feats.matrices[name]
+        assert m.shape == (len(users), 1) and not m[0].any()  # row 0 = the unknown user
+        names = ["", *field.values]
+        assert [names[v] or None for v in m[1:, 0]] == [users.feature_values(i)[name] for i in range(1, len(users))]
+    assert movielens_user_features(UserVocab([1, 2])) is None  # no demographics (the CSV releases)

@@ -235,12 +235,15 @@ def test_load_pretrained_vocabs_from_folder_and_hub(tmp_path, monkeypatch) -> No
 # --------------------------------------------------------------------------------------------------------
 # Model growth and freezing
 # --------------------------------------------------------------------------------------------------------
+GENDER = {"name": "gender", "size": 3, "max_values": 1}
+
+
 def tiny_model(**overrides) -> RecTransformerForNextItemPrediction:
     torch.manual_seed(0)
     kwargs = {
         "num_items": 40, "num_users": 6, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 32, "max_position_embeddings": 10, "hidden_dropout_prob": 0.0,
-        "user_conditioning": "add", "user_feature_sizes": [3],
+        "user_conditioning": "add", "user_feature_fields": [GENDER],
     }  # fmt: skip
     kwargs.update(overrides)
     return RecTransformerForNextItemPrediction(RecTransformerConfig(**kwargs)).eval()
@@ -260,56 +263,139 @@ USERS = torch.tensor([1, 0, 6, 3])
 def test_grown_model_keeps_old_recommendations(tied: bool) -> None:
     model = tiny_model(tie_word_embeddings=tied)
     items, users = vocabs_for(model)
-    features = torch.tensor([[1], [0], [2], [1]])
-    before = model(HISTORIES, user_ids=USERS, user_features=features).logits
-    top_before = model.recommend(HISTORIES, user_ids=USERS, user_features=features, k=10)
+    model.set_user_features({"gender": torch.tensor([[0], [1], [2], [1], [2], [1], [2]])})  # the known users'
+    before = model(HISTORIES, user_ids=USERS).logits
+    top_before = model.recommend(HISTORIES, user_ids=USERS, k=10)
     old_state = {k: v.clone() for k, v in model.state_dict().items()}
 
     grown_items = items.extend([5, 7, 1000, 10])  # 3 new movies (10 is known)
     grown_users = users.extend([9, 8, 1], gender=["X", "F", None])  # 2 new users, a new gender category
     prepare_model_for_finetuning(model, grown_items, grown_users, freeze_transformer=False)
-    assert model.config.num_items == 43 and model.config.num_users == 8 and model.config.user_feature_sizes == [4]
+    # the fields' tables do not grow: a category the model never saw is "unknown" (0)
+    assert model.config.num_items == 43 and model.config.num_users == 8 and model.config.user_feature_fields == [GENDER]
+    assert model.rec_transformer.user.user_features.bags[0].num_embeddings == 3
 
-    after = model(HISTORIES, user_ids=USERS, user_features=features).logits
+    after = model(HISTORIES, user_ids=USERS).logits
     assert after.shape == (4, 44)
     assert torch.equal(after[:, :41], before)  # old movies: the very same scores
     # a new movie starts at the mean embedding: its score is the mean old score (never above the old top-k)
     torch.testing.assert_close(after[:, 41:], before[:, 1:].mean(1, keepdim=True).expand(-1, 3))
-    top_after = model.recommend(HISTORIES, user_ids=USERS, user_features=features, k=10)
+    top_after = model.recommend(HISTORIES, user_ids=USERS, k=10)
     assert torch.equal(top_after.item_ids, top_before.item_ids)
     assert torch.equal(top_after.scores, top_before.scores)
-    # old rows bit-identical; new users are served as the unknown user, a new category as "unknown"
+    # old rows bit-identical (the users' stored feature values included); new users are served as the unknown
+    # user, with unknown features until they are given
     state = model.state_dict()
     for name, old in old_state.items():
         assert torch.equal(state[name][: old.shape[0]], old), name
-    as_new_user = model(HISTORIES, user_ids=torch.tensor([7, 8, 7, 8]), user_features=torch.tensor([[3]] * 4)).logits
-    as_stranger = model(HISTORIES, user_ids=torch.zeros(4, dtype=torch.long), user_features=torch.zeros(4, 1).long())
-    torch.testing.assert_close(as_new_user[:, :41], as_stranger.logits[:, :41], rtol=0, atol=0)
+    assert not model.rec_transformer.user.user_feature_values[7:].any()
+    as_new_user = model(HISTORIES, user_ids=torch.tensor([7, 8, 7, 8])).logits
+    as_stranger = model(HISTORIES, user_ids=torch.zeros(4, dtype=torch.long)).logits
+    torch.testing.assert_close(as_new_user[:, :41], as_stranger[:, :41], rtol=0, atol=0)
+    # a request may still pass a new user's own values
+    with_gender = model(HISTORIES, user_ids=torch.tensor([7, 8, 7, 8]), user_features=torch.tensor([[2]] * 4))
+    assert not torch.allclose(with_gender.logits[:, 1:41], as_stranger[:, 1:41])
     assert all(p.requires_grad for p in model.parameters())
 
 
-def test_grown_model_gets_genres_of_new_movies() -> None:
-    model = tiny_model(num_items=3, num_item_genres=2, user_conditioning="none", user_feature_sizes=[])
-    items = ItemVocab([1, 2, 3], genres=[["A"], ["B"], ["A", "B"]], genre_names=["A", "B"])
-    model.set_item_features(genres=torch.as_tensor(items.genre_matrix()))
-    grown = items.extend([4, 5], genres=[["B"], ["C"]])
-    prepare_model_for_finetuning(model, grown, UserVocab([1]), freeze_transformer=False)
-    table = model.rec_transformer.embeddings.item_genres
-    assert table.tolist() == [[0, 0], [1, 0], [0, 1], [1, 1], [0, 1], [0, 0]]  # genre C has no column in the model
+def item_table(ids: list[int], genres: list[str | None], years: list[float | None]):
+    """EncodedFeatures of items ``ids`` (in token order): genres (multi), decade (categorical), year (numeric)."""
+    import pandas as pd
+
+    from hf_recsys.data.features import build_feature_fields, read_feature_table
+
+    decades = [None if y is None else f"{int(y) // 10 * 10}s" for y in years]
+    table = pd.DataFrame({"movie_id": ids, "genres": genres, "decade": decades, "year": years})
+    kinds = {"genres": "multi", "decade": "categorical", "year": "numeric"}
+    return build_feature_fields(read_feature_table(table, "movie_id", kinds=kinds), ids)
 
 
-def test_grown_model_gets_year_buckets_of_new_movies_while_old_buckets_hold() -> None:
-    items = ItemVocab([1, 2, 3], years=[1975, 1983, 1999])  # decades from 1970: buckets 1, 2, 3
+def test_new_movies_get_their_features_in_the_pretrained_fields_while_old_rows_hold() -> None:
+    """feature_rows re-encodes the new data's features with the pretrained model's own fields (by value name,
+    numeric by bucket) in the extended vocabulary's rows; prepare_model_for_finetuning writes the new movies' rows
+    only: the old movies keep theirs bit-identical, values the model never saw are unknown (0)."""
+    from hf_recsys.finetuning import feature_rows
 
-    def grown_buckets(new_years: list[int]) -> list[int]:
-        model = tiny_model(num_items=3, num_item_year_buckets=3, user_conditioning="none", user_feature_sizes=[])
-        model.set_item_features(year_buckets=torch.as_tensor(items.year_buckets()))
-        grown = items.extend([4, 5], years=new_years)
-        prepare_model_for_finetuning(model, grown, UserVocab([1]), freeze_transformer=False)
-        return model.rec_transformer.embeddings.item_year_buckets.tolist()
+    old_ids = [10, 20, 30]
+    pretrained = item_table(old_ids, ["A", "B", "A|B"], [1975.0, 1983.0, 1999.0])
+    fields = list(pretrained.fields.values())
+    config_fields = [{"name": f.name, "size": f.size, "max_values": f.max_values} for f in fields]
+    model = tiny_model(num_items=3, item_feature_fields=config_fields, user_conditioning="none", user_feature_fields=[])
+    model.set_item_features(pretrained.matrices)
+    old_values = model.rec_transformer.embeddings.item_feature_values.clone()
+    old_logits = model(HISTORIES.clamp_max(3)).logits
 
-    assert grown_buckets([1971, 2003]) == [0, 1, 2, 3, 1, 0]  # the 2000s have no row in the model: unknown
-    assert grown_buckets([1955, 1990]) == [0, 1, 2, 3, 0, 0]  # 1955 would shift every bucket: left unknown
+    # new data, tokenized with its own vocabulary: movie 20 known (its genres changed), 40 and 5 new
+    items = ItemVocab(old_ids)
+    new_items = ItemVocab([5, 20, 40])
+    new = item_table([5, 20, 40], ["B|C", "C", "A|C|B"], [2005.0, 1983.0, 1978.0])
+    grown = items.extend(new_items.item_ids)  # tokens: 10, 20, 30 | 5, 40
+    rows = feature_rows(new, fields, item_token_map(new_items, grown), len(grown))
+    assert set(rows) == {"genres", "decade", "year"} and all(m.shape[0] == 6 for m in rows.values())
+    genres, decade = pretrained.fields["genres"], pretrained.fields["decade"]
+    a, b = genres.vocabulary["A"], genres.vocabulary["B"]
+    assert rows["genres"][4].tolist() == [b, 0]  # movie 5: B, C (C has no row in the model)
+    assert rows["genres"][5].tolist() == [a, b]  # movie 40: A, B
+    assert rows["decade"][4, 0] == 0 and rows["decade"][5, 0] == decade.vocabulary["1970s"]  # 2000s: unknown
+    assert pretrained.fields["year"].edges == [1983.0, 1999.0]  # buckets < 1983 | [1983, 1999) | >= 1999
+    assert rows["year"][:, 0].tolist()[4:] == [3, 1]  # 2005 -> >= 1999; 1978 -> < 1983
+    assert not rows["genres"][0].any() and not rows["genres"][3].any()  # padding; movie 30 is not in the new data
+
+    prepare_model_for_finetuning(model, grown, UserVocab([1]), item_features=rows)
+    table = model.rec_transformer.embeddings.item_feature_values
+    assert table.shape == (6, old_values.shape[1])
+    assert torch.equal(table[:4], old_values)  # old movies bit-identical, even movie 20 whose genres changed
+    expected_new = np.concatenate([rows["genres"][4:], rows["decade"][4:], rows["year"][4:]], axis=1)
+    assert table[4:].tolist() == expected_new.tolist()
+    assert torch.equal(model(HISTORIES.clamp_max(3)).logits[:, :4], old_logits)
+    # the new movies' features shape their vectors: same id embedding, different features, different vectors
+    emb = model.rec_transformer.embeddings
+    assert emb.side_vectors(torch.tensor([4, 5])).abs().sum(-1).gt(0).all()
+
+
+def test_new_users_get_their_features_in_the_pretrained_fields() -> None:
+    """feature_rows + prepare_model_for_finetuning(user_features=...) for users: new users' rows are written in
+    the model's fields (a category it never saw is 0), the known users' rows stay."""
+    import pandas as pd
+
+    from hf_recsys.data.features import build_feature_fields, read_feature_table
+    from hf_recsys.finetuning import feature_rows, user_index_map
+
+    def user_table(ids, genders):
+        table = pd.DataFrame({"user_id": ids, "gender": genders})
+        return build_feature_fields(read_feature_table(table, "user_id", kinds="categorical"), ids)
+
+    pretrained = user_table([1, 2, 3, 4, 5, 6], ["F", "M"] * 3)
+    gender = pretrained.fields["gender"]
+    model = tiny_model(user_feature_fields=[{"name": "gender", "size": gender.size, "max_values": 1}])
+    model.set_user_features(pretrained.matrices)
+    old_values = model.rec_transformer.user.user_feature_values.clone()
+    users = UserVocab([1, 2, 3, 4, 5, 6])
+    new_users = UserVocab([2, 7, 9])
+    grown = users.extend(new_users.user_ids)  # 7 -> index 7, 9 -> index 8
+    rows = feature_rows(user_table([2, 7, 9], ["F", "M", "X"]), [gender], user_index_map(new_users, grown), len(grown))
+    assert rows["gender"][:, 0].tolist() == [0, 0, gender.vocabulary["F"], 0, 0, 0, 0, gender.vocabulary["M"], 0]
+    items = ItemVocab(np.arange(1, 41) * 10)
+    prepare_model_for_finetuning(model, items, grown, user_features=rows)
+    values = model.rec_transformer.user.user_feature_values
+    assert torch.equal(values[:7], old_values)  # user 2 keeps the value the model was trained with
+    assert values[7:, 0].tolist() == [gender.vocabulary["M"], 0]
+    # the model serves a new user with the stored features (no request values needed)
+    known = model(HISTORIES, user_ids=torch.tensor([7, 7, 7, 7])).logits
+    given = model(HISTORIES, user_ids=torch.tensor([7, 7, 7, 7]), user_features=values[[7, 7, 7, 7]].long()).logits
+    torch.testing.assert_close(known, given)
+
+
+def test_pretrained_feature_fields_are_read_beside_the_model(tmp_path) -> None:
+    from hf_recsys.data.features import save_feature_fields
+    from hf_recsys.finetuning import pretrained_feature_fields
+
+    run = make_tiny_run(tmp_path / "run")
+    assert pretrained_feature_fields(run) == (None, None)
+    fields = list(item_table([10, 20], ["A|B", "B"], [1990.0, 2001.0]).fields.values())
+    save_feature_fields(run / "item_fields.json", fields)
+    item_fields, user_fields = pretrained_feature_fields(run)
+    assert item_fields == fields and user_fields is None
 
 
 def test_prepare_model_bad_input() -> None:
@@ -319,8 +405,10 @@ def test_prepare_model_bad_input() -> None:
         prepare_model_for_finetuning(model, ItemVocab(range(1, 40)), users)
     with pytest.raises(ValueError, match="has 5 users but the model already has 6"):
         prepare_model_for_finetuning(model, items, UserVocab(range(1, 6)))
-    with pytest.raises(ValueError, match="1 user side features"):
-        prepare_model_for_finetuning(model, items, UserVocab(range(1, 7)))
+    with pytest.raises(ValueError, match="gender"):  # feature values that are not the model's fields
+        prepare_model_for_finetuning(
+            model, items, users.extend([99]), user_features={"age": np.zeros((8, 1), np.int32)}
+        )
     with pytest.raises(TypeError, match="ItemVocab and a UserVocab"):
         prepare_model_for_finetuning(model, [1, 2], users)  # type: ignore[arg-type]
 
@@ -329,7 +417,7 @@ def test_prepare_model_bad_input() -> None:
     ("tied", "bias"), [(True, False), (False, False), (True, True)], ids=["tied", "untied", "tied-bias"]
 )
 def test_freezing_trains_only_the_embedding_tables(tmp_path, tied: bool, bias: bool) -> None:
-    model = tiny_model(tie_word_embeddings=tied, user_feature_sizes=[], output_item_bias=bias).train()
+    model = tiny_model(tie_word_embeddings=tied, user_feature_fields=[], output_item_bias=bias).train()
     items, users = vocabs_for(model)
     grown_items = items.extend([5, 7, 1000])
     grown_users = users.extend([9])

@@ -664,3 +664,36 @@ def test_card_with_sparse_results(run_dir: Path) -> None:
         ("test", "ndcg@5"),
         ("test", "ndcg@10"),
     }
+
+
+def test_card_lists_the_feature_fields_and_the_upload_carries_their_files(run_dir: Path) -> None:
+    """The "Item features" row names each field with its kind and value count (from results.json's
+    feature_fields), or says items are read by id only; item_fields.json / user_fields.json are uploaded when the
+    run has them."""
+    assert "| Item features | none: items are read by id only |" in str(render_model_card(run_dir, repo_id=REPO_ID))
+    assert "item_fields.json" not in upload_files(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["item_feature_fields"] = [
+        {"name": "genres", "size": 19, "max_values": 6},
+        {"name": "decade", "size": 10, "max_values": 1},
+    ]
+    config["item_features_in_output"] = True
+    config["user_feature_fields"] = [{"name": "gender", "size": 3, "max_values": 1}]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    results = _results(run_dir)
+    results["feature_fields"] = {
+        "item": {
+            "genres": {"kind": "multi", "size": 19, "max_values": 6},
+            "decade": {"kind": "categorical", "size": 10, "max_values": 1},
+        },
+        "user": {"gender": {"kind": "categorical", "size": 3, "max_values": 1}},
+    }
+    (run_dir / "results.json").write_text(json.dumps(results))
+    text = str(render_model_card(run_dir, repo_id=REPO_ID))
+    row = next(line for line in text.splitlines() if line.startswith("| Item features |"))
+    assert "genres (multi, 18 values), decade (categorical, 9 values)" in row
+    assert "added to each item's input embedding and to its output row" in row
+    assert "plus the user feature fields gender (categorical, 2 values)" in text
+    for name in ("item_fields.json", "user_fields.json"):
+        (run_dir / name).write_text("{}")
+    assert {"item_fields.json", "user_fields.json"} <= set(upload_files(run_dir))

@@ -66,14 +66,42 @@ def pad(seqs, side="right", length=None):
     return torch.tensor(rows, dtype=torch.long)
 
 
+# a multi-valued field (genres: up to 3 of 4 values) and a categorical one (decade: 3 values), as MovieLens has
+ITEM_FIELDS = [{"name": "genres", "size": 5, "max_values": 3}, {"name": "decade", "size": 4, "max_values": 1}]
+# two categorical user fields (e.g. gender, age group)
+USER_FIELDS = [{"name": "gender", "size": 3, "max_values": 1}, {"name": "age", "size": 5, "max_values": 1}]
+SIDES = {"item_feature_fields": ITEM_FIELDS}
+
+
+def random_values(fields, rows, seed=0):
+    """Random values for every row of every field (row 0 = padding / unknown user: all 0); some slots are 0."""
+    g = torch.Generator().manual_seed(seed)
+    values = {}
+    for f in fields:
+        m = torch.randint(1, f["size"], (rows, f["max_values"]), generator=g)
+        if f["max_values"] > 1:  # multi rows have 1..max_values values, the rest padding
+            m[:, 1:] *= torch.rand(rows, f["max_values"] - 1, generator=g) < 0.6
+        m[0] = 0
+        values[f["name"]] = m
+    return values
+
+
 def set_side_features(model, seed=0):
-    """Random genres (multi-hot) and year buckets (1..n) for every item, so the side-feature tables train."""
-    config, g = model.config, torch.Generator().manual_seed(seed)
-    genres = (torch.rand(config.vocab_size, config.num_item_genres, generator=g) < 0.4).float()
-    genres[0] = 0
-    years = torch.randint(1, config.num_item_year_buckets + 1, (config.vocab_size,), generator=g)
-    years[0] = 0
-    model.set_item_features(genres=genres, year_buckets=years)
+    """Random feature values for every item (and every user, when the model reads user features), so the
+    embedding bags train."""
+    config = model.config
+    if config.item_feature_fields:
+        model.set_item_features(random_values(config.item_feature_fields, config.vocab_size, seed))
+    if config.user_feature_fields and config.user_conditioning != "none":
+        model.set_user_features(random_values(config.user_feature_fields, config.num_users + 1, seed + 1))
+
+
+def bag_vector(bag, values):
+    """An embedding bag's mean, by hand: the mean embedding of the non-zero values (0 without any)."""
+    values = [int(v) for v in values if v != 0]
+    if not values:
+        return torch.zeros(bag.weight.shape[1])
+    return bag.weight[values].mean(0)
 
 
 def assert_same_weights(a, b):
@@ -108,14 +136,9 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
     "overrides",
     [
         {"user_conditioning": "prepend", "position_embedding_type": "sinusoidal"},
-        {"user_conditioning": "concat", "tie_word_embeddings": False, "user_feature_sizes": [3, 4]},
-        {"user_conditioning": "add", "num_item_genres": 4, "num_item_year_buckets": 3},
-        {
-            "user_conditioning": "none",
-            "num_item_genres": 4,
-            "num_item_year_buckets": 3,
-            "item_features_in_output": True,
-        },
+        {"user_conditioning": "concat", "tie_word_embeddings": False, "user_feature_fields": USER_FIELDS},
+        {"user_conditioning": "add", **SIDES, "user_feature_fields": USER_FIELDS},
+        {"user_conditioning": "none", **SIDES, "item_features_in_output": True},
         {"user_conditioning": "add", "hidden_act": "swiglu", "residual_gating": True},
         {"user_conditioning": "none", "output_item_bias": True},
         {"user_conditioning": "prepend", "relative_attention_bias": True},
@@ -132,13 +155,10 @@ SEQ_USERS = torch.tensor([1, 2, 3, 0])
 )
 def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
     model = make_model(**overrides)
-    if model.config.num_item_genres:
-        set_side_features(model)
+    set_side_features(model)  # the feature values are buffers: they must travel with the weights
     model.set_item_popularity(torch.arange(NUM_ITEMS + 1, dtype=torch.float32))
     ids = pad(SEQS, "left")
-    kwargs = {"user_ids": SEQ_USERS}
-    if model.config.user_feature_sizes:
-        kwargs["user_features"] = torch.tensor([[1, 2], [0, 3], [2, 1], [0, 0]])
+    kwargs = {"user_ids": SEQ_USERS}  # known users' feature values come from the model itself
     expected = model(ids, logits_to_keep=0, **kwargs).logits
 
     model.save_pretrained(tmp_path)
@@ -146,6 +166,8 @@ def test_save_pretrained_from_pretrained_roundtrip(tmp_path, overrides):
     assert {"config.json", "model.safetensors", *CODE_FILES} <= saved
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "rec_transformer"
+    assert config["item_feature_fields"] == overrides.get("item_feature_fields", [])
+    assert config["user_feature_fields"] == overrides.get("user_feature_fields", [])
     assert config["auto_map"]["AutoConfig"] == "configuration_rec_transformer.RecTransformerConfig"
     assert config["auto_map"]["AutoModel"] == "modeling_rec_transformer.RecTransformerForNextItemPrediction"
 
@@ -364,18 +386,16 @@ def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling, bl
         loss_type=loss_type,
         negative_sampling=sampling,
         num_negatives=16,
-        user_feature_sizes=[3, 5],
-        num_item_genres=4,
-        num_item_year_buckets=3,
+        user_feature_fields=USER_FIELDS,
+        item_feature_fields=ITEM_FIELDS,
         output_item_bias=True,
         tie_word_embeddings=mode != "concat",  # the untied output table must train too
     ).train()
-    set_side_features(model)
+    set_side_features(model)  # users 1-3 have stored feature values; the unknown user 0 has none
     model.set_item_popularity(torch.arange(NUM_ITEMS + 1, dtype=torch.float32))
     ids = pad(SEQS, "left")
     labels = torch.where(ids > 0, ids % NUM_ITEMS + 1, -100)
-    features = torch.tensor([[1, 2], [2, 4], [1, 1], [2, 3]])
-    model(ids, user_ids=SEQ_USERS, user_features=features, labels=labels).loss.backward()
+    model(ids, user_ids=SEQ_USERS, labels=labels).loss.backward()
 
     names = [name for name, _ in model.named_parameters()]
     if mode == "none":  # parameters that could never get a gradient must not exist
@@ -389,13 +409,20 @@ def test_gradients_reach_every_trainable_parameter(mode, loss_type, sampling, bl
     assert not model.get_input_embeddings().weight.grad[0].any()
     assert not model.get_output_embeddings().weight.grad[0].any()
     assert not model.output_bias.grad[0]
+    # nor does a feature bag's padding row (0 = padding, missing or unknown adds nothing)
+    bags = [*model.rec_transformer.embeddings.item_features.bags]
+    if mode != "none":
+        bags += [*model.rec_transformer.user.user_features.bags]
+    assert len(bags) == (2 if mode == "none" else 4)
+    for bag in bags:
+        assert not bag.weight.grad[0].any()
 
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_item_features_in_output_score_items_with_their_side_vectors(tie):
-    """item_features_in_output: scores are <hidden, output row + genre mean + year embedding>, the fused training
-    loss is the cross-entropy of exactly those scores, and the side tables get gradient from the output side."""
-    sides = {"num_item_genres": 4, "num_item_year_buckets": 3, "tie_word_embeddings": tie}
+    """item_features_in_output: scores are <hidden, output row + genre mean + decade embedding>, the fused training
+    loss is the cross-entropy of exactly those scores, and the feature bags get gradient from the output side."""
+    sides = {**SIDES, "tie_word_embeddings": tie}
     model = make_model(**sides, item_features_in_output=True, exclude_seen_in_loss=False)
     plain = make_model(**sides, item_features_in_output=False)  # same seed: same weights; read, not scored
     for m in (model, plain):
@@ -403,10 +430,9 @@ def test_item_features_in_output_score_items_with_their_side_vectors(tie):
     emb = model.rec_transformer.embeddings
     side = emb.side_vectors()
     assert side.shape == (NUM_ITEMS + 1, 16) and not side[0].any()  # padding adds nothing
-    genres = emb.item_genres[3]
-    expected_row3 = (
-        genres @ emb.genre_embeddings.weight / genres.sum() + emb.year_embeddings.weight[emb.item_year_buckets[3]]
-    )
+    genres, decade = emb.item_features.bags
+    values = emb.item_feature_values[3]
+    expected_row3 = bag_vector(genres, values[:3]) + bag_vector(decade, values[3:])
     torch.testing.assert_close(side[3], expected_row3)
     torch.testing.assert_close(model.output_weight(), model.get_output_embeddings().weight + side)
 
@@ -425,9 +451,9 @@ def test_item_features_in_output_score_items_with_their_side_vectors(tie):
     torch.testing.assert_close(loss, F.cross_entropy(all_logits[labels != -100], labels[labels != -100]))
     loss.backward()
     plain(ids, labels=labels).loss.backward()
-    for name in ("genre_embeddings", "year_embeddings"):
-        with_output = getattr(emb, name).weight.grad
-        input_only = getattr(plain.rec_transformer.embeddings, name).weight.grad
+    for i, name in enumerate(("genres", "decade")):
+        with_output = emb.item_features.bags[i].weight.grad
+        input_only = plain.rec_transformer.embeddings.item_features.bags[i].weight.grad
         assert not torch.allclose(with_output, input_only), name  # the scores' share of the gradient
 
     assert not make_config(item_features_in_output=True).item_features_in_output  # nothing to score with
@@ -437,7 +463,7 @@ def test_item_features_in_output_score_items_with_their_side_vectors(tie):
 def test_output_item_bias_adds_a_learnt_score_per_item(features):
     """output_item_bias: scores are <hidden, output row> + b_item at serving time, the fused training loss is the
     cross-entropy of exactly those scores, and the bias starts at zero (the model scores as without it)."""
-    sides = {"num_item_genres": 4, "num_item_year_buckets": 3, "item_features_in_output": True} if features else {}
+    sides = {**SIDES, "item_features_in_output": True} if features else {}
     model = make_model(**sides, output_item_bias=True, exclude_seen_in_loss=False)
     plain = make_model(**sides)  # same seed, same weights, no bias
     for m in (model, plain):
@@ -685,8 +711,7 @@ def test_resize_item_embeddings(tmp_path, tie):
     model = make_model(
         tie_word_embeddings=tie,
         user_conditioning="add",
-        num_item_genres=4,
-        num_item_year_buckets=3,
+        **SIDES,
         output_item_bias=True,
     )
     set_side_features(model)
@@ -696,7 +721,8 @@ def test_resize_item_embeddings(tmp_path, tie):
     emb = model.rec_transformer.embeddings
     old_in = model.get_input_embeddings().weight.detach().clone()
     old_out = model.get_output_embeddings().weight.detach().clone()
-    old_genres, old_years = emb.item_genres.clone(), emb.item_year_buckets.clone()
+    old_values = emb.item_feature_values.clone()
+    assert old_values[1:].any()
     old_bias = model.output_bias.detach().clone()
     ids = pad(SEQS, "left")
     before = model(ids, user_ids=SEQ_USERS, logits_to_keep=0).logits
@@ -709,8 +735,11 @@ def test_resize_item_embeddings(tmp_path, tie):
     assert torch.equal(new_in[: NUM_ITEMS + 1], old_in)
     assert torch.equal(new_out[: NUM_ITEMS + 1], old_out)
     assert (new_in is new_out) == tie
-    assert torch.equal(emb.item_genres[: NUM_ITEMS + 1], old_genres)
-    assert torch.equal(emb.item_year_buckets[: NUM_ITEMS + 1], old_years)
+    values = emb.item_feature_values  # old rows bit-identical, new items' values unknown (0) until set
+    assert values.shape == (NUM_ITEMS + 11, 4) and values.dtype == torch.int32
+    assert torch.equal(values[: NUM_ITEMS + 1], old_values)
+    assert not values[NUM_ITEMS + 1 :].any()
+    torch.testing.assert_close(emb.side_vectors(torch.arange(NUM_ITEMS + 1, NUM_ITEMS + 11)), torch.zeros(10, 16))
     assert torch.equal(model.output_bias[: NUM_ITEMS + 1], old_bias)
     assert torch.equal(model.output_bias[NUM_ITEMS + 1 :], old_bias[1:].mean().expand(10))
     assert torch.equal(model.rec_transformer.item_counts[: NUM_ITEMS + 1], torch.arange(NUM_ITEMS + 1.0))
@@ -742,9 +771,12 @@ def test_resize_item_embeddings(tmp_path, tie):
 
 @pytest.mark.parametrize("mode", USER_MODES)
 def test_resize_user_embeddings(tmp_path, mode):
-    model = make_model(user_conditioning=mode)
-    table = model.rec_transformer.user.user_embeddings
-    old = table.weight.detach().clone()
+    model = make_model(user_conditioning=mode, user_feature_fields=USER_FIELDS)
+    set_side_features(model)
+    user = model.rec_transformer.user
+    old = user.user_embeddings.weight.detach().clone()
+    old_values = user.user_feature_values.clone()
+    assert old_values[1:].any()
     ids = pad(SEQS, "left")
     before = model(ids, user_ids=SEQ_USERS).logits
 
@@ -754,6 +786,10 @@ def test_resize_user_embeddings(tmp_path, mode):
     assert model.config.num_users == NUM_USERS + 4
     assert torch.equal(new[: NUM_USERS + 1], old)
     assert all(torch.equal(row, old[0]) for row in new[NUM_USERS + 1 :])  # newcomers start as the unknown user
+    values = user.user_feature_values  # old users keep their values; newcomers' are unknown (0) until set
+    assert values.shape == (NUM_USERS + 5, 2) and values.dtype == torch.int32
+    assert torch.equal(values[: NUM_USERS + 1], old_values)
+    assert not values[NUM_USERS + 1 :].any()
     assert torch.equal(model(ids, user_ids=SEQ_USERS).logits, before)
     newcomers = torch.full((4,), NUM_USERS + 4)
     torch.testing.assert_close(model(ids, user_ids=newcomers).logits, model(ids, user_ids=torch.zeros(4).long()).logits)
@@ -769,7 +805,7 @@ def test_resize_user_embeddings(tmp_path, mode):
 
 
 def test_bad_input_ids_raise_clear_errors():
-    model = make_model(user_conditioning="add", user_feature_sizes=[3])
+    model = make_model(user_conditioning="add", user_feature_fields=USER_FIELDS[:1])
     ids = pad(SEQS)
     with pytest.raises(ValueError, match="integer tensor"):
         model(ids.float())
@@ -793,7 +829,7 @@ def test_bad_input_ids_raise_clear_errors():
 
 def test_forward_never_reads_input_values(monkeypatch):
     """No .min()/.max() on the inputs inside forward (each would be a device sync on a GPU)."""
-    model = make_model(user_conditioning="add", user_feature_sizes=[3])
+    model = make_model(user_conditioning="add", user_feature_fields=USER_FIELDS[:1])
     ids = pad(SEQS)
     calls = []
     for name in ("min", "max"):
@@ -804,12 +840,13 @@ def test_forward_never_reads_input_values(monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, spy)
-    model(ids, user_ids=SEQ_USERS, user_features=torch.ones(4, 1, dtype=torch.long))
+    model(ids, user_ids=SEQ_USERS)  # the stored feature values of each user
+    model(ids, user_ids=SEQ_USERS, user_features=torch.ones(4, 1, dtype=torch.long))  # a request's own values
     assert calls == []
 
 
 def test_bad_user_inputs_raise_clear_errors():
-    model = make_model(user_conditioning="add", user_feature_sizes=[3])
+    model = make_model(user_conditioning="add", user_feature_fields=USER_FIELDS[:1])
     ids = pad(SEQS)
     check = model.rec_transformer.check_inputs
     with pytest.raises(ValueError, match="user_ids must be in"):
@@ -822,12 +859,21 @@ def test_bad_user_inputs_raise_clear_errors():
         model(ids, user_ids=torch.tensor([1.0, 2.0, 3.0, 0.0]))
     with pytest.raises(ValueError, match="user_ids must be an integer tensor"):
         model.recommend(ids, user_ids=torch.tensor([[1, 2, 3, 4]]), k=3)
-    with pytest.raises(ValueError, match="user_features"):
+    shape = r"user_features must be an integer tensor of shape \(4, 1\)"
+    with pytest.raises(ValueError, match=shape):
         model(ids, user_ids=SEQ_USERS, user_features=torch.ones(3, 1, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"user_features\[:, 0\] must be in \[0, 2\]"):
+    with pytest.raises(ValueError, match=shape):
+        model(ids, user_ids=SEQ_USERS, user_features=torch.ones(4, 2, dtype=torch.long))  # wider than the fields
+    with pytest.raises(ValueError, match=shape):
+        model(ids, user_ids=SEQ_USERS, user_features=torch.ones(4, 1))
+    out_of_range = r"user_features of field 'gender' must be in \[0, 2\]"
+    with pytest.raises(ValueError, match=out_of_range):
         check(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [3], [0]]))
-    with pytest.raises(ValueError, match=r"user_features\[:, 0\] must be in \[0, 2\]"):
+    with pytest.raises(ValueError, match=out_of_range):
         model.recommend(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [3], [0]]), k=3)
+    with pytest.raises(ValueError, match=out_of_range):
+        check(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [-1], [0]]))
+    check(ids, user_ids=SEQ_USERS, user_features=torch.tensor([[1], [2], [2], [0]]))  # in range: no error
 
 
 @pytest.mark.parametrize("mode", ["none", "prepend"])
@@ -864,7 +910,8 @@ def test_settings_that_do_not_apply_are_stored_as_off():
         RecTransformerConfig().exclude_seen_in_loss and not RecTransformerConfig(loss_type="gbce").exclude_seen_in_loss
     )
     assert not RecTransformerConfig().item_features_in_output  # no item side features
-    assert RecTransformerConfig(num_item_genres=3).item_features_in_output
+    assert RecTransformerConfig(item_feature_fields=ITEM_FIELDS).item_features_in_output
+    assert not RecTransformerConfig(user_feature_fields=USER_FIELDS).item_features_in_output  # user fields: no
 
 
 @pytest.mark.parametrize(
@@ -894,10 +941,16 @@ def test_settings_that_do_not_apply_are_stored_as_off():
         ({"future_decay": 0.0}, "future_decay"),
         ({"recency_half_life": -1.0}, "recency_half_life"),
         ({"recency_half_life": 50.0, "loss_type": "sampled_softmax"}, "recency_half_life"),
-        ({"num_item_genres": -1}, "num_item_genres"),
-        ({"num_item_year_buckets": -1}, "num_item_year_buckets"),
         ({"pad_token_id": 3}, "pad_token_id"),
-        ({"user_feature_sizes": [3, 0]}, "user_feature_sizes"),
+        ({"item_feature_fields": [{"name": "genres", "size": 0, "max_values": 2}]}, "item_feature_fields"),
+        ({"item_feature_fields": [{"name": "genres", "size": 5, "max_values": 0}]}, "item_feature_fields"),
+        ({"item_feature_fields": [{"size": 5, "max_values": 1}]}, "item_feature_fields"),
+        ({"item_feature_fields": [{"name": "", "size": 5}]}, "item_feature_fields"),
+        ({"item_feature_fields": ["genres"]}, "item_feature_fields"),
+        ({"item_feature_fields": [{"name": "genres", "size": 2.5}]}, "item_feature_fields"),
+        ({"user_feature_fields": [{"name": "age", "size": 3}, {"name": "age", "size": 4}]}, "user_feature_fields"),
+        ({"user_feature_fields": [{"name": "gender", "size": 3, "max_values": -1}]}, "user_feature_fields"),
+        ({"user_feature_fields": [{"name": "gender", "max_values": 1}]}, "user_feature_fields"),
     ],
 )
 def test_invalid_config_values_raise_naming_the_field(overrides, field):
@@ -1035,3 +1088,188 @@ def test_byte_dropout_drops_at_the_rounded_rate_and_keeps_the_expectation(p):
     assert torch.equal(drop(x.detach()), y.detach())  # reproducible from the seed
     assert torch.equal(drop.eval()(x), x)  # identity in evaluation
     assert torch.equal(ByteDropout(0.0).train()(x), x)
+
+
+# --------------------------------------------------------------------------------------------- feature fields
+
+
+def test_feature_fields_config_is_normalised_and_saved(tmp_path):
+    """Fields are stored as plain {"name", "size", "max_values"} dicts (max_values 1 unless given); the widths
+    are the fields' max_values side by side; a saved config restores them."""
+    config = make_config(
+        item_feature_fields=[{"name": "genres", "size": 5, "max_values": 3}, {"name": "decade", "size": 4}],
+        user_feature_fields=USER_FIELDS,
+        user_conditioning="add",
+    )
+    assert config.item_feature_fields == ITEM_FIELDS
+    assert (config.item_feature_width, config.user_feature_width) == (4, 2)
+    assert (make_config().item_feature_width, make_config().user_feature_width) == (0, 0)
+    assert make_config().item_feature_fields == [] and make_config().user_feature_fields == []
+    config.save_pretrained(tmp_path)
+    loaded = RecTransformerConfig.from_pretrained(tmp_path)
+    assert loaded.item_feature_fields == ITEM_FIELDS and loaded.user_feature_fields == USER_FIELDS
+    assert loaded.item_feature_width == 4
+
+
+def test_item_feature_bags_are_the_mean_of_each_fields_values():
+    """side_vectors(ids) = mean embedding of the multi field's values (padding excluded) + the categorical
+    field's embedding; a field with no value adds 0, padding and unknown rows add nothing."""
+    model = make_model(**SIDES)
+    emb = model.rec_transformer.embeddings
+    assert emb.item_feature_values.shape == (NUM_ITEMS + 1, 4) and emb.item_feature_values.dtype == torch.int32
+    genres_bag, decade_bag = emb.item_features.bags
+    assert isinstance(genres_bag, torch.nn.EmbeddingBag) and genres_bag.mode == "mean"
+    assert (genres_bag.num_embeddings, decade_bag.num_embeddings) == (5, 4)
+    assert genres_bag.padding_idx == decade_bag.padding_idx == 0
+    assert not genres_bag.weight[0].any() and not decade_bag.weight[0].any()  # the padding rows start at 0
+    genres = torch.zeros(NUM_ITEMS + 1, 3, dtype=torch.long)
+    decade = torch.zeros(NUM_ITEMS + 1, 1, dtype=torch.long)
+    genres[1], decade[1] = torch.tensor([2, 4, 0]), 3  # two genres, a decade
+    genres[2], decade[2] = torch.tensor([1, 2, 3]), 0  # three genres, no decade
+    genres[3], decade[3] = torch.tensor([0, 0, 0]), 1  # no genre, a decade
+    genres[4] = torch.tensor([0, 3, 0])  # padding before a value
+    model.set_item_features({"genres": genres, "decade": decade})
+    with torch.no_grad():  # make the padding rows non-zero: a bag that read them would show it
+        genres_bag.weight[0].fill_(100.0)
+        decade_bag.weight[0].fill_(100.0)
+    g, d = genres_bag.weight, decade_bag.weight
+    ids = torch.tensor([[1, 2, 3], [4, 5, 0]])
+    side = emb.side_vectors(ids)
+    assert side.shape == (2, 3, 16)
+    torch.testing.assert_close(side[0, 0], (g[2] + g[4]) / 2 + d[3])
+    torch.testing.assert_close(side[0, 1], (g[1] + g[2] + g[3]) / 3)
+    torch.testing.assert_close(side[0, 2], d[1])
+    torch.testing.assert_close(side[1, 0], g[3])
+    assert not side[1, 1].any() and not side[1, 2].any()  # an item without values, the padding token: 0
+    for token in range(1, 6):  # the helper's hand-written mean agrees with the hand-written rows above
+        values = emb.item_feature_values[token]
+        expected = bag_vector(genres_bag, values[:3]) + bag_vector(decade_bag, values[3:])
+        torch.testing.assert_close(emb.side_vectors(torch.tensor([token]))[0], expected)
+    torch.testing.assert_close(emb.side_vectors()[ids], side)  # all tokens at once: the same rows
+    # the feature vector is part of what the model reads: same id embedding, different values, different vectors
+    with torch.no_grad():
+        emb.item_embeddings.weight[2] = emb.item_embeddings.weight[1]
+    vectors = emb.item_vectors(torch.tensor([1, 2]))
+    assert not torch.allclose(vectors[0], vectors[1])
+    before = model(pad(SEQS, "left")).logits
+    model.set_item_features({"genres": genres, "decade": torch.zeros_like(decade)})
+    assert not torch.allclose(model(pad(SEQS, "left")).logits, before)
+
+
+def test_set_item_features_checks_and_sets_rows():
+    model = make_model(**SIDES)
+    values = random_values(ITEM_FIELDS, NUM_ITEMS + 1)
+    model.set_item_features(values)
+    table = model.rec_transformer.embeddings.item_feature_values
+    assert torch.equal(table, torch.cat([values["genres"], values["decade"]], 1).int())
+    # rows: the matrices cover every token (numpy works too); only the rows asked for are written
+    import numpy as np
+
+    new = {"genres": np.full((NUM_ITEMS + 1, 3), 4), "decade": np.full((NUM_ITEMS + 1, 1), 2)}
+    model.set_item_features(new, slice(5, 8))
+    assert table[5:8].tolist() == [[4, 4, 4, 2]] * 3
+    assert torch.equal(table[:5], torch.cat([values["genres"], values["decade"]], 1)[:5].int())
+    assert torch.equal(table[8:], torch.cat([values["genres"], values["decade"]], 1)[8:].int())
+    with pytest.raises(ValueError, match="genres"):  # a field missing
+        model.set_item_features({"decade": values["decade"]})
+    with pytest.raises(ValueError, match="brand"):  # a field the model does not have
+        model.set_item_features({**values, "brand": values["decade"]})
+    with pytest.raises(ValueError, match=r"'genres'.*\(51, 3\)"):  # wrong width
+        model.set_item_features({**values, "genres": values["genres"][:, :2]})
+    with pytest.raises(ValueError, match=r"'decade'.*\(51, 1\)"):  # wrong rows
+        model.set_item_features({**values, "decade": values["decade"][:10]})
+    with pytest.raises(ValueError, match="'decade'"):  # float values
+        model.set_item_features({**values, "decade": values["decade"].float()})
+    with pytest.raises(ValueError, match=r"'decade'.*\[0, 3\]"):  # out of the field's range
+        model.set_item_features({**values, "decade": values["decade"] + 3})
+
+
+def test_known_users_features_come_from_the_model_and_a_request_may_override_them():
+    """The model looks a known user's stored feature values up from user_ids; passing user_features replaces
+    them (a new user's own values at request time); the unknown user has none."""
+    model = make_model(user_conditioning="add", user_feature_fields=USER_FIELDS)
+    ids = pad(SEQS, "left")
+    users = torch.tensor([1, 2, 3, 4])
+    bare = model(ids, user_ids=users).logits  # nothing stored yet: every user's values are 0 (unknown)
+    torch.testing.assert_close(bare, model(ids, user_ids=users, user_features=torch.zeros(4, 2).long()).logits)
+    values = {"gender": torch.tensor([[0], [1], [2], [1], [2], [1], [2], [1], [2]]),
+              "age": torch.tensor([[0], [4], [3], [2], [1], [1], [2], [3], [4]])}  # fmt: skip
+    model.set_user_features(values)
+    stored = model.rec_transformer.user.user_feature_values
+    assert stored.dtype == torch.int32 and stored[1:5].tolist() == [[1, 4], [2, 3], [1, 2], [2, 1]]
+    logits = model(ids, user_ids=users).logits
+    assert not torch.allclose(logits, bare)  # the features change what the model predicts
+    # the stored values are exactly what a request passing them gives
+    torch.testing.assert_close(logits, model(ids, user_ids=users, user_features=stored[users].long()).logits)
+    # by hand: the user vector is the id embedding plus each field's embedding
+    user = model.rec_transformer.user
+    u = user(users, None, 4)
+    gender, age = user.user_features.bags
+    torch.testing.assert_close(
+        u, user.user_embeddings.weight[users] + gender.weight[stored[users, 0]] + age.weight[stored[users, 1]]
+    )
+    # a request's own values override the stored ones
+    override = torch.tensor([[2, 3], [1, 4], [2, 1], [1, 2]])  # = users 2, 1, 4, 3's values
+    replaced = model(ids, user_ids=users, user_features=override).logits
+    assert not torch.allclose(replaced, logits)
+    with torch.no_grad():  # give every user the same id embedding: the features alone tell them apart
+        user.user_embeddings.weight[1:5] = user.user_embeddings.weight[1]
+    same_ids = model(ids, user_ids=users, user_features=override).logits
+    reordered = model(ids, user_ids=torch.tensor([2, 1, 4, 3])).logits
+    torch.testing.assert_close(same_ids, reordered)
+    # a new user (the unknown id) with features is served differently from one without
+    stranger = torch.zeros(4, dtype=torch.long)
+    with_features = model(ids, user_ids=stranger, user_features=override).logits
+    assert not torch.allclose(with_features, model(ids, user_ids=stranger).logits)
+    torch.testing.assert_close(
+        model(ids, user_ids=stranger).logits,
+        model(ids, user_ids=stranger, user_features=torch.zeros(4, 2).long()).logits,
+    )
+
+
+@pytest.mark.parametrize("mode", USER_MODES)
+def test_user_dropout_hides_the_id_but_not_the_features(mode):
+    model = make_model(user_conditioning=mode, user_feature_fields=USER_FIELDS, user_dropout_prob=1.0)
+    set_side_features(model)
+    ids = pad(SEQS, "left")
+    users = torch.tensor([1, 2, 3, 4])
+    stored = model.rec_transformer.user.user_feature_values[users].long()
+    assert (stored > 0).all()
+    unknown = torch.zeros(4, dtype=torch.long)
+    model.train()  # every id is replaced by the unknown user (dropout probability 1); the features stay
+    dropped = model(ids, user_ids=users).logits
+    torch.testing.assert_close(dropped, model(ids, user_ids=unknown, user_features=stored).logits)
+    assert not torch.allclose(dropped, model(ids, user_ids=unknown).logits)
+    # a request's own values are kept too
+    override = torch.tensor([[2, 1], [1, 4], [2, 3], [1, 2]])
+    torch.testing.assert_close(
+        model(ids, user_ids=users, user_features=override).logits,
+        model(ids, user_ids=unknown, user_features=override).logits,
+    )
+
+
+def test_set_user_features_needs_a_model_that_reads_user_features():
+    values = random_values(USER_FIELDS, NUM_USERS + 1)
+    for overrides in (
+        {"user_conditioning": "none", "user_feature_fields": USER_FIELDS},
+        {"user_conditioning": "add"},
+    ):
+        with pytest.raises(ValueError, match="reads no user features"):
+            make_model(**overrides).set_user_features(values)
+    model = make_model(user_conditioning="add", user_feature_fields=USER_FIELDS)
+    model.set_user_features(values)
+    ones = torch.ones(NUM_USERS + 1, 1, dtype=torch.long)  # every user's values; rows 3 and 4 are written
+    model.set_user_features({"gender": ones, "age": ones}, slice(3, 5))
+    assert (
+        model.rec_transformer.user.user_feature_values[:3].tolist()
+        == torch.cat([values["gender"], values["age"]], 1)[:3].tolist()
+    )
+    assert model.rec_transformer.user.user_feature_values[3:5].tolist() == [[1, 1], [1, 1]]
+    assert (
+        model.rec_transformer.user.user_feature_values[5:].tolist()
+        == torch.cat([values["gender"], values["age"]], 1)[5:].tolist()
+    )
+    with pytest.raises(ValueError, match="'gender'"):
+        model.set_user_features({**values, "gender": values["gender"] + 3})
+    with pytest.raises(ValueError, match="age"):
+        model.set_user_features({"gender": values["gender"]})

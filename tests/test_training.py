@@ -103,25 +103,50 @@ def test_refuses_to_overwrite_another_run(sequences_file, tmp_path):
     run_training(*_args(sequences_file, tmp_path / "run", epochs=1, overwrite_output_dir=True))
 
 
+def _item_table(num_items: int):
+    """Feature fields of items 101..100+num_items: genres (multi) and decade (categorical); the last item has
+    neither."""
+    import pandas as pd
+
+    from hf_recsys.data.features import build_feature_fields, read_feature_table
+
+    ids = list(range(101, 101 + num_items))
+    genres = ["Drama", "Drama|Comedy", "Drama", "Drama|Noir", "Drama|Noir", None][:num_items]
+    decade = ["1970s", "1970s", "1980s", "1990s", "1990s", None][:num_items]
+    table = pd.DataFrame({"item_id": ids, "genres": genres, "decade": decade})
+    kinds = {"genres": "multi", "decade": "categorical"}
+    return build_feature_fields(read_feature_table(table, "item_id", kinds=kinds), ids)
+
+
+def _user_table(num_users: int):
+    import pandas as pd
+
+    from hf_recsys.data.features import build_feature_fields, read_feature_table
+
+    ids = list(range(1, num_users + 1))
+    table = pd.DataFrame({"user_id": ids, "gender": (["F", "M"] * num_users)[:num_users], "age": ["18"] * num_users})
+    return build_feature_fields(read_feature_table(table, "user_id", kinds="categorical"), ids)
+
+
 def test_item_features_become_input_embeddings_that_travel_with_the_model(tmp_path):
-    """--use_item_features: the genre table and year buckets size the config, live in the model as buffers, change
-    what the model reads (two movies with the same id embedding but different genres are told apart) and survive
-    save/load. By default they are used whenever the data has them; asked for on data without genres or years,
-    the run is refused with a message naming the flag."""
+    """--use_item_features: the item table's feature fields size the config, their matrices live in the model as a
+    buffer, change what the model reads (two items with the same id embedding but different features are told
+    apart) and survive save/load. By default they are used whenever the data has them; asked for on data without
+    an item table, the model is refused with a message naming the flag."""
+    from hf_recsys.data.features import EncodedFeatures
     from hf_recsys.modeling import RecTransformerForNextItemPrediction
     from hf_recsys.training import build_model
 
     num_items = 6
-    genres = np.zeros((num_items + 1, 3), dtype=np.float32)
-    genres[1:, 0] = 1.0
-    genres[2, 1] = genres[4:, 2] = 1.0
-    years = np.array([0, 1, 1, 2, 3, 3, 0])  # token 6: unknown year
+    features = _item_table(num_items)
+    fields = [{"name": "genres", "size": 4, "max_values": 2}, {"name": "decade", "size": 4, "max_values": 1}]
+    values = np.concatenate([features.matrices["genres"], features.matrices["decade"]], axis=1)
+    assert values[1:].any() and not values[num_items].any()  # the last item has no value
     args = ModelArguments(hidden_size=16, intermediate_size=32, num_hidden_layers=1, use_item_features=True)
-    model = build_model(args, num_items, 0, [], max_length=8, item_genres=genres, item_year_buckets=years)
-    assert (model.config.num_item_genres, model.config.num_item_year_buckets) == (3, 3)
+    model = build_model(args, num_items, 0, max_length=8, item_features=features)
+    assert model.config.item_feature_fields == fields
     emb = model.rec_transformer.embeddings
-    assert torch.equal(emb.item_genres, torch.as_tensor(genres))
-    assert torch.equal(emb.item_year_buckets, torch.as_tensor(years))
+    assert torch.equal(emb.item_feature_values, torch.as_tensor(values, dtype=torch.int32))
     with torch.no_grad():  # same id embedding, different side features: different vectors
         emb.item_embeddings.weight[2] = emb.item_embeddings.weight[1]
         vectors = emb.item_vectors(torch.tensor([1, 2]))
@@ -129,30 +154,78 @@ def test_item_features_become_input_embeddings_that_travel_with_the_model(tmp_pa
 
     model.save_pretrained(tmp_path / "m")
     loaded = RecTransformerForNextItemPrediction.from_pretrained(tmp_path / "m").eval()
-    assert torch.equal(loaded.rec_transformer.embeddings.item_genres, torch.as_tensor(genres))
-    assert torch.equal(loaded.rec_transformer.embeddings.item_year_buckets, torch.as_tensor(years))
+    assert loaded.config.item_feature_fields == fields
+    assert torch.equal(loaded.rec_transformer.embeddings.item_feature_values, torch.as_tensor(values).int())
     ids = torch.tensor([[0, 3, 1, 5, 2]])
     with torch.no_grad():
         expected = model.eval()(input_ids=ids).logits
         assert torch.allclose(loaded(input_ids=ids).logits, expected, atol=1e-6)
 
-    default = build_model(ModelArguments(hidden_size=16), num_items, 0, [], item_genres=genres, item_year_buckets=years)
-    assert (default.config.num_item_genres, default.config.num_item_year_buckets) == (3, 3)  # on: the data has them
+    default = build_model(ModelArguments(hidden_size=16), num_items, 0, item_features=features)
+    assert default.config.item_feature_fields == fields  # on: the data has them
     assert default.config.item_features_in_output
     inputs_only = build_model(
-        ModelArguments(hidden_size=16, item_features_in_output=False), num_items, 0, [], item_genres=genres
+        ModelArguments(hidden_size=16, item_features_in_output=False), num_items, 0, item_features=features
     )
-    assert inputs_only.config.num_item_genres == 3 and not inputs_only.config.item_features_in_output
+    assert inputs_only.config.item_feature_fields == fields and not inputs_only.config.item_features_in_output
     off_args = ModelArguments(hidden_size=16, use_item_features=False)
-    off = build_model(off_args, num_items, 0, [], item_genres=genres, item_year_buckets=years)
-    assert (off.config.num_item_genres, off.config.num_item_year_buckets) == (0, 0)  # the flag decides
-    assert not off.config.item_features_in_output
-    bare = build_model(ModelArguments(hidden_size=16), num_items, 0, [], item_year_buckets=np.zeros(7, np.int64))
-    assert (bare.config.num_item_genres, bare.config.num_item_year_buckets) == (0, 0)  # nothing to use: off
-    with pytest.raises(ValueError, match=r"use_item_features.*no genres or years"):
-        build_model(args, num_items, 0, [], item_genres=None, item_year_buckets=np.zeros(num_items + 1, np.int64))
-    with pytest.raises(ValueError, match="item_genres must have 7 rows"):
-        build_model(args, num_items, 0, [], item_genres=genres[:3], item_year_buckets=years)
+    off = build_model(off_args, num_items, 0, item_features=features)
+    assert off.config.item_feature_fields == [] and not off.config.item_features_in_output  # the flag decides
+    assert not hasattr(off.rec_transformer.embeddings, "item_feature_values")
+    bare = build_model(ModelArguments(hidden_size=16), num_items, 0)
+    assert bare.config.item_feature_fields == []  # nothing to use: off
+    no_fields = EncodedFeatures({}, {}, None, {})  # a table without feature columns
+    assert (
+        build_model(ModelArguments(hidden_size=16), num_items, 0, item_features=no_fields).config.item_feature_fields
+        == []
+    )
+    with pytest.raises(ValueError, match=r"use_item_features.*no item table"):
+        build_model(args, num_items, 0)
+    with pytest.raises(ValueError, match=r"use_item_features.*no item table"):
+        build_model(args, num_items, 0, item_features=no_fields)
+    with pytest.raises(ValueError, match=r"'genres'.*\(8, 2\)"):  # matrices of another catalogue
+        build_model(args, num_items + 1, 0, item_features=features)
+
+
+def test_user_features_are_on_when_the_model_reads_the_user():
+    """--use_user_features: by default on when the data has a user table and user_conditioning is not none; the
+    model then holds every user's values and reads them from user_ids."""
+    from hf_recsys.training import build_model
+
+    users = _user_table(4)
+    small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1}
+    fields = [{"name": "gender", "size": 3, "max_values": 1}, {"name": "age", "size": 2, "max_values": 1}]
+    model = build_model(ModelArguments(**small, user_conditioning="add"), 6, 4, user_features=users)
+    assert model.config.user_feature_fields == fields
+    stored = model.rec_transformer.user.user_feature_values
+    expected = np.concatenate([users.matrices["gender"], users.matrices["age"]], axis=1)
+    assert torch.equal(stored, torch.as_tensor(expected, dtype=torch.int32)) and stored[1:].all()
+    # the stored values are what a request passing them would give
+    ids, user_ids = torch.tensor([[1, 2, 3], [4, 5, 6]]), torch.tensor([1, 2])
+    with torch.no_grad():
+        model.eval()  # no dropout (of the user id either)
+        torch.testing.assert_close(
+            model(ids, user_ids=user_ids).logits,
+            model(ids, user_ids=user_ids, user_features=stored[user_ids].long()).logits,
+        )
+    none = build_model(ModelArguments(**small, user_conditioning="none"), 6, 4, user_features=users)
+    assert none.config.user_feature_fields == []  # the model does not read the user: nothing to add them to
+    off = build_model(
+        ModelArguments(**small, user_conditioning="add", use_user_features=False), 6, 4, user_features=users
+    )
+    assert off.config.user_feature_fields == []
+    assert build_model(ModelArguments(**small, user_conditioning="add"), 6, 4).config.user_feature_fields == []
+    with pytest.raises(ValueError, match="use_user_features needs --user_conditioning"):
+        build_model(
+            ModelArguments(**small, user_conditioning="none", use_user_features=True), 6, 4, user_features=users
+        )
+    with pytest.raises(ValueError, match=r"use_user_features.*no user table"):
+        build_model(ModelArguments(**small, user_conditioning="add", use_user_features=True), 6, 4)
+    with_items = build_model(
+        ModelArguments(**small, user_conditioning="concat"), 6, 4, item_features=_item_table(6), user_features=users
+    )
+    assert [f["name"] for f in with_items.config.item_feature_fields] == ["genres", "decade"]
+    assert [f["name"] for f in with_items.config.user_feature_fields] == ["gender", "age"]
 
 
 def test_recipe_flags_reach_the_model():
@@ -161,11 +234,11 @@ def test_recipe_flags_reach_the_model():
     from hf_recsys.training import build_model
 
     small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2}
-    default = build_model(ModelArguments(**small), 6, 0, [])
+    default = build_model(ModelArguments(**small), 6, 0)
     assert default.config.relative_attention_bias and default.config.tie_word_embeddings
     assert all(layer.attention.relative_bias is not None for layer in default.rec_transformer.layers)
     assert default.get_output_embeddings().weight is default.get_input_embeddings().weight
-    off = build_model(ModelArguments(**small, relative_attention_bias=False, tie_word_embeddings=False), 6, 0, [])
+    off = build_model(ModelArguments(**small, relative_attention_bias=False, tie_word_embeddings=False), 6, 0)
     assert all(layer.attention.relative_bias is None for layer in off.rec_transformer.layers)
     assert off.get_output_embeddings().weight is not off.get_input_embeddings().weight
 
@@ -173,7 +246,7 @@ def test_recipe_flags_reach_the_model():
 def test_item_features_refused_on_a_file_without_movie_metadata(sequences_file, tmp_path):
     model, data, training = _args(sequences_file, tmp_path / "run", epochs=1)
     model.use_item_features = True
-    with pytest.raises(ValueError, match="no genres or years"):
+    with pytest.raises(ValueError, match=r"use_item_features.*no item table"):
         run_training(model, data, training)
     assert not (tmp_path / "run" / "results.json").exists()
 

@@ -32,7 +32,8 @@ from ..training import (
     run_training,
 )
 
-NOTEBOOK = ModelArguments(**NOTEBOOK_RECIPE, use_item_features=False)  # the notebook's model read movie ids only
+# the notebook's model read movie and user ids only
+NOTEBOOK = ModelArguments(**NOTEBOOK_RECIPE, use_item_features=False, use_user_features=False)
 SEED_WINDOWS_MODEL = ModelArguments(user_conditioning="add", use_user_features=True)
 PROG = "hf-recsys bench"
 

@@ -112,12 +112,14 @@ class FeatureField:
     def translate(self, matrix: np.ndarray, to: FeatureField) -> np.ndarray:
         """This field's encoded ``matrix`` re-encoded with field ``to`` (the same column fitted on other data,
         e.g. a pretrained model's): values by name, numeric buckets by their lower edge (the first by its upper
-        edge). Values ``to`` does not know give 0; a multi row keeps at most ``to.max_values`` values."""
+        edge; a field fitted on one value has no edges and gives 0). Values ``to`` does not know give 0; a multi row keeps at most ``to.max_values`` values."""
         if self.kind != to.kind:
             raise ValueError(f"field {self.name!r} is {self.kind} here but {to.kind} in the field to translate to")
-        if self.kind == "numeric":
+        if self.kind == "numeric" and not self.edges:  # one bucket, "all": its value was not kept
+            lut = np.zeros(2, dtype=np.int64)
+        elif self.kind == "numeric":
             edges = np.asarray(self.edges, dtype=np.float64)
-            points = np.concatenate([[np.nextafter(edges[0], -np.inf)] if edges.size else [0.0], edges])
+            points = np.concatenate([[np.nextafter(edges[0], -np.inf)], edges])
             lut = np.concatenate([[0], 1 + np.searchsorted(np.asarray(to.edges), points, side="right")])
         else:
             lut = np.asarray([0, *(to.vocabulary.get(v, 0) for v in self.values)], dtype=np.int64)

@@ -799,17 +799,18 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
 
     def set_item_features(self, values: Mapping[str, Any], rows: slice = slice(None)) -> None:
         """Store the item -> feature values table: `values[name]` is a (V, max_values) integer matrix per field
-        of `config.item_feature_fields`, in token order (row 0 = padding); `rows` sets only those tokens."""
+        of `config.item_feature_fields`, in token order (row 0 = padding); `rows` writes only those tokens'
+        rows (e.g. the new items of a grown catalogue) and keeps the others."""
         table = self.rec_transformer.embeddings.item_feature_values
-        table[rows] = _side_by_side(self.config.item_feature_fields, values, table[rows].shape[0], "item")
+        table[rows] = _side_by_side(self.config.item_feature_fields, values, table.shape[0], "item")[rows]
 
     def set_user_features(self, values: Mapping[str, Any], rows: slice = slice(None)) -> None:
         """Store the user -> feature values table: `values[name]` is a (num_users + 1, max_values) matrix per
-        field of `config.user_feature_fields`, by user index (row 0 = the unknown user)."""
+        field of `config.user_feature_fields`, by user index (row 0 = the unknown user); `rows` as above."""
         if self.config.user_conditioning == "none" or not self.config.user_feature_fields:
             raise ValueError("this model reads no user features (user_conditioning='none' or no user_feature_fields)")
         table = self.rec_transformer.user.user_feature_values
-        table[rows] = _side_by_side(self.config.user_feature_fields, values, table[rows].shape[0], "user")
+        table[rows] = _side_by_side(self.config.user_feature_fields, values, table.shape[0], "user")[rows]
 
 
 def _side_by_side(fields: list[dict], values: Mapping[str, Any], rows: int, what: str) -> torch.Tensor:
