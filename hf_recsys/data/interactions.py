@@ -42,6 +42,7 @@ from . import sources as _sources
 from . import splits as _splits
 from .filters import apply_filters
 from .interaction_options import InteractionOptions, _options, default_dataset_name
+from .interaction_summary import log_description, source_files
 from .sources import ITEM, TIME, USER, InteractionDataError, InteractionLog, chronological, read_interactions
 from .splits import SPLITS, Sequences, SplitRowsBuilder, row_features
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
@@ -50,11 +51,6 @@ __all__ = ["INFO_FILE", "InteractionData", "InteractionOptions", "InteractionsBu
 
 INFO_FILE = "interactions_info.json"
 _VERSION = datasets.Version("1.0.0")  # bump when the prepared output (rows, vocabularies, info) changes
-_FORMAT_LABELS = {
-    "csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON Lines", "sasrec": "SASRec 'user item' text",
-    "s3rec": "S3-Rec 'user item1 item2 ...' text", "dataframe": "pandas DataFrame", "dataset": "datasets.Dataset",
-    "hub": "Hub dataset",
-}  # fmt: skip
 
 
 def _code_digest() -> str:
@@ -70,20 +66,11 @@ def _code_digest() -> str:
 _PIPELINE_MODULES = tuple(
     f"{__package__}.{name}"
     for name in (
-        "interaction_options", "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
+        "interaction_options", "interaction_summary", "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
         "splits",
     )
     if importlib.util.find_spec(f"{__package__}.{name}") is not None
 )  # fmt: skip
-
-
-def _source_files(source: Any, log_source: str) -> str:
-    """The file names the log was read from, for ``describe()["source_file"]``."""
-    if isinstance(source, str | os.PathLike) and Path(source).is_file():
-        return Path(source).name
-    if isinstance(source, Sequence) and not isinstance(source, str | bytes) and source:
-        return ", ".join(Path(os.fspath(p)).name for p in source)
-    return log_source
 
 
 class InteractionsBuilder(SplitRowsBuilder):
@@ -181,12 +168,14 @@ class InteractionsBuilder(SplitRowsBuilder):
         id_type = "int64" if pa.types.is_integer(user_ids.type) else "string"
         self.info.features = row_features(id_type)
         n_train_only = 0 if seqs.train_only is None else int(seqs.train_only.sum())
+        n_seen = int(seqs.tokens.size)
+        text = log_description(self.source, log, opts.time_column, users.num_users, n, n_seen, report, n_train_only)
         data = {
             "name": opts.name,
             "title": opts.name,
             "variant": "interactions",
-            "source_file": _source_files(self.source, log.source),
-            "description": self._description(log, users.num_users, n, int(seqs.tokens.size), report, n_train_only),
+            "source_file": source_files(self.source, log.source),
+            "description": text,
             "num_users": users.num_users,
             "num_items": n,
             "num_interactions": int(seqs.tokens.size),
@@ -256,21 +245,6 @@ class InteractionsBuilder(SplitRowsBuilder):
             train_only=train_only,
         )
         return seqs, item_ids, user_ids
-
-    def _description(self, log: InteractionLog, n_users: int, n_items: int, n: int, report: Any, n_short: int) -> str:
-        label = _FORMAT_LABELS.get(log.format, log.format)
-        text = f"Interaction log {_source_files(self.source, log.source)} ({label}): {n_users:,} users, "
-        text += f"{n_items:,} items, {n:,} interactions"
-        if log.has_time:
-            text += f"; time from column {self.options.time_column!r} ({log.time_unit})"
-        else:
-            text += "; no time column, the order of the rows is the time order"
-        applied = [s.name for s in report.steps if s.name != "min_history"]
-        if applied:
-            text += f"; filters: {', '.join(applied)}"
-        if n_short:
-            text += f"; {n_short:,} users too short to evaluate kept for training only"
-        return text + "."
 
 
 @dataclass
