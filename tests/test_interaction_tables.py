@@ -1,9 +1,11 @@
 """Item and user tables through load_interactions (hf_recsys.data.interaction_tables): fields and matrices in token
 / user-index order, titles in the item vocabulary, the prepared files and their cache key, the matching report in
-describe(), and clear errors, on small files written by the tests. No training."""
+describe(), and clear errors. Small files written by the tests, plus the S3-Rec Toys mapping through its preset
+when the shared data is present. No training."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -190,3 +192,37 @@ def test_bad_table_options_fail_before_reading(log_csv, tmp_path):
         load(log_csv, tmp_path, user_table=log_csv, user_feature_kinds="ordinal")
     with pytest.raises(TypeError, match="item_table"):
         load(log_csv, tmp_path, item_table=3)
+
+
+# --------------------------------------------------------------------------------------------------------
+# real data
+# --------------------------------------------------------------------------------------------------------
+def test_toys_preset_reads_the_s3rec_item2attributes(tmp_path, monkeypatch):
+    from hf_recsys.training import DataArguments
+
+    mapping = DATA_DIR / "amazon-toys-s3rec" / "Toys_and_Games_item2attributes.json"
+    if not (mapping.is_file() and (DATA_DIR / "amazon-toys-s3rec" / "Toys_and_Games.txt").is_file()):
+        pytest.skip(f"{mapping} not found (set HF_RECSYS_DATA_DIR)")
+    monkeypatch.setenv("HF_RECSYS_DATA_DIR", str(DATA_DIR))
+    args = DataArguments(spec="amazon-toys", cache_dir=str(tmp_path))
+    assert args.item_table == str(mapping)
+    data = args.load(seed=42)
+    field = data.item_features.fields[MAPPING_COLUMN]
+    assert field.kind == "multi" and field.size == 1027 + 1
+    assert data.item_features.matrices[MAPPING_COLUMN].shape == (11924 + 1, field.max_values)
+    described = data.describe()["item_features"]
+    assert described["source_file"] == mapping.name and described["fields"][MAPPING_COLUMN]["size"] == 1028
+    assert (described["ids"], described["matched"], described["missing_from_table"]) == (11924, 11924, 0)
+    raw = json.loads(mapping.read_text())
+    token = data.items.num_items // 2
+    row = data.item_features.matrices[MAPPING_COLUMN][token]
+    assert {field.values[i - 1] for i in row if i} == {str(a) for a in raw[str(data.items.decode(token))]}
+
+
+def test_data_arguments_pass_the_tables_through(log_csv, items_csv, tmp_path):
+    from hf_recsys.training import DataArguments
+
+    args = DataArguments(data=str(log_csv), time_column="ts", item_table=str(items_csv), item_title_column="title",
+                         item_feature_columns="genres,brand", cache_dir=str(tmp_path))  # fmt: skip
+    data = args.load(seed=0)
+    assert list(data.item_features.fields) == ["genres", "brand"] and data.items.title(2) == "Twenty"
