@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_recsys.data.spec import PRESETS_DIR, DatasetSpecError, preset_names, read_spec
+from hf_recsys.data.spec import PATH_OPTIONS, PRESETS_DIR, DatasetSpecError, preset_names, read_spec
 from hf_recsys.training import DataArguments
 
 DATA_OPTIONS = {f.name for f in dataclasses.fields(DataArguments)} - {"spec"}
@@ -23,6 +23,7 @@ def test_every_preset_names_known_data_options(monkeypatch):
         assert set(spec) <= DATA_OPTIONS, path.name
         if "data" in spec:
             assert not Path(spec["data"]).is_absolute() and "data_name" in spec, path.name
+        assert not any(Path(spec[k]).is_absolute() for k in PATH_OPTIONS if k in spec), path.name
 
 
 def test_movielens_presets_pick_the_release():
@@ -34,6 +35,9 @@ def test_data_presets_read_the_local_data_folder(shared_data_dir, monkeypatch):
     args = DataArguments(spec="lastfm")
     assert args.data == str(shared_data_dir / "lastfm-s3rec" / "LastFM.txt")
     assert (args.data_format, args.dataset_name) == ("s3rec", "lastfm")
+    assert args.item_table == str(shared_data_dir / "lastfm-s3rec" / "LastFM_item2attributes.json")
+    toys = DataArguments(spec="amazon-toys")
+    assert toys.item_table == str(shared_data_dir / "amazon-toys-s3rec" / "Toys_and_Games_item2attributes.json")
     beauty = DataArguments(spec="amazon-beauty-2023-sample")
     assert (beauty.item_column, beauty.time_column) == ("parent_asin", "timestamp")
 
@@ -75,3 +79,47 @@ def test_bad_specs_fail_with_one_clear_message(tmp_path):
     listed.write_text("- data\n")
     with pytest.raises(DatasetSpecError, match="a mapping of data options"):
         read_spec(listed)
+    (tmp_path / "events.csv").write_text("user_id,item_id\n1,2\n")
+    no_table = tmp_path / "no_table.json"
+    no_table.write_text(json.dumps({"data": "events.csv", "item_table": "tables/items.csv"}))
+    with pytest.raises(
+        DatasetSpecError, match=r"no_table\.json: its item_table file .*tables/items\.csv was not found"
+    ):
+        read_spec(no_table)
+
+
+def test_a_spec_file_resolves_its_tables_next_to_it(tmp_path):
+    (tmp_path / "tables").mkdir()
+    for name in ("events.csv", "tables/items.csv", "tables/users.parquet"):
+        (tmp_path / name).write_text("")
+    values = {"data": "events.csv", "item_table": "tables/items.csv", "user_table": "tables/users.parquet",
+              "item_title_column": "title", "item_feature_columns": ["genres", "brand"]}  # fmt: skip
+    path = tmp_path / "shop.json"
+    path.write_text(json.dumps(values))
+    args = DataArguments(spec=str(path))
+    assert (args.item_table, args.user_table) == (
+        str(tmp_path / "tables/items.csv"),
+        str(tmp_path / "tables/users.parquet"),
+    )
+    kwargs = args.table_kwargs()
+    assert kwargs["item_feature_columns"] == ["genres", "brand"] and kwargs["item_title_column"] == "title"
+    assert DataArguments(item_feature_columns="genres, brand").table_kwargs()["item_feature_columns"] == [
+        "genres",
+        "brand",
+    ]
+
+
+def test_table_options_on_the_command_line(tmp_path):
+    from transformers import HfArgumentParser
+
+    argv = ["--data", "log.csv", "--item_table", "items.csv", "--item_id_column", "sku", "--item_title_column",
+            "name", "--item_feature_columns", "genres,brand", "--user_table", "users.csv", "--user_id_column",
+            "customer", "--user_feature_columns", "age"]  # fmt: skip
+    (args,) = HfArgumentParser(DataArguments).parse_args_into_dataclasses(args=argv)
+    assert args.table_kwargs() == {
+        "item_table": "items.csv", "item_id_column": "sku", "item_title_column": "name",
+        "item_feature_columns": ["genres", "brand"], "user_table": "users.csv", "user_id_column": "customer",
+        "user_feature_columns": ["age"],
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="--item_table: item and user tables go with --data"):
+        DataArguments(item_table="items.csv", cache_dir=str(tmp_path)).load(seed=0)

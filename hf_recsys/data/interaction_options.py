@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import filters as _filters
 from .sources import ITEM, USER
 from .splits import check_protocol_options, protocol_fractions
+
+if TYPE_CHECKING:
+    from .interaction_tables import TableOptions
 
 __all__ = ["InteractionOptions"]
 
@@ -36,6 +39,12 @@ class InteractionOptions:
     split: str | None = None
     name: str = "interactions"
     license: str | None = None
+    item_table: TableOptions | None = None  # the item and user tables (`interaction_tables.table_options`)
+    user_table: TableOptions | None = None
+
+    def tables(self) -> dict[str, TableOptions]:
+        """The tables given, by side (``"item"``, ``"user"``)."""
+        return {t.side: t for t in (self.item_table, self.user_table) if t is not None}
 
     def filter_spec(self) -> list[tuple[str, dict[str, Any]]]:
         """The filters for :func:`apply_filters`, ``min_history`` last (unless the filters already hold one)."""
@@ -53,9 +62,11 @@ class InteractionOptions:
         return protocol_fractions(self.protocol, self.test_fraction, self.validation_fraction)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able options (filters as ``[{"name": ..., **params}]``)."""
-        out = asdict(self)
+        """JSON-able options (filters as ``[{"name": ..., **params}]``, tables as their ``to_dict()``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy a DataFrame
         out["filters"] = [{"name": name, **dict(params)} for name, params in self.filters]
+        for side, table in self.tables().items():
+            out[f"{side}_table"] = table.to_dict()
         return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 

@@ -19,6 +19,10 @@ or the content hash of an in-memory source), every option and the code of the da
 option rebuilds, nothing else does, and a cached reload of a file source reads nothing but the cache. The
 vocabularies and ``interactions_info.json`` are written (temp file + rename) inside the ``.incomplete`` folder that
 ``datasets`` renames only on success, so a failed preparation leaves no finished-looking cache.
+
+Item and user tables (``item_table=``, ``user_table=``; :mod:`hf_recsys.data.interaction_tables`) are read before
+the cache folder is made and aligned with the vocabularies there: their fields and matrices are prepared files of
+the cache too (``InteractionData.item_features`` / ``user_features``), and their fingerprints part of the key.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import interaction_tables as _tables
 from . import sources as _sources
 from . import splits as _splits
+from .features import EncodedFeatures
 from .filters import apply_filters
 from .interaction_options import InteractionOptions, _options, default_dataset_name
+from .interaction_summary import log_description, source_files
 from .sources import ITEM, TIME, USER, InteractionDataError, InteractionLog, chronological, read_interactions
 from .splits import SPLITS, Sequences, SplitRowsBuilder, row_features
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
@@ -50,17 +57,14 @@ __all__ = ["INFO_FILE", "InteractionData", "InteractionOptions", "InteractionsBu
 
 INFO_FILE = "interactions_info.json"
 _VERSION = datasets.Version("1.0.0")  # bump when the prepared output (rows, vocabularies, info) changes
-_FORMAT_LABELS = {
-    "csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON Lines", "sasrec": "SASRec 'user item' text",
-    "s3rec": "S3-Rec 'user item1 item2 ...' text", "dataframe": "pandas DataFrame", "dataset": "datasets.Dataset",
-    "hub": "Hub dataset",
-}  # fmt: skip
 
 
-def _code_digest() -> str:
-    """Digest of the code that shapes the prepared data: editing it rebuilds the caches it made."""
+def _code_digest(tables: bool = False) -> str:
+    """Digest of the code that shapes the prepared data (with ``tables``, the feature modules too): editing it
+    rebuilds the caches it made."""
     h = hashlib.sha256()
-    for module in (__name__, *_PIPELINE_MODULES, ItemVocab.__module__):
+    features = tuple(f"{__package__}.{name}" for name in _tables.FEATURE_MODULES) if tables else ()
+    for module in (__name__, *_PIPELINE_MODULES, ItemVocab.__module__, *features):
         h.update(module.encode())
         h.update(Path(importlib.import_module(module).__file__ or "").read_bytes())
     return h.hexdigest()
@@ -70,20 +74,11 @@ def _code_digest() -> str:
 _PIPELINE_MODULES = tuple(
     f"{__package__}.{name}"
     for name in (
-        "interaction_options", "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
+        "interaction_options", "interaction_summary", "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
         "splits",
     )
     if importlib.util.find_spec(f"{__package__}.{name}") is not None
 )  # fmt: skip
-
-
-def _source_files(source: Any, log_source: str) -> str:
-    """The file names the log was read from, for ``describe()["source_file"]``."""
-    if isinstance(source, str | os.PathLike) and Path(source).is_file():
-        return Path(source).name
-    if isinstance(source, Sequence) and not isinstance(source, str | bytes) and source:
-        return ", ".join(Path(os.fspath(p)).name for p in source)
-    return log_source
 
 
 class InteractionsBuilder(SplitRowsBuilder):
@@ -105,17 +100,21 @@ class InteractionsBuilder(SplitRowsBuilder):
         log: InteractionLog | None = None,
     ) -> None:
         self.source, self.options, self._log = source, options, log
+        self._tables: dict[str, Any] | None = None  # side -> (TableOptions, FeatureTable), while preparing
         fingerprint = log.fingerprint if log is not None else _sources.source_fingerprint(source, **self._read_args())
         if fingerprint is None:
             self._log = self._read()
             fingerprint = self._log.fingerprint
         self.fingerprint = fingerprint
+        tables = options.tables()
         key = {
             "fingerprint": fingerprint,
             "options": options.to_dict(),
-            "code": _code_digest(),
+            "code": _code_digest(bool(tables)),
             "version": str(_VERSION),
         }
+        if tables:  # the tables' content: a file's path, size and mtime, or an in-memory table's hash
+            key["tables"] = {side: t.fingerprint() for side, t in tables.items()}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         super().__init__(
             cache_dir=None if cache_dir is None else str(cache_dir), dataset_name="interactions", hash=digest
@@ -131,6 +130,9 @@ class InteractionsBuilder(SplitRowsBuilder):
     def _read(self) -> InteractionLog:
         return read_interactions(self.source, **self._read_args())
 
+    def _read_tables(self) -> dict[str, Any]:
+        return {side: (t, t.read()) for side, t in self.options.tables().items()}
+
     @property
     def is_prepared(self) -> bool:
         """True when this source and these options are already prepared in the cache."""
@@ -144,13 +146,15 @@ class InteractionsBuilder(SplitRowsBuilder):
         )
 
     def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
-        """Read the log before ``datasets`` creates its cache folder (unless cached), so bad input leaves none."""
-        if not self.is_prepared and self._log is None:
-            self._log = self._read()
+        """Read the log and the tables before ``datasets`` creates its cache folder (unless cached), so bad input
+        leaves none."""
+        if not self.is_prepared:
+            self._log = self._log if self._log is not None else self._read()
+            self._tables = self._read_tables()
         try:
             super().download_and_prepare(*args, **kwargs)
         finally:
-            self._log = None  # the table is not needed once the Arrow files are written
+            self._log = self._tables = None  # not needed once the Arrow files are written
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         opts = self.options
@@ -177,16 +181,20 @@ class InteractionsBuilder(SplitRowsBuilder):
         else:
             rows, extra = _splits.temporal(seqs, test_frac, val_frac)
 
+        tables = self._tables if self._tables is not None else self._read_tables()
+        items, prepared = _tables.write_tables(self._output_dir, tables, items, users)
         save_vocabs(self._output_dir, items, users)
         id_type = "int64" if pa.types.is_integer(user_ids.type) else "string"
         self.info.features = row_features(id_type)
         n_train_only = 0 if seqs.train_only is None else int(seqs.train_only.sum())
+        n_seen = int(seqs.tokens.size)
+        text = log_description(self.source, log, opts.time_column, users.num_users, n, n_seen, report, n_train_only)
         data = {
             "name": opts.name,
             "title": opts.name,
             "variant": "interactions",
-            "source_file": _source_files(self.source, log.source),
-            "description": self._description(log, users.num_users, n, int(seqs.tokens.size), report, n_train_only),
+            "source_file": source_files(self.source, log.source),
+            "description": text,
             "num_users": users.num_users,
             "num_items": n,
             "num_interactions": int(seqs.tokens.size),
@@ -195,6 +203,7 @@ class InteractionsBuilder(SplitRowsBuilder):
             "protocol": opts.protocol,
             "filters": report.to_dict(),
             "time_unit": log.time_unit,
+            **{f"{side}_features": prepared[side]["summary"] if side in prepared else None for side in _tables.SIDES},
         }
         info = {
             "name": opts.name,
@@ -214,6 +223,7 @@ class InteractionsBuilder(SplitRowsBuilder):
             "options": opts.to_dict(),
             "filters": report.to_dict(),
             "data": data,
+            "tables": {side: {"titles": p["titles"], "report": p["report"]} for side, p in prepared.items()},
             **extra,
         }
         atomic_write_json(Path(self._output_dir) / INFO_FILE, info)
@@ -257,27 +267,14 @@ class InteractionsBuilder(SplitRowsBuilder):
         )
         return seqs, item_ids, user_ids
 
-    def _description(self, log: InteractionLog, n_users: int, n_items: int, n: int, report: Any, n_short: int) -> str:
-        label = _FORMAT_LABELS.get(log.format, log.format)
-        text = f"Interaction log {_source_files(self.source, log.source)} ({label}): {n_users:,} users, "
-        text += f"{n_items:,} items, {n:,} interactions"
-        if log.has_time:
-            text += f"; time from column {self.options.time_column!r} ({log.time_unit})"
-        else:
-            text += "; no time column, the order of the rows is the time order"
-        applied = [s.name for s in report.steps if s.name != "min_history"]
-        if applied:
-            text += f"; filters: {', '.join(applied)}"
-        if n_short:
-            text += f"; {n_short:,} users too short to evaluate kept for training only"
-        return text + "."
-
 
 @dataclass
 class InteractionData:
     """What :func:`load_interactions` returns: the splits plus the vocabularies that tokenized them (the attributes
     the training code reads from any prepared data: ``dataset``, ``items``, ``users``, ``interactions_count``,
-    ``protocol``, ``info``, ``describe()``)."""
+    ``protocol``, ``info``, ``describe()``), and the tables' features: ``item_features`` (matrix row ``t`` = item
+    token ``t``, row 0 = padding) and ``user_features`` (row ``u`` = user index ``u``, row 0 = the unknown user),
+    each an :class:`~hf_recsys.data.features.EncodedFeatures`, or None without a table."""
 
     dataset: datasets.DatasetDict
     items: ItemVocab
@@ -287,6 +284,8 @@ class InteractionData:
     name: str
     cache_dir: Path
     info: dict[str, Any]
+    item_features: EncodedFeatures | None = None
+    user_features: EncodedFeatures | None = None
 
     @property
     def config_name(self) -> str:
@@ -296,8 +295,11 @@ class InteractionData:
         """Which data this is, as a JSON-able dict (what ``results.json`` stores under ``"data"``): ``name``,
         ``title``, ``variant`` (``"interactions"``), ``source_file``, ``description``, ``num_users``, ``num_items``,
         ``num_interactions`` (after filters), ``url`` (None), ``license``, ``protocol``, ``filters`` (the
-        :class:`~hf_recsys.data.filters.FilterReport` as a dict) and ``time_unit`` (None without a time column).
-        Recorded when the data was prepared, so it is the same on a cached reload."""
+        :class:`~hf_recsys.data.filters.FilterReport` as a dict), ``time_unit`` (None without a time column) and
+        ``item_features`` / ``user_features`` (None without a table, else its ``source_file``, ``id_column``,
+        ``fields`` as ``{name: {kind, size, max_values}}`` and the id counts ``ids``, ``matched``,
+        ``missing_from_table``, ``unused_table_rows``). Recorded when the data was prepared, so it is the same on a
+        cached reload."""
         return json.loads(json.dumps(self.info["data"]))  # a copy: callers may edit it
 
 
@@ -321,6 +323,17 @@ def load_interactions(
     test_fraction: float | None = None,
     validation_fraction: float | None = None,
     split: str | None = None,
+    item_table: Any = None,
+    item_id_column: str | None = None,
+    item_title_column: str | None = None,
+    item_feature_columns: Sequence[str] | None = None,
+    item_feature_kinds: str | dict[str, str] | None = None,
+    item_delimiter: str | dict[str, str] | None = None,
+    user_table: Any = None,
+    user_id_column: str | None = None,
+    user_feature_columns: Sequence[str] | None = None,
+    user_feature_kinds: str | dict[str, str] | None = None,
+    user_delimiter: str | dict[str, str] | None = None,
 ) -> InteractionData:
     """Prepare (or reload from the cache) any interaction log as train / validation / test rows + vocabularies.
 
@@ -338,12 +351,25 @@ def load_interactions(
             (needs ``time_column``); ``test_fraction`` / ``validation_fraction``: the held-out shares.
         cache_dir: ``datasets`` cache root (default: the ``datasets`` cache).
         name: the dataset's name in ``describe()`` (default: the source file's stem); license: its licence.
+        item_table: an item table (CSV, TSV, Parquet or JSON Lines path, a pandas DataFrame, or an S3-Rec
+            ``*_item2attributes.json`` path or ``{id: [attributes]}`` dict), keyed by ``item_id_column`` (default:
+            the log's item column); ``item_title_column``: titles for the item vocabulary; ``item_feature_columns``:
+            the features (default all other columns); ``item_feature_kinds``: ``"auto"``, a kind or a mapping
+            column -> kind; ``item_delimiter``: how multi strings split (``read_feature_table``). The ``user_*``
+            options: the same for a user table (no title). Ids of the log missing from a table get all-zero rows
+            (counted in ``describe()``, with a warning); a table that matches no id at all is an error.
     """
     opts = _options(
         filters, user_column=user_column, item_column=item_column, time_column=time_column, time_unit=time_unit,
         format=format, min_history=min_history, protocol=protocol, seed=seed, window_size=window_size,
         window_step=window_step, test_fraction=test_fraction, validation_fraction=validation_fraction, split=split,
         name=name or default_dataset_name(source), license=license,
+        item_table=_tables.table_options("item", item_table, ITEM if format in ("sasrec", "s3rec") else item_column,
+            id_column=item_id_column, title_column=item_title_column, feature_columns=item_feature_columns,
+            kinds=item_feature_kinds, delimiter=item_delimiter),
+        user_table=_tables.table_options("user", user_table, USER if format in ("sasrec", "s3rec") else user_column,
+            id_column=user_id_column, feature_columns=user_feature_columns, kinds=user_feature_kinds,
+            delimiter=user_delimiter),
     )  # fmt: skip
     if protocol == "temporal" and time_column is None:
         where = source if isinstance(source, str | os.PathLike) else type(source).__name__
@@ -363,6 +389,7 @@ def load_interactions(
     items, users = load_vocabs(folder)
     with open(folder / INFO_FILE, encoding="utf-8") as f:
         info = json.load(f)
+    features = _tables.load_tables(folder, info, items)
     return InteractionData(
         dataset=dataset,
         items=items,
@@ -372,4 +399,6 @@ def load_interactions(
         name=info["name"],
         cache_dir=folder,
         info=info,
+        item_features=features["item"],
+        user_features=features["user"],
     )

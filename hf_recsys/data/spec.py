@@ -3,8 +3,9 @@ ship with the package (`hf_recsys/presets/*.json`: the MovieLens releases, the S
 LastFM as prepared by S3-Rec, and the Amazon Reviews 2023 sample).
 
 A spec is a mapping of data option names (those of `hf-recsys train`: `data`, `data_format`, `item_column`,
-`time_column`, `min_rating`, ...) to values, plus an optional `description`. A relative `data` path is read from
-the spec file's folder, or for a preset from the local data folder (`data_dir` / ``$HF_RECSYS_DATA_DIR``).
+`time_column`, `min_rating`, `item_table`, ...) to values, plus an optional `description`. A relative path option
+(`PATH_OPTIONS`: `data`, `item_table`, `user_table`) is read from the spec file's folder, or for a preset from the
+local data folder (`data_dir` / ``$HF_RECSYS_DATA_DIR``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .input_errors import InputDataError
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 DATA_DIR_ENV = "HF_RECSYS_DATA_DIR"
+#: The options that name local files: a relative path is resolved from the spec file's folder or the data folder.
+PATH_OPTIONS = ("data", "item_table", "user_table")
 
 
 class DatasetSpecError(InputDataError):
@@ -57,10 +60,11 @@ def _is_local_relative(value: str) -> bool:
 
 
 def read_spec(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The data options of a spec file or preset, with a relative `data` path made absolute.
+    """The data options of a spec file or preset, with the relative paths of `PATH_OPTIONS` made absolute.
 
     `name_or_path` is a JSON/YAML file, or the name of a preset (`preset_names()`). A preset's relative `data`
-    path is looked up in `data_dir`, else ``$HF_RECSYS_DATA_DIR``; a spec file's, next to the spec file.
+    (`item_table`, `user_table`) path is looked up in `data_dir`, else ``$HF_RECSYS_DATA_DIR``; a spec file's,
+    next to the spec file. A path that does not exist is an error naming the spec, the option and the file.
     """
     path = Path(name_or_path)
     preset = path.suffix not in SPEC_SUFFIXES and not path.exists()
@@ -74,20 +78,29 @@ def read_spec(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[
         raise DatasetSpecError(f"dataset spec {path}: file not found")
     spec = _parse(path)
     spec.pop("description", None)
-    data = spec.get("data")
-    if isinstance(data, str) and _is_local_relative(data):
-        if preset:
-            root = data_dir or os.environ.get(DATA_DIR_ENV)
-            if not root:
-                raise DatasetSpecError(
-                    f"preset {name_or_path!r} reads {data} from a local data folder: set {DATA_DIR_ENV} (or "
-                    "--data_dir) to the folder that holds it"
-                )
-            base = Path(root)
-        else:
-            base = path.parent
-        resolved = base / data
-        if not resolved.exists():
-            raise DatasetSpecError(f"dataset spec {path}: its data file {resolved} was not found")
-        spec["data"] = str(resolved)
+    for option in PATH_OPTIONS:
+        value = spec.get(option)
+        if isinstance(value, str) and _is_local_relative(value):
+            spec[option] = str(_resolve(value, option, name_or_path, path, preset, data_dir))
     return spec
+
+
+def _resolve(
+    value: str, option: str, name_or_path: str | os.PathLike[str], path: Path, preset: bool, data_dir: Any
+) -> Path:
+    """A spec's relative path: from the data folder for a preset, else from the spec file's folder."""
+    if preset:
+        root = data_dir or os.environ.get(DATA_DIR_ENV)
+        if not root:
+            raise DatasetSpecError(
+                f"preset {str(name_or_path)!r} reads {value} from a local data folder: set {DATA_DIR_ENV} (or "
+                "--data_dir) to the folder that holds it"
+            )
+        base = Path(root)
+    else:
+        base = path.parent
+    resolved = base / value
+    if not resolved.exists():
+        what = "data file" if option == "data" else f"{option} file"
+        raise DatasetSpecError(f"dataset spec {path}: its {what} {resolved} was not found")
+    return resolved

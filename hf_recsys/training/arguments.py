@@ -31,6 +31,7 @@ from ..modeling.configuration_rec_transformer import (
     POSITION_EMBEDDING_TYPES,
     USER_CONDITIONING_MODES,
 )
+from .table_arguments import TableArguments
 
 logger = logging.get_logger(__name__)
 
@@ -160,8 +161,8 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
 
 
 @dataclass
-class DataArguments:
-    """Which data, which protocol and how histories are cut."""
+class DataArguments(TableArguments):
+    """Which data (with its item and user tables: `TableArguments`), which protocol and how histories are cut."""
 
     spec: str | None = field(
         default=None,
@@ -288,7 +289,9 @@ class DataArguments:
                 filters=self.filter_spec(),
                 min_history=self.min_history,
                 license=self.dataset_license,
+                **self.table_kwargs(),
             )
+        self.check_no_tables()
         from ..data import load_movielens
 
         return load_movielens(
