@@ -27,7 +27,8 @@ from transformers.utils import logging
 
 from ..baselines import evaluate_popularity, item_counts
 from ..benchmark_tables import PUBLISHED_ML1M
-from ..data.feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE, save_feature_fields
+from ..data.feature_fields import save_feature_fields
+from ..data.interaction_tables import fields_file
 from ..metrics import KS
 from ..modeling import RecTransformerForNextItemPrediction
 from ..modeling.pipeline_rec_transformer import save_pipeline_files
@@ -158,7 +159,7 @@ def _planned_push(training_args: RecTrainingArguments) -> str | None:
     return repo_id
 
 
-FIELDS_FILES = {"item": ITEM_FIELDS_FILE, "user": USER_FIELDS_FILE}
+FIELDS_FILES = {side: fields_file(side) for side in ("item", "user")}
 
 
 def _features(data: Any, table: str) -> Any:
