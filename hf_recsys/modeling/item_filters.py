@@ -154,8 +154,10 @@ class ItemFilters:
                 text = scalar_text(value)
             except InvalidRequestError as error:
                 raise InvalidRequestError(f"{where}: {error}") from None
-            index = field.index.get(text) if text is not None else None
-            if index is None and text is not None:
+            if text is None:
+                raise InvalidRequestError(f"{where}: {value!r} is not a value")
+            index = field.index.get(text)
+            if index is None:
                 folded = field.folded.get(text.casefold(), [])
                 index = folded[0] if len(folded) == 1 else None
             if index is None:

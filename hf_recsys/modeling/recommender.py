@@ -229,7 +229,7 @@ class Recommender(RequestParser):
         scores = torch.empty(batch, vocab, device=self.device)
         model_rows = [i for i, r in enumerate(requests) if r.use_model]
         if model_rows:
-            length = max(len(requests[i].model_tokens) for i in model_rows)
+            length = max(1, *(len(requests[i].model_tokens) for i in model_rows))  # a user token alone: 1 pad
             input_ids = np.zeros((len(model_rows), length), dtype=np.int64)
             for row, i in enumerate(model_rows):
                 tokens = requests[i].model_tokens
