@@ -396,7 +396,7 @@ def _check(result: list, k: int, request: dict, rec: Recommender) -> None:
 
 def test_fuzz_ten_thousand_requests(rec: Recommender) -> None:
     rng = random.Random(20261201)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a busy machine does not fail the test
     outcomes: dict[str, int] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownItemWarning)
@@ -418,7 +418,7 @@ def test_fuzz_ten_thousand_requests(rec: Recommender) -> None:
                 continue
             _check(result, int(request.get("k", 10)), request, rec)
             outcomes[kind] = outcomes.get(kind, 0) + 1
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert outcomes.get("recommend", 0) > 1500 and outcomes.get("similar", 0) > 100
     for name in ("InvalidRequestError", "UnknownItemError", "TitleMatchError", "UnknownFilterError"):
         assert outcomes.get(name, 0) > 50, (name, outcomes)
