@@ -579,6 +579,8 @@ def genre_mix_figure(mix: pd.DataFrame) -> Figure:
 
 
 _NO_MODEL = "No model is loaded: enter a run folder (e.g. runs/demo) or a Hub repo id and press Load."
+
+
 def _empty(noun: str) -> str:
     who = "a MovieLens user" if noun == "movie" else "an existing user"
     return f"Pick at least one {noun} you liked (or {who}) to get personalised recommendations."

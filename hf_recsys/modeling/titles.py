@@ -98,8 +98,9 @@ class TitleIndex:
                 continue
             _add(self._exact, title, token)
             _add(self._folded, _casefold(title), token)
-            _add(self._keyed, title_key(title, keep_year=True)[0], token)
-            _add(self._keyed_no_year, title_key(title, keep_year=False)[0], token)
+            key, year = title_key(title, keep_year=False)  # one normalisation: the year is appended below
+            _add(self._keyed, f"{key} {year}" if key and year else key, token)
+            _add(self._keyed_no_year, key, token)
         self.has_titles = bool(self._exact)
         self._padded_keys = [(f" {key} ", tokens) for key, tokens in self._keyed_no_year.items()]
         self._key_list = list(self._keyed)
