@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_name  # noqa: E402
+from _machine import cpu_name
 
-from hf_recsys.modeling import titles as titles_module  # noqa: E402
-from hf_recsys.modeling.errors import TitleMatchError  # noqa: E402
+from hf_recsys.modeling import titles as titles_module
+from hf_recsys.modeling.errors import TitleMatchError
 
 DEFAULT_MOVIES = Path(os.environ.get("HF_RECSYS_DATA_DIR", "../shared/data")) / "movielens-latest-small" / "movies.csv"
 TAGS = ["II", "III", "Director's Cut", "Remastered", "Part 2", "Returns", "Redux", "Extended Edition", "Origins"]
@@ -37,7 +37,24 @@ def catalogue(movies: Path, size: int, seed: int = 0) -> list[str]:
         with movies.open(encoding="utf-8") as f:
             base = [row["title"] for row in csv.DictReader(f)]
     else:
-        words = "star love night dark city man woman river king last blue house dream war time road".split()
+        words = [
+            "star",
+            "love",
+            "night",
+            "dark",
+            "city",
+            "man",
+            "woman",
+            "river",
+            "king",
+            "last",
+            "blue",
+            "house",
+            "dream",
+            "war",
+            "time",
+            "road",
+        ]
         base = [f"{' '.join(rng.choices(words, k=3)).title()} ({rng.randint(1930, 2020)})" for _ in range(10000)]
     out = list(base)
     while len(out) < size:

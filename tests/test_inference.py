@@ -26,9 +26,9 @@ from hf_recsys import Recommender
 from hf_recsys.data.vocab import ItemVocab
 from hf_recsys.inference import (
     PIPELINE_TASK,
-    NextItemRecommendationPipeline,
     EmptyCatalogueError,
     InvalidRequestError,
+    NextItemRecommendationPipeline,
     TitleMatchError,
     UnknownFilterError,
     UnknownItemError,
