@@ -424,3 +424,28 @@ def test_fuzz_ten_thousand_requests(rec: Recommender) -> None:
         assert outcomes.get(name, 0) > 50, (name, outcomes)
     assert outcomes.get("EmptyCatalogueError", 0) > 10, outcomes
     assert elapsed < 20, f"10,000 requests took {elapsed:.1f} s"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------
+def test_cli_filters_user_features_and_similar_items(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hf_recsys.commands import recommend as cli
+
+    assert cli.parse_filters(["genres=Comedy,Romance", "price=3..", "include_item_ids=1,7"]) == {
+        "genres": ["Comedy", "Romance"],
+        "price": {"min": 3.0, "max": None},
+        "include_item_ids": [1, 7],
+    }
+    assert cli.parse_user_features(["age=25", "gender=F"]) == {"age": "25", "gender": "F"}
+    args = ["--model", str(run_dir), "--history", "1", "6", "--k", "3", "--filter", "genres=Romance", "price=..4"]
+    assert cli.main([*args, "--user_feature", "age=35"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("#"))
+    assert header.split() == ["#", "item_id", "title", "genres", "decade", "price", "score"]
+    assert "Fargo (1996)" in out and "Sabrina" not in out  # the only Romance item priced under 5
+    assert cli.main(["--model", str(run_dir), "--similar_to", "Heat (1995)", "--k", "2"]) == 0
+    assert "items similar to 'Heat (1995)'; strategy: similar" in capsys.readouterr().out
+    for bad in (["--filter", "genre=Comedy"], ["--filter", "price=a..b"], ["--user_feature", "agee=1"]):
+        assert cli.main(["--model", str(run_dir), "--history", "1", *bad]) == 2
+        assert "error" in capsys.readouterr().err
