@@ -217,7 +217,7 @@ def test_bad_user_features(rec: Recommender, features: object, match: str) -> No
 
 def test_user_features_need_user_fields(tmp_path: Path) -> None:
     plain = Recommender.from_pretrained(make_tiny_run(tmp_path / "plain"))
-    with pytest.raises(InvalidRequestError, match="no user feature fields"):
+    with pytest.raises(InvalidRequestError, match="reads no user features"):
         plain.recommend(history=[1], user_features={"age": "25"})
 
 

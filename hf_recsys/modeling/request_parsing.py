@@ -116,7 +116,10 @@ class RequestParser:
         if not isinstance(user_features, Mapping):
             raise InvalidRequestError(f"user_features must be a dict of field -> value, got {user_features!r}")
         if self._user_values is None:
-            raise InvalidRequestError("this model has no user feature fields: user_features cannot be used")
+            raise InvalidRequestError(
+                "this model reads no user features (no user feature fields, or user_conditioning='none'): "
+                "user_features cannot be used"
+            )
         if not self.user_fields:
             raise InvalidRequestError("this run has no user_fields.json to encode user_features with")
         by_name = {f.name: f for f in self.user_fields}
