@@ -30,7 +30,7 @@ from .fields import Field, scalar_text
 __all__ = ["ID_FILTERS", "ItemFilters"]
 
 ID_FILTERS = ("include_item_ids", "exclude_item_ids")
-_MAX_CACHE = 4096
+_CACHE_BYTES = 64 << 20  # the cached masks (one bool per token each) stay under this
 
 
 def _freeze(value: Any) -> Any:
@@ -77,6 +77,7 @@ class ItemFilters:
         self.id_type = id_type
         self.num_tokens = len(token_of) + 1
         self._cache: dict[Any, np.ndarray | None] = {}
+        self._max_cache = max(16, min(4096, _CACHE_BYTES // self.num_tokens))
 
     @property
     def keys(self) -> list[str]:
@@ -119,7 +120,7 @@ class ItemFilters:
             raise EmptyCatalogueError(dict(filters))
         result = None if allowed[1:].all() else allowed
         if cache_key is not None:
-            if len(self._cache) >= _MAX_CACHE:
+            if len(self._cache) >= self._max_cache:
                 self._cache.clear()
             self._cache[cache_key] = result
         return result
