@@ -128,7 +128,6 @@ def make_tiny_run(
         "model": "rec-transformer-tiny",
         "dataset": "ml-1m",
         "protocol": "leave-one-out",
-        "data": {"name": "ml-1m", "title": "MovieLens 1M"},  # what the card and the app read the wording from
         "metrics": {"validation": metrics, "test": {k: v * 0.9 for k, v in metrics.items()}},
         "baselines": {"popularity": {"validation": {"ndcg@10": 0.02, "hr@10": 0.04}, "test": {"ndcg@10": 0.019}}},
         "published": {"SASRec (CE)": {"ndcg@10": 0.182, "hr@10": 0.315}},
