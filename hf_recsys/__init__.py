@@ -2,7 +2,15 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .inference import Recommender as Recommender
+from .inference import (
+    EmptyCatalogueError,
+    InvalidRequestError,
+    Recommender,
+    TitleMatchError,
+    UnknownFilterError,
+    UnknownItemError,
+    UnknownItemWarning,
+)
 from .modeling import (
     NextItemPredictionOutput,
     NextItemRecommendations,
@@ -17,10 +25,17 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "EmptyCatalogueError",
+    "InvalidRequestError",
     "NextItemPredictionOutput",
     "NextItemRecommendations",
     "RecTransformerConfig",
     "RecTransformerForNextItemPrediction",
     "RecTransformerModel",
+    "Recommender",
+    "TitleMatchError",
+    "UnknownFilterError",
+    "UnknownItemError",
+    "UnknownItemWarning",
     "__version__",
 ]

@@ -156,6 +156,8 @@ class DemoModel:
     user_choices: list[tuple[str, int]]  # (label, user id)
     genre_names: list[str]
     genres: dict[int, list[str]]  # movie id -> genres, for every movie of the catalogue
+    years: dict[int, int] = field(default_factory=dict)  # movie id -> release year, where the vocabulary has one
+    noun: str = "movie"  # what the page calls an item: "movie" for MovieLens runs (results.json "data"), else "item"
     history_loader: Callable[[], dict[int, list[int]]] | None = None
     history_source: str | None = None
     _histories: dict[int, list[int]] | None = field(default=None, repr=False)
@@ -214,6 +216,18 @@ def _read_optional_file(source: str, is_local: bool, name: str, revision: str | 
         return None
 
 
+def item_noun(results: Mapping[str, Any] | None) -> str:
+    """ "movie" when the run's data description (results.json "data"; "dataset" for runs without one) is a
+    MovieLens release, "item" otherwise: the page's wording follows the data, not the code."""
+    data = (results or {}).get("data")
+    if isinstance(data, Mapping):
+        text = " ".join(str(data.get(key) or "") for key in ("name", "title", "url", "description")).casefold()
+        movielens = "movielens" in text or "grouplens" in text or str(data.get("name") or "").startswith("ml-")
+    else:
+        movielens = str((results or {}).get("dataset") or "").startswith("ml-")
+    return "movie" if movielens else "item"
+
+
 def _describe(source: str, results: Mapping[str, Any] | None, recommender: Recommender) -> str:
     """One markdown line about the model: name, data, test NDCG@10 against popularity, catalogue size."""
     parts = [f"**Model** `{source}`"]
@@ -229,7 +243,7 @@ def _describe(source: str, results: Mapping[str, Any] | None, recommender: Recom
             if isinstance(baseline.get("ndcg@10"), (int, float)):
                 line += f" (popularity {baseline['ndcg@10']:.3f})"
             parts.append(line)
-    parts.append(f"{recommender.num_items:,} movies, {recommender.user_vocab.num_users:,} users")
+    parts.append(f"{_count(recommender.num_items, item_noun(results))}, {recommender.user_vocab.num_users:,} users")
     return " · ".join(parts)
 
 
@@ -313,9 +327,11 @@ def load_demo_model(
     ids = [int(m) for m in items.item_ids.tolist()]
     titles = {m: t for m, t in zip(ids, meta["titles"] or [None] * len(ids)) if t}
     genres = {m: list(g) for m, g in zip(ids, meta["genres"] or [[]] * len(ids))}
+    years = {m: y for m, y in zip(ids, meta["years"] or [None] * len(ids)) if y is not None}
+    noun = item_noun(results)
 
-    counts = {item["movie_id"]: item["score"] for item in recommender.popular(k=recommender.num_items)}
-    labels = {m: titles.get(m) or f"movie {m}" for m in ids}
+    counts = {item["item_id"]: item["score"] for item in recommender.popular(k=recommender.num_items)}
+    labels = {m: titles.get(m) or f"{noun} {m}" for m in ids}
     seen: dict[str, int] = {}
     for label in labels.values():
         seen[label] = seen.get(label, 0) + 1
@@ -337,6 +353,8 @@ def load_demo_model(
         user_choices=user_choices,
         genre_names=list(items.genre_names),
         genres=genres,
+        years=years,
+        noun=noun,
         history_loader=loader,
         history_source=history_source,
     )
@@ -471,7 +489,7 @@ def user_history_view(model: DemoModel | None, user_value: Any, shown: int = SHO
         )
     history = [m for m in history if m in model.genres]  # drop movies the model does not know
     older, recent = history[:-shown] if shown else history, history[-shown:] if shown else []
-    message = f"User {user}{profile} watched {_movies(len(history))}"
+    message = f"User {user}{profile} watched {_count(len(history), model.noun)}"
     if older:
         message += (
             f"; the {len(recent)} most recent are in the picker, the {len(older):,} older ones are used too "
@@ -480,13 +498,28 @@ def user_history_view(model: DemoModel | None, user_value: Any, shown: int = SHO
     return UserHistoryView(recent, older, message + ".")
 
 
-def _movies(count: int) -> str:
-    """'1 movie', '2,345 movies'."""
-    return f"{count:,} movie" + ("" if count == 1 else "s")
+def _count(count: int, noun: str = "movie") -> str:
+    """'1 movie', '2,345 movies' (or items)."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def _row_genres(item: Mapping[str, Any]) -> str:
-    return ", ".join(item.get("genres") or [])
+def _filters(model: DemoModel, genres: Sequence[str] | None) -> dict[str, Any]:
+    """The genre filter as the recommender takes it: its "genres" item field when the run has one, else the
+    movies of those genres in the item vocabulary (runs without item fields)."""
+    if not genres:
+        return {}
+    if any(f.name == "genres" for f in model.recommender.item_fields):
+        return {"genres": list(genres)}
+    wanted = {g.casefold() for g in genres}
+    return {"include_item_ids": [m for m, gs in model.genres.items() if wanted & {g.casefold() for g in gs}]}
+
+
+def _row_year(model: DemoModel, item: Mapping[str, Any]) -> int | None:
+    return model.years.get(item["item_id"])
+
+
+def _row_genres(model: DemoModel, item: Mapping[str, Any]) -> str:
+    return ", ".join(item.get("genres") or model.genres.get(item["item_id"]) or [])
 
 
 def _frame(rows: list[list[Any]], columns: list[str]) -> pd.DataFrame:
@@ -546,7 +579,11 @@ def genre_mix_figure(mix: pd.DataFrame) -> Figure:
 
 
 _NO_MODEL = "No model is loaded: enter a run folder (e.g. runs/demo) or a Hub repo id and press Load."
-_EMPTY = "Pick at least one movie you liked (or a MovieLens user) to get personalised recommendations."
+
+
+def _empty(noun: str) -> str:
+    who = "a MovieLens user" if noun == "movie" else "an existing user"
+    return f"Pick at least one {noun} you liked (or {who}) to get personalised recommendations."
 
 
 def recommend_view(
@@ -572,61 +609,63 @@ def recommend_view(
     picked = [int(m) for m in (movie_ids or [])]
     history = [m for m in (older or []) if m not in set(picked)] + picked
     k = max(1, min(int(k or DEFAULT_K), rec.num_items))
-    filters: dict[str, Any] = {"genres": list(genres)} if genres else {}
     try:
+        filters = _filters(model, genres)
         user = _parse_user(user_value)
         popular = rec.recommend(
-            user_id=None, history=[], k=k, filters={**filters, "exclude_movie_ids": history} if history else filters
+            user_id=None, history=[], k=k, filters={**filters, "exclude_item_ids": history} if history else filters
         )
         popular_rows = [
-            [item["rank"], item["title"], _row_genres(item), item.get("year"), int(item["score"])] for item in popular
+            [item["rank"], item.get("title"), _row_genres(model, item), _row_year(model, item), int(item["score"])]
+            for item in popular
         ]
         if user is None and not history:
             return RecommendView(
-                _EMPTY + " Meanwhile, the popularity column shows what a new visitor gets.",
+                _empty(model.noun) + " Meanwhile, the popularity column shows what a new visitor gets.",
                 empty_recs,
                 _frame(popular_rows, POPULAR_COLUMNS),
                 empty_mix,
-                warning=_EMPTY,
+                warning=_empty(model.noun),
             )
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown ids are reported through skipped_movie_ids below
-            result = rec.recommend(user_id=user, history=history, k=k, filters=filters)
-    except (TypeError, ValueError) as error:
+            warnings.simplefilter("ignore")  # unknown ids are reported through skipped_item_ids below
+            result = rec.recommend(user_id=user, history=history, k=k, filters=filters or None)
+    except ValueError as error:  # every request error of the recommender (hf_recsys.modeling.errors)
         message = f"Could not compute recommendations: {error}"
         return RecommendView(message, empty_recs, _frame([], POPULAR_COLUMNS), empty_mix, warning=message)
 
-    popular_ids = {item["movie_id"] for item in popular}
+    popular_ids = {item["item_id"] for item in popular}
+    noun = model.noun
     rows = [
         [
             item["rank"],
-            item["title"],
-            _row_genres(item),
-            item.get("year"),
+            item.get("title"),
+            _row_genres(model, item),
+            _row_year(model, item),
             round(float(item["score"]), 3),
-            "✓" if item["movie_id"] in popular_ids else "",
+            "✓" if item["item_id"] in popular_ids else "",
         ]
         for item in result
     ]
     who = f"user {user}" if user is not None else "you"
     if result.strategy == "popularity":
         message = (
-            f"No history to read for {who}, so the model falls back to the most popular movies (cold start); "
-            "pick movies you liked to personalise."
+            f"No history to read for {who}, so the model falls back to the most popular {noun}s (cold start); "
+            f"pick {noun}s you liked to personalise."
         )
     else:
         if history:
-            message = f"Top {len(result)} for {who}, from a history of {_movies(len(history))}"
+            message = f"Top {len(result)} for {who}, from a history of {_count(len(history), noun)}"
             message += f" (model reads the last {rec.max_length})." if len(history) > rec.max_length else "."
         else:
-            message = f"Top {len(result)} for {who}, from the user profile alone (no movies picked)."
-        overlap = sum(1 for item in result if item["movie_id"] in popular_ids)
+            message = f"Top {len(result)} for {who}, from the user profile alone (no {noun}s picked)."
+        overlap = sum(1 for item in result if item["item_id"] in popular_ids)
         message += f" {overlap} of them are also in the popularity top {k}."
     if len(result) < k:
-        message += f" Only {_movies(len(result))} left after excluding your history and applying the filters."
-    if result.skipped_movie_ids:
-        message += f" Skipped movies unknown to the model: {result.skipped_movie_ids}."
-    mix = genre_mix(model, {"Your movies": history, "Recommended": [item["movie_id"] for item in result]})
+        message += f" Only {_count(len(result), noun)} left after excluding your history and applying the filters."
+    if result.skipped_item_ids:
+        message += f" Skipped {noun}s unknown to the model: {result.skipped_item_ids}."
+    mix = genre_mix(model, {f"Your {noun}s": history, "Recommended": [item["item_id"] for item in result]})
     return RecommendView(
         message,
         _frame(rows, RECOMMENDATION_COLUMNS),

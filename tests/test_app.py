@@ -26,6 +26,7 @@ from hf_recsys.app import (
     genre_mix,
     genre_mix_figure,
     histories_from_dataset,
+    item_noun,
     load_demo_model,
     load_histories,
     main,
@@ -442,3 +443,21 @@ def test_browser_empty_selection_shows_a_warning(page: Page) -> None:
     page.locator("#recommend").click()
     expect(page.locator("#status")).to_contain_text("Pick at least one movie")
     expect(page.get_by_text("Pick at least one movie").first).to_be_visible()
+
+
+def test_wording_follows_the_data_description(tmp_path: Path) -> None:
+    """ "movie" for MovieLens data (results.json "data", else "dataset"), "item" for anything else."""
+    assert item_noun({"data": {"name": "ml-1m", "title": "MovieLens 1M"}}) == "movie"
+    assert item_noun({"data": {"name": "latest-small", "url": "https://grouplens.org/datasets/movielens/"}}) == "movie"
+    assert item_noun({"data": {"name": "All_Beauty", "title": "All_Beauty"}, "dataset": "ml-1m"}) == "item"
+    assert item_noun({"dataset": "ml-1m"}) == "movie" and item_noun({"dataset": "toys"}) == "item"
+    assert item_noun(None) == "item"
+    folder = make_tiny_run(tmp_path / "shop", fields=True)
+    results = json.loads((folder / "results.json").read_text())
+    results["data"] = {"name": "shop", "title": "A shop", "num_items": 12}
+    (folder / "results.json").write_text(json.dumps(results))
+    shop = load_demo_model(folder, histories=None)
+    assert shop.noun == "item" and "12 items" in shop.description
+    view = recommend_view(shop, [1, 6], k=3, genres=["Romance"])  # the run's genres field filters
+    assert "from a history of 2 items" in view.message and len(view.recommendations) == 3
+    assert all("Romance" in genres for genres in view.recommendations["Genres"])

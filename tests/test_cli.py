@@ -321,8 +321,8 @@ def test_an_e_commerce_log_trains_end_to_end_from_the_command_line(shared_data_d
     recommender = Recommender.from_pretrained(out)
     history = [str(i) for i in json.loads((out / "item_vocab.json").read_text())["item_ids"][:3]]
     recommendations = recommender.recommend(history=history, k=5)
-    assert len(recommendations) == 5 and all(isinstance(r["movie_id"], str) for r in recommendations)
-    assert not set(history) & {r["movie_id"] for r in recommendations}  # seen items are not recommended
+    assert len(recommendations) == 5 and all(isinstance(r["item_id"], str) for r in recommendations)
+    assert not set(history) & {r["item_id"] for r in recommendations}  # seen items are not recommended
 
 
 def test_a_preset_trains_from_the_command_line(shared_data_dir, tmp_path, monkeypatch):

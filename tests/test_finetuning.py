@@ -184,7 +184,7 @@ def test_align_with_string_ids(tmp_path) -> None:
     # a pretrained model with int ids cannot take data with string ids (no silent conversion)
     with pytest.raises(ValueError, match=r"movie ids must be integers \(this vocabulary's id type\)"):
         align_to_pretrained(data, *pretrained_vocabs())
-    with pytest.raises(UnknownItemError, match="movie id 'A0005'"):
+    with pytest.raises(UnknownItemError, match="item id 'A0005'"):
         item_token_map(data.items, items)
 
 
@@ -194,7 +194,7 @@ def test_remap_dataset_bad_input() -> None:
         remap_dataset(data.dataset["test"], np.arange(5))  # a table for 4 movies; the data has token 5
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['target'\]"):
         remap_dataset(data.dataset["test"].remove_columns("target"), np.arange(6))
-    with pytest.raises(UnknownItemError, match="movie id 5 "):
+    with pytest.raises(UnknownItemError, match="item id 5 "):
         item_token_map(data.items, ItemVocab([20]))  # the target vocabulary must contain every source movie
     with pytest.raises(TypeError, match=r"needs data with \.dataset"):
         align_to_pretrained(data.dataset, *pretrained_vocabs())

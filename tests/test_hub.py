@@ -29,6 +29,7 @@ from tiny_run import MOVIE_IDS, STRING_MOVIE_IDS, STRING_USER_IDS, make_tiny_run
 
 from hf_recsys import hub
 from hf_recsys.hub import plot_training_curve, push_to_hub, render_model_card, upload_files, write_model_card
+from hf_recsys.inference import save_pipeline_files
 
 REPO_ID = "alice/tiny-rec"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -593,47 +594,65 @@ def test_package_and_pipeline_snippets_run(run_dir: Path, capsys: pytest.Capture
     assert capsys.readouterr().out.strip()
 
 
-def test_endpoint_handler(run_dir: Path) -> None:
-    spec = importlib.util.spec_from_file_location("endpoint_handler", hub.TEMPLATE_DIR / "handler.py")
+def _handler(folder: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, hub.TEMPLATE_DIR / "handler.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    handler = module.EndpointHandler(str(run_dir))
+    return module.EndpointHandler(str(folder))
 
+
+def test_endpoint_handler(run_dir: Path) -> None:
+    """The handler is the pipeline (trust_remote_code): same answers as Recommender, same errors."""
+    from hf_recsys import Recommender
+
+    handler = _handler(run_dir, "endpoint_handler")
+    rec = Recommender.from_pretrained(run_dir)
     out = handler({"inputs": {"history": [1, 260], "user_id": 22}, "parameters": {"k": 3}})
     assert len(out) == 3 and all(isinstance(r["title"], str) for r in out)
-    assert not {r["movie_id"] for r in out} & {1, 260}
+    assert not {r["item_id"] for r in out} & {1, 260}
+    expected = rec.recommend(user_id=22, history=[1, 260], k=3)
+    assert [r["item_id"] for r in out] == [r["item_id"] for r in expected]
+    assert [r["score"] for r in out] == pytest.approx([r["score"] for r in expected], abs=1e-5)
     token = {m: t for t, m in enumerate(sorted(MOVIE_IDS), start=1)}
-    expected = handler.model.recommend(torch.tensor([[token[1], token[260]]]), user_ids=torch.tensor([2]), k=3)
-    assert [token[r["movie_id"]] for r in out] == expected.item_ids[0].tolist()
+    model = handler.model.recommend(torch.tensor([[token[1], token[260]]]), user_ids=torch.tensor([2]), k=3)
+    assert [token[r["item_id"]] for r in out] == model.item_ids[0].tolist()
     # Titles work as input; an empty history falls back to popularity (token 1 is the most popular here).
     by_title = handler(
-        {"inputs": ["Toy Story (1995)", "Star Wars: Episode IV - A New Hope (1977)"], "parameters": {"k": 3}}
+        {"inputs": ["Toy Story (1995)", "Star Wars: Episode IV - A New Hope (1977)"], "parameters": {"top_k": 3}}
     )
     assert len(by_title) == 3
-    assert handler({"inputs": {"history": []}, "parameters": {"k": 2}})[0]["movie_id"] == 1
-    with pytest.raises(ValueError, match="unknown movie"):
-        handler({"inputs": [999999]})
+    assert handler({"inputs": {"history": []}, "parameters": {"k": 2}})[0]["item_id"] == 1
+    assert handler({"history": [1], "parameters": {"k": 1}})[0]["rank"] == 1  # no "inputs": the request itself
+    batch = handler({"inputs": [{"history": [1]}, {"history": [260]}], "parameters": {"k": 2}})
+    assert [len(one) for one in batch] == [2, 2]
+    # The errors are the classes of the model's own errors.py (trust_remote_code): ValueErrors, same names.
+    with pytest.raises(ValueError, match="999999") as info:
+        handler({"inputs": [999999], "parameters": {"on_unknown": "error"}})
+    assert type(info.value).__name__ == "UnknownItemError"
+    with pytest.raises(ValueError, match="genres") as info:
+        handler({"inputs": [1], "parameters": {"filters": {"genres": ["Comedy"]}}})  # this run has no item fields
+    assert type(info.value).__name__ == "UnknownFilterError"
+    with pytest.raises(ValueError, match="unknown parameters"):
+        handler({"inputs": [1], "parameters": {"kk": 3}})
 
 
 def test_endpoint_handler_and_card_with_string_ids(tmp_path: Path) -> None:
     """String item and user ids: the handler never parses them as numbers and the card's snippets quote them."""
     folder = make_tiny_run(tmp_path / "string-run", string_ids=True)
-    spec = importlib.util.spec_from_file_location("endpoint_handler_str", hub.TEMPLATE_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    handler = module.EndpointHandler(str(folder))
+    save_pipeline_files(folder)
+    handler = _handler(folder, "endpoint_handler_str")
     first, star_wars = STRING_MOVIE_IDS[0], STRING_MOVIE_IDS[MOVIE_IDS.index(260)]
     out = handler(
         {"inputs": {"history": [first, "Heat (1995)"], "user_id": STRING_USER_IDS[1]}, "parameters": {"k": 3}}
     )
-    assert len(out) == 3 and all(isinstance(r["movie_id"], str) for r in out)
+    assert len(out) == 3 and all(isinstance(r["item_id"], str) for r in out)
     token = {m: t for t, m in enumerate(sorted(STRING_MOVIE_IDS), start=1)}
     heat = token[STRING_MOVIE_IDS[MOVIE_IDS.index(6)]]
     expected = handler.model.recommend(torch.tensor([[token[first], heat]]), user_ids=torch.tensor([2]), k=3)
-    assert [token[r["movie_id"]] for r in out] == expected.item_ids[0].tolist()
-    assert handler({"inputs": [star_wars], "parameters": {"k": 2}})[0]["movie_id"] not in {star_wars}
-    with pytest.raises(ValueError, match="unknown movie"):
-        handler({"inputs": [260]})
+    assert [token[r["item_id"]] for r in out] == expected.item_ids[0].tolist()
+    assert handler({"inputs": [star_wars], "parameters": {"k": 2}})[0]["item_id"] not in {star_wars}
+    with pytest.raises(ValueError, match="260"):
+        handler({"inputs": [260], "parameters": {"on_unknown": "error"}})
     text = str(render_model_card(folder, repo_id=REPO_ID))
     assert repr(STRING_USER_IDS[0]) in text and repr(STRING_MOVIE_IDS[0]) in text
 

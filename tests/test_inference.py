@@ -1,13 +1,16 @@
 """Inference API (`hf_recsys.Recommender`) and the `next-item-recommendation` pipeline.
 
-Everything runs on the tiny run folder of `tests/tiny_run.py` (12 movies, 3 users, max length 8); the
-"stranger" test loads it in a fresh process where `hf_recsys` cannot be imported, offline.
+Everything runs on the tiny run folders of `tests/tiny_run.py` (12 items, 3 users, max length 8; `fields=True`
+adds item fields genres / decade / price and user fields age / gender); the "stranger" test loads one in a fresh
+process where `hf_recsys` cannot be imported, offline. Filters, user features, similar items and the fuzz test
+are in tests/test_serving.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,10 +27,13 @@ from hf_recsys import Recommender
 from hf_recsys.data.vocab import ItemVocab
 from hf_recsys.inference import (
     PIPELINE_TASK,
+    EmptyCatalogueError,
+    InvalidRequestError,
     NextItemRecommendationPipeline,
     TitleMatchError,
-    UnknownMovieError,
-    UnknownMovieWarning,
+    UnknownFilterError,
+    UnknownItemError,
+    UnknownItemWarning,
     save_pipeline_files,
 )
 
@@ -53,7 +59,7 @@ def prepend_rec(tmp_path_factory: pytest.TempPathFactory) -> Recommender:
 
 
 def ids(result: list[dict]) -> list[int]:
-    return [item["movie_id"] for item in result]
+    return [item["item_id"] for item in result]
 
 
 POPULAR = sorted(MOVIE_IDS)  # tiny_run's item_counts decrease with the token, i.e. with the movie id
@@ -68,11 +74,10 @@ def test_result_fields_ranks_and_order(rec: Recommender) -> None:
     scores = [item["score"] for item in result]
     assert scores == sorted(scores, reverse=True)
     for item in result:
-        assert set(item) == {"movie_id", "title", "score", "rank", "year", "genres"}
-        assert item["title"] == TITLES[MOVIE_IDS.index(item["movie_id"])]
-        assert item["year"] == int(item["title"][-5:-1])
+        assert set(item) == {"item_id", "title", "score", "rank"}  # a run without item fields: no field keys
+        assert item["title"] == TITLES[MOVIE_IDS.index(item["item_id"])]
         assert isinstance(item["score"], float)
-    assert result.strategy == "model" and result.known_user and result.skipped_movie_ids == []
+    assert result.strategy == "model" and result.known_user and result.skipped_item_ids == []
 
 
 def test_agrees_with_the_model_recommend_method(rec: Recommender) -> None:
@@ -120,7 +125,7 @@ def test_ambiguous_title_lists_the_candidates(rec: Recommender, query: str, expe
     assert isinstance(info.value, TitleMatchError) and info.value.ambiguous
     assert sorted(m for m, _ in info.value.candidates) == expected
     for movie_id in expected:
-        assert f"movie id {movie_id}" in str(info.value)
+        assert f"item id {movie_id}" in str(info.value)
 
 
 def test_unknown_title_lists_close_matches(rec: Recommender) -> None:
@@ -136,17 +141,18 @@ def test_unknown_title_lists_close_matches(rec: Recommender) -> None:
 # Unknown ids, cold start
 # ---------------------------------------------------------------------------------------------------------------
 def test_unknown_ids_skipped_with_a_warning(rec: Recommender) -> None:
-    with pytest.warns(UnknownMovieWarning, match="99999"):
+    with pytest.warns(UnknownItemWarning, match="99999"):
         result = rec.recommend(user_id=11, history=[1, 99999, 6], k=4)
-    assert result.skipped_movie_ids == [99999]
+    assert result.skipped_item_ids == [99999]
     assert result == rec.recommend(user_id=11, history=[1, 6], k=4)
 
 
 def test_unknown_ids_rejected_with_on_unknown_error(rec: Recommender) -> None:
-    with pytest.raises(UnknownMovieError, match=r"\[99999, 88888\]") as info:
+    with pytest.raises(UnknownItemError, match=r"\[99999, 88888\]") as info:
         rec.recommend(history=[1, 99999, 88888], on_unknown="error")
-    assert info.value.movie_ids == [99999, 88888]
-    with pytest.raises(ValueError, match="on_unknown"):
+    assert info.value.item_ids == [99999, 88888]
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
+    with pytest.raises(InvalidRequestError, match="on_unknown"):
         rec.recommend(history=[1], on_unknown="ignore")
 
 
@@ -162,7 +168,7 @@ def test_cold_start_serves_popular_items(rec: Recommender, user_id: int | None, 
 
 
 def test_only_unknown_ids_falls_back_to_popularity(rec: Recommender) -> None:
-    with pytest.warns(UnknownMovieWarning):
+    with pytest.warns(UnknownItemWarning):
         result = rec.recommend(user_id=None, history=[99999], k=3)
     assert result.strategy == "popularity" and ids(result) == POPULAR[:3]
 
@@ -192,34 +198,27 @@ def test_exclude_seen(rec: Recommender) -> None:
     assert len(rec.recommend(history=history, k=12)) == 9  # fewer than k once the seen items are removed
 
 
-def test_filters_are_masks_before_top_k(rec: Recommender) -> None:
+def test_id_filters_are_masks_before_top_k(rec: Recommender) -> None:
     history = [1, 6]
-    unfiltered = {r["movie_id"]: r["score"] for r in rec.recommend(user_id=11, history=history, k=10)}
-    romance = rec.recommend(user_id=11, history=history, k=3, filters={"genres": ["romance"]})
-    assert ids(romance) and all("Romance" in r["genres"] for r in romance)
-    assert all(r["score"] == pytest.approx(unfiltered[r["movie_id"]]) for r in romance)
-    old = rec.recommend(history=history, k=5, filters={"year_max": 1980})
-    assert sorted(ids(old)) == [260, 915, 1196]  # the only movies up to 1980: fewer than k
-    window = rec.recommend(history=history, k=10, filters={"year_min": 1996, "year_max": 1996})
-    assert ids(window) == [608]
-    excluded = rec.recommend(history=history, k=10, filters={"exclude_movie_ids": [2, 3, 123456]})
+    unfiltered = {r["item_id"]: r["score"] for r in rec.recommend(user_id=11, history=history, k=10)}
+    excluded = rec.recommend(history=history, k=10, filters={"exclude_item_ids": [2, 3, 123456]})
     assert not {2, 3} & set(ids(excluded)) and len(excluded) == 8
-    included = rec.recommend(history=history, k=10, filters={"include_movie_ids": [2, 3, 1]})
+    included = rec.recommend(user_id=11, history=history, k=10, filters={"include_item_ids": [2, 3, 1]})
     assert sorted(ids(included)) == [2, 3]  # 1 is in the history
-    popular_action = rec.recommend(k=2, filters={"genres": "Action"})
-    assert popular_action.strategy == "popularity" and ids(popular_action) == [6, 1196]
+    assert all(r["score"] == pytest.approx(unfiltered[r["item_id"]]) for r in included)
+    popular = rec.recommend(k=2, filters={"include_item_ids": [6, 1196, 260]})
+    assert popular.strategy == "popularity" and ids(popular) == [6, 260]
 
 
 @pytest.mark.parametrize(
     ("filters", "error", "match"),
     [
-        ({"genre": ["Comedy"]}, ValueError, "unknown filter keys"),
-        ({"genres": ["Western"]}, ValueError, "unknown genres"),
-        ({"genres": [1]}, TypeError, "genres"),
-        ({"year_min": 2000, "year_max": 1990}, ValueError, "after"),
-        ({"year_min": "1990"}, TypeError, "year_min"),
-        ({"exclude_movie_ids": "1, 2"}, TypeError, "exclude_movie_ids"),
-        (["genres"], TypeError, "filters must be a dict"),
+        ({"genres": ["Comedy"]}, UnknownFilterError, "unknown filter 'genres'.*include_item_ids"),
+        ({"exclude_movie_ids": [1]}, UnknownFilterError, "exclude_movie_ids"),
+        ({"exclude_item_ids": "1, 2"}, InvalidRequestError, "exclude_item_ids"),
+        ({"include_item_ids": [1.5]}, InvalidRequestError, "1.5"),
+        ({"include_item_ids": [99999]}, EmptyCatalogueError, "no item"),
+        (["genres"], InvalidRequestError, "filters must be a dict"),
     ],
 )
 def test_bad_filters(rec: Recommender, filters: object, error: type, match: str) -> None:
@@ -315,15 +314,15 @@ BATCH = [
     {"user_id": 22, "history": ["Fargo (1996)"], "k": 3},
     {"user_id": None, "history": []},  # popularity
     {"user_id": 33, "history": MOVIE_IDS * 2, "exclude_seen": False},  # truncated
-    {"history": [2, 99999], "filters": {"genres": ["Comedy"]}},  # unknown id skipped
+    {"history": [2, 99999], "filters": {"include_item_ids": [1, 3, 16]}},  # unknown id skipped
     {"user_id": 424242, "history": [7, 915, 10, 16, 110], "k": 1},
-    {"user_id": 11, "history": [1], "filters": {"year_max": 1980}},
+    {"user_id": 11, "history": [1], "filters": {"exclude_item_ids": [260]}},
 ]
 
 
 def test_batch_equals_single_calls(rec: Recommender) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownMovieWarning)
+        warnings.simplefilter("ignore", UnknownItemWarning)
         singles = [rec.recommend(**request) for request in BATCH]
         for batch_size in (256, 2, 1):
             batched = rec.recommend_batch(BATCH, batch_size=batch_size)
@@ -331,7 +330,7 @@ def test_batch_equals_single_calls(rec: Recommender) -> None:
             for one, many in zip(singles, batched):
                 assert ids(one) == ids(many)
                 assert [r["score"] for r in one] == pytest.approx([r["score"] for r in many], abs=1e-5)
-                assert (one.strategy, one.skipped_movie_ids) == (many.strategy, many.skipped_movie_ids)
+                assert (one.strategy, one.skipped_item_ids) == (many.strategy, many.skipped_item_ids)
 
 
 def test_batch_defaults_and_errors(rec: Recommender) -> None:
@@ -355,13 +354,13 @@ def test_batch_defaults_and_errors(rec: Recommender) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 def same(got: list[dict], expected: list[dict]) -> None:
     """Same movies in the same order with the same titles, scores equal up to float noise (batch padding)."""
-    assert [r["movie_id"] for r in got] == [r["movie_id"] for r in expected]
+    assert [r["item_id"] for r in got] == [r["item_id"] for r in expected]
     assert [r["title"] for r in got] == [r["title"] for r in expected]
     assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-5)
 
 
 def as_pipeline_output(result: list[dict]) -> list[dict]:
-    return [{"movie_id": r["movie_id"], "title": r["title"], "score": r["score"]} for r in result]
+    return [dict(r) for r in result]  # the pipeline returns Recommender's result dicts as they are
 
 
 def test_pipeline_in_process(rec: Recommender, run_dir: Path) -> None:
@@ -372,19 +371,19 @@ def test_pipeline_in_process(rec: Recommender, run_dir: Path) -> None:
     assert pipe([1, 6], top_k=3) == as_pipeline_output(rec.recommend(history=[1, 6], k=3))
     assert pipe({"user_id": 5}) == as_pipeline_output(rec.popular(10))
     batch = pipe([{"user_id": 11, "history": [1, 6]}, [260], {"history": []}], top_k=2)
-    assert len(batch) == 3 and all(set(r) == {"movie_id", "title", "score"} for one in batch for r in one)
+    assert len(batch) == 3 and all(set(r) == {"item_id", "title", "score", "rank"} for one in batch for r in one)
     same(batch[0], rec.recommend(user_id=11, history=[1, 6], k=2))
     same(batch[1], rec.recommend(history=[260], k=2))
     assert batch[2] == as_pipeline_output(rec.popular(2))
-    romance = pipe([1], top_k=2, filters={"genres": ["Romance"]}, exclude_seen=True)
-    assert {r["movie_id"] for r in romance} <= {7, 915, 608, 110}  # the Romance movies
+    only = pipe([1], top_k=2, filters={"include_item_ids": [7, 915, 608, 110]}, exclude_seen=True)
+    assert len(only) == 2 and {r["item_id"] for r in only} <= {7, 915, 608, 110}
     with pytest.raises(TypeError, match="pipeline input"):
         pipe(260)
     with pytest.raises(ValueError, match="unknown input keys"):
         pipe({"user": 11})
     with pytest.raises(TypeError, match="unexpected pipeline arguments"):
         pipe([1], k=3)
-    with pytest.raises(UnknownMovieError):
+    with pytest.raises(UnknownItemError):
         pipe([1, 99999], on_unknown="error")
     # A model loaded from a folder finds its vocabularies by itself.
     loaded = Recommender.from_pretrained(run_dir).model
@@ -415,11 +414,22 @@ def test_save_pipeline_files_sets_the_config(rec: Recommender, tmp_path: Path) -
     config = json.loads((tmp_path / "before" / "config.json").read_text())
     assert config["custom_pipelines"][PIPELINE_TASK]["pt"] == ["AutoModel"]
     assert "auto_map" in config
-    for name in ("pipeline_rec_transformer.py", "recommender.py", "vocab.py"):
-        source = (REPO_ROOT / "hf_recsys" / "modeling" / name).read_text()
-        assert "hf_recsys" not in "".join(
-            line for line in source.splitlines() if line.lstrip().startswith(("import ", "from "))
-        ), f"{name} must not import hf_recsys"
+    allowed = {
+        "torch",
+        "numpy",
+        "huggingface_hub",
+        "transformers",
+        "rapidfuzz",
+        "safetensors",
+        *sys.stdlib_module_names,
+    }
+    for path in written:
+        if path.suffix != ".py":
+            continue
+        source = (REPO_ROOT / "hf_recsys" / "modeling" / path.name).read_text()
+        for found in re.findall(r"^\s*(?:from\s+([\w.]+)\s+import\s|import\s+([\w.]+))", source, re.MULTILINE):
+            module = found[0] or found[1]
+            assert module.startswith(".") or module.split(".")[0] in allowed, f"{path.name} imports {module}"
 
 
 STRANGER = textwrap.dedent(
@@ -480,7 +490,7 @@ def test_pipeline_as_a_stranger_in_a_fresh_process(rec: Recommender, run_dir: Pa
     assert out["auto_model_class"] == "RecTransformerForNextItemPrediction"
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownMovieWarning)
+        warnings.simplefilter("ignore", UnknownItemWarning)
         expected = rec.recommend(user_id=11, history=[1, "Heat (1995)"], k=5)
         same(out["pipeline"], expected)
         same(out["hub_pipeline"], expected)
@@ -508,8 +518,10 @@ def test_cli_prints_a_table(run_dir: Path, rec: Recommender, capsys: pytest.Capt
     assert "matched 'toy story' -> 'Toy Story (1995)'" in out
     assert cli.main(["--model", str(run_dir), "--history", "Sabrina"]) == 2
     assert "ambiguous" in capsys.readouterr().err
-    assert cli.main(["--model", str(run_dir), "--genres", "Action", "--k", "2"]) == 0
+    assert cli.main(["--model", str(run_dir), "--k", "2"]) == 0
     assert "popularity" in capsys.readouterr().out
+    assert cli.main(["--model", str(run_dir), "--filter", "genres=Action"]) == 2  # this run has no item fields
+    assert "unknown filter 'genres'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -540,7 +552,7 @@ def test_string_id_model_recommends_with_ids_of_its_type(str_rec: Recommender, r
     assert [r["score"] for r in result] == pytest.approx([r["score"] for r in expected])
     assert result.strategy == "model" and result.known_user and result.user_id == STRING_USER_IDS[0]
     assert not set(ids(result)) & set(history)  # exclude_seen works on the resolved string ids
-    assert result.resolved_titles == {} and result.skipped_movie_ids == []
+    assert result.resolved_titles == {} and result.skipped_item_ids == []
 
 
 def test_string_id_history_mixes_ids_and_titles(str_rec: Recommender) -> None:
@@ -552,10 +564,10 @@ def test_string_id_history_mixes_ids_and_titles(str_rec: Recommender) -> None:
     assert str_rec.resolve_title("Fargo (1996)") == STR_OF[608] and str_rec.title(STR_OF[608]) == "Fargo (1996)"
     with pytest.raises(TitleMatchError, match="not found"):  # neither a known id nor a title
         str_rec.recommend(history=["B999999X"])
-    with pytest.warns(UnknownMovieWarning, match="260"):  # an int is never converted: an unknown id
+    with pytest.warns(UnknownItemWarning, match="260"):  # an int is never converted: an unknown id
         skipped = str_rec.recommend(history=[260, STR_OF[1]], k=3)
-    assert skipped.skipped_movie_ids == [260] and skipped == str_rec.recommend(history=[STR_OF[1]], k=3)
-    with pytest.raises(UnknownMovieError, match="260"):
+    assert skipped.skipped_item_ids == [260] and skipped == str_rec.recommend(history=[STR_OF[1]], k=3)
+    with pytest.raises(UnknownItemError, match="260"):
         str_rec.title(260)
 
 
@@ -572,9 +584,9 @@ def test_known_string_id_wins_over_a_title(str_rec: Recommender) -> None:
     assert clash._prepare(history=["Fargo (1996)"]).seen_tokens == [token]
     assert clash._prepare(history=["fargo (1996)"]).seen_tokens == [items.encode(STRING_MOVIE_IDS[10])]
     untitled = Recommender(model, ItemVocab(STRING_MOVIE_IDS), str_rec.user_vocab)
-    with pytest.warns(UnknownMovieWarning, match="Toy Story"):
+    with pytest.warns(UnknownItemWarning, match="Toy Story"):
         no_titles = untitled.recommend(history=["Toy Story (1995)", STR_OF[1]], k=3)
-    assert no_titles.skipped_movie_ids == ["Toy Story (1995)"]
+    assert no_titles.skipped_item_ids == ["Toy Story (1995)"]
 
 
 def test_string_user_ids_and_id_filters(str_rec: Recommender) -> None:
@@ -584,12 +596,12 @@ def test_string_user_ids_and_id_filters(str_rec: Recommender) -> None:
     assert not stranger.known_user
     with pytest.raises(TypeError, match="user_id must be a str"):
         str_rec.recommend(user_id=22, history=[STR_OF[1]])
-    only = str_rec.recommend(filters={"include_movie_ids": [STR_OF[6], STR_OF[7], "B-unknown"]}, k=3)
+    only = str_rec.recommend(filters={"include_item_ids": [STR_OF[6], STR_OF[7], "B-unknown"]}, k=3)
     assert sorted(ids(only)) == [STR_OF[6], STR_OF[7]]
-    dropped = str_rec.recommend(filters={"exclude_movie_ids": [STR_OF[1]]}, k=11)
+    dropped = str_rec.recommend(filters={"exclude_item_ids": [STR_OF[1]]}, k=11)
     assert STR_OF[1] not in ids(dropped)
-    with pytest.raises(TypeError, match="list of str movie ids"):
-        str_rec.recommend(filters={"exclude_movie_ids": [1]})
+    with pytest.raises(InvalidRequestError, match="must hold str item ids"):
+        str_rec.recommend(filters={"exclude_item_ids": [1]})
 
 
 def test_string_id_pipeline_and_cli(
@@ -602,11 +614,11 @@ def test_string_id_pipeline_and_cli(
     )
     out = pipe({"user_id": STRING_USER_IDS[1], "history": [STR_OF[1], "Heat (1995)"]}, top_k=3)
     expected = str_rec.recommend(user_id=STRING_USER_IDS[1], history=[STR_OF[1], STR_OF[6]], k=3)
-    assert [o["movie_id"] for o in out] == ids(expected)
+    assert [o["item_id"] for o in out] == ids(expected)
     assert cli.parse_history(["0042", "Heat (1995)"], "str") == ["0042", "Heat (1995)"]
     assert cli.parse_user_id("0042", "str") == "0042" and cli.parse_user_id("42") == 42
     status = cli.main(["--model", str(str_run_dir), "--user_id", "AGZZ22", "--history", STR_OF[1], "heat", "--k", "3"])
     printed = capsys.readouterr().out
     assert status == 0 and "user AGZZ22" in printed and "matched 'heat' -> 'Heat (1995)'" in printed
     for item in str_rec.recommend(user_id="AGZZ22", history=[STR_OF[1], STR_OF[6]], k=3):
-        assert item["movie_id"] in printed
+        assert item["item_id"] in printed

@@ -51,7 +51,7 @@ def test_item_tokens_follow_ascending_movie_id(items: ItemVocab) -> None:
 
 
 def test_unknown_item_and_bad_tokens(items: ItemVocab) -> None:
-    with pytest.raises(UnknownItemError, match="movie id 999"):
+    with pytest.raises(UnknownItemError, match="item id 999"):
         items.encode(999)
     with pytest.raises(KeyError):  # UnknownItemError is KeyError-like
         items.encode(999)
@@ -147,9 +147,9 @@ def test_encode_many_large_inputs_use_the_same_mapping() -> None:
     np.testing.assert_array_equal(vocab.encode_many(queries), expected)
     np.testing.assert_array_equal(vocab.encode_many(queries[:10]), expected[:10])  # binary-search path
     missing = int(np.setdiff1d(np.arange(1, 200_000), ids)[0])
-    with pytest.raises(UnknownItemError, match=f"movie id {missing} "):
+    with pytest.raises(UnknownItemError, match=f"item id {missing} "):
         vocab.encode_many(np.r_[queries, missing])
-    with pytest.raises(UnknownItemError, match="movie id 10000000 "):
+    with pytest.raises(UnknownItemError, match="item id 10000000 "):
         vocab.encode_many(np.r_[queries, 10_000_000])
 
 
@@ -175,7 +175,7 @@ def test_item_extend_keeps_old_tokens_and_appends_new_ones(items: ItemVocab) -> 
     np.testing.assert_array_equal(grown.genre_matrix()[:4], np.c_[items.genre_matrix(), np.zeros((4, 2))])
     assert grown.genres(4) == ["Animation", "Horror"] and not grown.is_sorted and items.is_sorted
     assert 1300 in grown and 1300 not in items and "x" not in grown
-    with pytest.raises(UnknownItemError, match="movie id 4 "):
+    with pytest.raises(UnknownItemError, match="item id 4 "):
         grown.encode_many([2, 4])
     # deterministic, and extending with nothing new gives an equal copy
     again = items.extend(
@@ -290,9 +290,9 @@ def test_string_item_ids_encode_decode_and_lookups() -> None:
     np.testing.assert_array_equal(vocab.encode_many(np.array(ASINS, dtype=object)), [2, 1, 3])
     assert vocab.decode_many([3, 1]).tolist() == ["B0CZZZ9999", "B000AAA111"]
     assert "B07J3GH1W1" in vocab and np.str_("B07J3GH1W1") in vocab and vocab.encode(np.str_("B000AAA111")) == 1
-    with pytest.raises(UnknownItemError, match="movie id 'B0NOPE' is not in the item vocabulary"):
+    with pytest.raises(UnknownItemError, match="item id 'B0NOPE' is not in the catalogue"):
         vocab.encode("B0NOPE")
-    with pytest.raises(UnknownItemError, match="movie id 'B0NOPE'"):
+    with pytest.raises(UnknownItemError, match="item id 'B0NOPE'"):
         vocab.encode_many(["B07J3GH1W1", "B0NOPE"])
     with pytest.raises(ValueError, match="duplicate movie id 'B07J3GH1W1'"):
         ItemVocab([*ASINS, "B07J3GH1W1"])
@@ -301,13 +301,13 @@ def test_string_item_ids_encode_decode_and_lookups() -> None:
 def test_no_conversion_between_int_and_string_ids() -> None:
     ints, strs = ItemVocab([260, 1]), ItemVocab(["260", "1"])
     assert "260" not in ints and 260 not in strs and np.int64(260) not in strs
-    with pytest.raises(UnknownItemError, match="movie id '260'"):
+    with pytest.raises(UnknownItemError, match="item id '260'"):
         ints.encode("260")
-    with pytest.raises(UnknownItemError, match="movie id '260'"):
+    with pytest.raises(UnknownItemError, match="item id '260'"):
         ints.encode_many([1, "260"])  # not silently stringified / parsed
-    with pytest.raises(UnknownItemError, match="movie id 260 "):
+    with pytest.raises(UnknownItemError, match="item id 260 "):
         strs.encode_many(["1", 260])
-    with pytest.raises(UnknownItemError, match="movie id 260 "):
+    with pytest.raises(UnknownItemError, match="item id 260 "):
         strs.encode(260)
     users = UserVocab(["AFSKPY37N3C43SOI5IEXEK5JSIYA", "u2"])
     assert users.encode("u2") == 2 and users.encode(2) == 0 and UserVocab([2]).encode("2") == 0

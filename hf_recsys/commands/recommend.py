@@ -1,12 +1,17 @@
 """`hf-recsys recommend`: recommend from a trained run folder or Hub repo and print them as a table.
 
     hf-recsys recommend --model runs/demo --user_id 5 --history "Toy Story (1995)" 260 --k 10
+    hf-recsys recommend --model runs/demo --history 260 --filter genres=Comedy,Drama decade=1990s
+    hf-recsys recommend --model runs/toys --history B0001 --filter price=10..50 --user_feature age=25
+    hf-recsys recommend --model runs/demo --similar_to "Heat (1995)" --k 5
 
-History items that are whole numbers are movie ids, anything else is a title (exact, case-insensitive or fuzzy
+History items that are whole numbers are item ids, anything else is a title (exact, case-insensitive or fuzzy
 match; an ambiguous title exits with the close matches). For a model whose item ids are strings (e.g. Amazon's
 "B07J3GH1W1"), nothing is parsed: an item that is a known id is that item, anything else a title. `--user_id`
-is read as a whole number for int user ids and taken as it is for string user ids. With no user and no history, the most popular movies
-are shown (cold start).
+is read as a whole number for int user ids and taken as it is for string user ids. With no user and no history,
+the most popular items are shown (cold start). `--filter NAME=V1,V2` keeps items with any of the values of an
+item field, `NAME=MIN..MAX` (either side may be empty) a numeric field's range (by bucket, see
+`hf_recsys.modeling.item_filters`); `--user_feature NAME=VALUE` describes the user (a multi field takes V1|V2).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import HfArgumentParser
 
@@ -29,25 +35,36 @@ class RecommendArguments:
     )
     history: list[str] = field(
         default_factory=list,
-        metadata={"help": "Watched movies, oldest first: movie ids (numbers) or titles.", "nargs": "*"},
+        metadata={
+            "help": "Items of the history, oldest first: item ids (numbers for int ids) or titles.",
+            "nargs": "*",
+        },
     )
     k: int = field(default=10, metadata={"help": "Number of recommendations."})
-    include_seen: bool = field(default=False, metadata={"help": "Allow movies of the history in the results."})
-    genres: list[str] | None = field(
-        default=None, metadata={"help": "Keep movies with any of these genres.", "nargs": "+"}
+    include_seen: bool = field(default=False, metadata={"help": "Allow items of the history in the results."})
+    filter: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Item field filters: NAME=V1,V2 (any of the values) or NAME=MIN..MAX (numeric).",
+            "nargs": "+",
+        },
     )
-    year_min: int | None = field(default=None, metadata={"help": "Keep movies released in or after this year."})
-    year_max: int | None = field(default=None, metadata={"help": "Keep movies released in or before this year."})
+    user_feature: list[str] | None = field(
+        default=None, metadata={"help": "Request-time user features: NAME=VALUE (multi fields: V1|V2).", "nargs": "+"}
+    )
+    similar_to: str | None = field(
+        default=None, metadata={"help": "Show the items most similar to this item id or title instead."}
+    )
     on_unknown: str = field(
         default="skip",
-        metadata={"help": "Unknown movie ids in the history: skip them or fail.", "choices": ["skip", "error"]},
+        metadata={"help": "Unknown item ids in the history: skip them or fail.", "choices": ["skip", "error"]},
     )
     revision: str | None = field(default=None, metadata={"help": "Hub revision (branch, tag or commit)."})
     device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda (default: cpu)."})
 
 
 def parse_history(items: list[str], id_type: str = "int") -> list[int | str]:
-    """CLI strings -> history: whole numbers are movie ids, anything else a title.
+    """CLI strings -> history: whole numbers are item ids, anything else a title.
 
     With string item ids (`id_type="str"`) every item stays a string: the recommender takes a known id as that
     item and anything else as a title ("0042" may be an item id, not the number 42).
@@ -67,22 +84,65 @@ def parse_user_id(user_id: str | None, id_type: str = "int") -> int | str | None
     return int(user_id)
 
 
+def _number(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+def parse_filters(specs: list[str] | None) -> dict[str, Any]:
+    """`["genres=Comedy,Drama", "price=10..50", "include_item_ids=1,2"]` -> the `filters` dict (`ValueError`
+    for a spec without `=` or a range that is not numbers)."""
+    filters: dict[str, Any] = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--filter {spec!r}: expected NAME=V1,V2 or NAME=MIN..MAX")
+        if ".." in value:
+            low, _, high = value.partition("..")
+            try:
+                filters[name] = {"min": _number(low), "max": _number(high)}
+            except ValueError:
+                raise ValueError(f"--filter {spec!r}: MIN..MAX must be numbers") from None
+        else:
+            values = [v.strip() for v in value.split(",") if v.strip()]
+            if name.endswith("_item_ids"):
+                values = parse_history(values)  # whole numbers are int ids (string ids stay strings)
+            filters[name] = values
+    return filters
+
+
+def parse_user_features(specs: list[str] | None) -> dict[str, Any] | None:
+    """`["age=25", "tags=a|b"]` -> `{"age": "25", "tags": "a|b"}` (encoded by the model's user_fields.json)."""
+    if not specs:
+        return None
+    out = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--user_feature {spec!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
 def format_table(recommendations: list[dict]) -> str:
-    """Plain-text table of recommendations (rank, movie id, title, year, genres, score)."""
-    rows = [("#", "movie_id", "title", "year", "genres", "score")]
+    """Plain-text table of recommendations: rank, item id, title (if any), the item fields, score."""
+    columns = ["#", "item_id"]
     for item in recommendations:
-        rows.append(
-            (
-                str(item["rank"]),
-                str(item["movie_id"]),
-                str(item["title"] or ""),
-                str(item.get("year") or ""),
-                "|".join(item.get("genres") or []),
-                f"{item['score']:.4f}",
-            )
-        )
-    widths = [min(max(len(row[i]) for row in rows), 60) for i in range(len(rows[0]))]
-    numeric = {0, 1, 3, 5}
+        columns += [key for key in item if key not in ("rank", "score", *columns)]
+    columns.append("score")
+    rows = [tuple(columns)]
+    for item in recommendations:
+        cells = []
+        for key in columns:
+            value = item.get("rank") if key == "#" else item.get(key)
+            if key == "score":
+                cells.append(f"{value:.4f}")
+            elif isinstance(value, list):
+                cells.append("|".join(map(str, value)))
+            else:
+                cells.append("" if value is None else str(value))
+        rows.append(tuple(cells))
+    widths = [min(max(len(row[i]) for row in rows), 60) for i in range(len(columns))]
+    numeric = {0, 1, len(columns) - 1}
     lines = []
     for n, row in enumerate(rows):
         cells = [
@@ -113,33 +173,39 @@ def main(argv: list[str] | None = None) -> int:
     from ..inference import Recommender
 
     hf_logging.disable_progress_bar()
-    filters = {
-        name: value
-        for name, value in (("genres", args.genres), ("year_min", args.year_min), ("year_max", args.year_max))
-        if value is not None
-    }
     recommender = Recommender.from_pretrained(args.model, revision=args.revision, device=args.device)
+    id_type = recommender.item_vocab.id_type
     try:
-        user_id = parse_user_id(args.user_id, recommender.user_vocab.id_type)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # skipped ids are printed below instead
-            result = recommender.recommend(
-                user_id=user_id,
-                history=parse_history(args.history, recommender.item_vocab.id_type),
-                k=args.k,
-                exclude_seen=not args.include_seen,
-                filters=filters or None,
-                on_unknown=args.on_unknown,
-            )
-    except (TypeError, ValueError) as error:
+        filters = parse_filters(args.filter)
+        for name in ("include_item_ids", "exclude_item_ids"):
+            if name in filters and id_type == "str":
+                filters[name] = [str(v) for v in filters[name]]
+        if args.similar_to is not None:
+            (item,) = parse_history([args.similar_to], id_type)
+            result = recommender.similar_items(item, k=args.k, filters=filters or None)
+            who = f"items similar to {args.similar_to!r}"
+        else:
+            user_id = parse_user_id(args.user_id, recommender.user_vocab.id_type)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # skipped ids are printed below instead
+                result = recommender.recommend(
+                    user_id=user_id,
+                    history=parse_history(args.history, id_type),
+                    k=args.k,
+                    exclude_seen=not args.include_seen,
+                    filters=filters or None,
+                    on_unknown=args.on_unknown,
+                    user_features=parse_user_features(args.user_feature),
+                )
+            who = "unknown user" if not result.known_user else f"user {user_id}"
+    except ValueError as error:  # every request error of the recommender is one (hf_recsys.modeling.errors)
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
-    for query, movie_id in result.resolved_titles.items():
-        if query != recommender.title(movie_id):
-            print(f"matched {query!r} -> {recommender.title(movie_id)!r} (movie id {movie_id})")
-    if result.skipped_movie_ids:
-        print(f"skipped unknown movie ids: {result.skipped_movie_ids}")
-    who = "unknown user" if not result.known_user else f"user {user_id}"
+    for query, item_id in result.resolved_titles.items():
+        if query != recommender.title(item_id):
+            print(f"matched {query!r} -> {recommender.title(item_id)!r} (item id {item_id})")
+    if result.skipped_item_ids:
+        print(f"skipped unknown item ids: {result.skipped_item_ids}")
     note = f"; the {result.truncated} oldest history items were not read" if result.truncated else ""
     print(f"{who}; strategy: {result.strategy}{note}")
     print(format_table(result))

@@ -4,10 +4,10 @@ Saved next to the model (see `save_pipeline_files`) so that anyone can run, with
 
     pipe = pipeline("next-item-recommendation", model="user/repo-or-folder", trust_remote_code=True)
     pipe({"user_id": 5, "history": ["Toy Story (1995)", 260]}, top_k=10)
-    # -> [{"movie_id": ..., "title": ..., "score": ...}, ...]
+    # -> [{"item_id": ..., "title": ..., "genres": [...], "score": ..., "rank": 1}, ...]
 
-All mapping logic (ids, titles, cold start, filters) is `Recommender`'s; this file only adapts the pipeline
-protocol (preprocess -> forward -> postprocess) to it. Imports: transformers, stdlib and sibling files only.
+All mapping logic (ids, titles, cold start, filters, user features) is `Recommender`'s; this file only adapts the
+pipeline protocol (preprocess -> forward -> postprocess) to it. Imports: transformers, stdlib and sibling files.
 """
 
 from __future__ import annotations
@@ -21,27 +21,32 @@ from typing import Any
 from transformers import Pipeline, PreTrainedModel
 from transformers.dynamic_module_utils import custom_object_save
 
-from .recommender import Recommender, load_vocabularies
-from .vocab import ITEM_VOCAB_FILE, USER_VOCAB_FILE, ItemVocab, UserVocab
+from .errors import InvalidRequestError
+from .fields import FIELDS_FORMAT, ITEM_FIELDS_FILE, USER_FIELDS_FILE
+from .recommender import Recommender
+from .run_files import load_run_fields, load_vocabularies
+from .vocab import ITEM_VOCAB_FILE, USER_VOCAB_FILE, ItemVocab, UserVocab, atomic_write_json
 
 __all__ = ["PIPELINE_TASK", "NextItemRecommendationPipeline", "pipeline_config_entry", "save_pipeline_files"]
 
 PIPELINE_TASK = "next-item-recommendation"
+INPUT_KEYS = ("user_id", "history", "user_features")
 
 
 class NextItemRecommendationPipeline(Pipeline):
-    """Top-k next movies for a user and/or a history of movie ids or titles.
+    """Top-k next items for a user and/or a history of item ids or titles.
 
-    Inputs (one request): a dict `{"user_id": int | str | None, "history": [ids or titles]}` or a bare list of movie
-    ids/titles (the history). A list of such dicts (or of lists) is a batch, scored one forward pass per
-    `batch_size` (default 256) requests. Parameters (at construction or per call): `top_k` (default 10),
-    `exclude_seen`, `filters`, `on_unknown` (see `Recommender.recommend`).
+    Inputs (one request): a dict `{"user_id": int | str | None, "history": [ids or titles], "user_features":
+    {field: raw value}}` (every key optional) or a bare list of item ids/titles (the history). A list of such dicts
+    (or of lists) is a batch, scored one forward pass per `batch_size` (default 256) requests. Parameters (at
+    construction or per call): `top_k` (default 10), `exclude_seen`, `filters`, `on_unknown` (see
+    `Recommender.recommend`).
 
-    Output: `[{"movie_id": int | str, "title": str | None, "score": float}, ...]` best first (a list of those per
-    request for a batch).
+    Output: `Recommender`'s result dicts, `[{"item_id", "score", "rank"[, "title"][, <item fields>]}, ...]` best
+    first (a list of those per request for a batch). Errors: those of `Recommender` (errors.py).
 
-    The vocabularies are read from where the model came from (`model.name_or_path`: a folder or a Hub repo id),
-    or passed as `item_vocab` / `user_vocab`.
+    The vocabularies and feature fields are read from where the model came from (`model.name_or_path`: a folder or
+    a Hub repo id), or passed as `item_vocab` / `user_vocab` (and `item_fields` / `user_fields`).
     """
 
     _load_tokenizer = False
@@ -55,20 +60,27 @@ class NextItemRecommendationPipeline(Pipeline):
         model: PreTrainedModel,
         item_vocab: ItemVocab | None = None,
         user_vocab: UserVocab | None = None,
+        item_fields: list[dict[str, Any]] | None = None,
+        user_fields: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, **kwargs)
+        source = getattr(self.model, "name_or_path", None) or getattr(self.model.config, "_name_or_path", None)
         if item_vocab is None or user_vocab is None:
-            source = getattr(self.model, "name_or_path", None) or getattr(self.model.config, "_name_or_path", None)
             if not source:
                 raise ValueError(
                     "cannot find the vocabularies: the model was not loaded from a folder or Hub repo; pass "
                     "item_vocab= and user_vocab="
                 )
-            loaded_items, loaded_users, _ = load_vocabularies(source)
+            loaded_items, loaded_users, commit = load_vocabularies(source)
             item_vocab = item_vocab or loaded_items
             user_vocab = user_vocab or loaded_users
-        self.recommender = Recommender(self.model, item_vocab, user_vocab, device=self.device)
+            if item_fields is None and user_fields is None:
+                fields = load_run_fields(source, revision=commit)
+                item_fields, user_fields = fields["item"], fields["user"]
+        self.recommender = Recommender(
+            self.model, item_vocab, user_vocab, device=self.device, item_fields=item_fields, user_fields=user_fields
+        )
 
     def _sanitize_parameters(
         self,
@@ -79,7 +91,7 @@ class NextItemRecommendationPipeline(Pipeline):
         **kwargs: Any,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         if kwargs:
-            raise TypeError(
+            raise InvalidRequestError(
                 f"unexpected pipeline arguments {sorted(kwargs)}; expected top_k, exclude_seen, filters, on_unknown"
             )
         preprocess: dict[str, Any] = {}
@@ -92,16 +104,16 @@ class NextItemRecommendationPipeline(Pipeline):
 
     @staticmethod
     def _as_request(inputs: Any) -> dict[str, Any]:
-        """One pipeline input -> `Recommender` request fields (`user_id`, `history`)."""
+        """One pipeline input -> `Recommender` request fields (`user_id`, `history`, `user_features`)."""
         if isinstance(inputs, Mapping):
-            unknown = sorted(set(inputs) - {"user_id", "history"})
+            unknown = sorted(map(str, set(inputs) - set(INPUT_KEYS)))
             if unknown:
-                raise ValueError(f"unknown input keys {unknown}; expected 'user_id' and/or 'history'")
-            return {"user_id": inputs.get("user_id"), "history": inputs.get("history")}
+                raise InvalidRequestError(f"unknown input keys {unknown}; expected some of {list(INPUT_KEYS)}")
+            return {key: inputs[key] for key in INPUT_KEYS if key in inputs}
         if isinstance(inputs, (list, tuple)):
             return {"history": list(inputs)}
-        raise TypeError(
-            f"pipeline input must be a dict {{'user_id': ..., 'history': [...]}} or a list of movie ids/titles, "
+        raise InvalidRequestError(
+            f"pipeline input must be a dict {{'user_id': ..., 'history': [...]}} or a list of item ids/titles, "
             f"got {type(inputs).__name__} {inputs!r}"
         )
 
@@ -136,16 +148,21 @@ class NextItemRecommendationPipeline(Pipeline):
         return {"result": result}
 
     def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            {"movie_id": item["movie_id"], "title": item["title"], "score": item["score"]}
-            for item in model_outputs["result"]
-        ]
+        return [dict(item) for item in model_outputs["result"]]
 
     def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> None:
-        """Save model, code (model + pipeline) and vocabularies: the folder works with `pipeline(...)` alone."""
+        """Save model, code (model + pipeline), vocabularies and feature fields: the folder works with
+        `pipeline(...)` alone."""
         super().save_pretrained(save_directory, **kwargs)
-        self.recommender.item_vocab.save(Path(save_directory) / ITEM_VOCAB_FILE)
-        self.recommender.user_vocab.save(Path(save_directory) / USER_VOCAB_FILE)
+        folder = Path(save_directory)
+        self.recommender.item_vocab.save(folder / ITEM_VOCAB_FILE)
+        self.recommender.user_vocab.save(folder / USER_VOCAB_FILE)
+        for name, fields in (
+            (ITEM_FIELDS_FILE, self.recommender.item_fields_data),
+            (USER_FIELDS_FILE, self.recommender.user_fields_data),
+        ):
+            if fields is not None:
+                atomic_write_json(folder / name, {"format": FIELDS_FORMAT, "version": 1, "fields": fields})
         save_pipeline_files(save_directory, self.model)
 
 

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UnknownItemError
+
 __all__ = [
     "ID_TYPES",
     "ITEM_VOCAB_FILE",
@@ -61,18 +63,6 @@ _USER_FORMAT = "hf_recsys.UserVocab"
 _FORMAT_VERSION = 3  # newest version this module reads; 1 = ids ascending, 2 = any order, 3 = + "id_type"
 ID_TYPES = ("int", "str")
 _PLURAL = {"int": "integers", "str": "strings"}
-
-
-class UnknownItemError(KeyError):
-    """A movie id that is not in the vocabulary (a ``KeyError`` that names the id, an int or a str)."""
-
-    def __init__(self, movie_id: Any, num_items: int | None = None) -> None:
-        self.movie_id = movie_id
-        detail = f" (vocabulary has {num_items} movies)" if num_items is not None else ""
-        super().__init__(f"movie id {movie_id!r} is not in the item vocabulary{detail}")
-
-    def __str__(self) -> str:  # KeyError would repr() the message and add quotes
-        return str(self.args[0])
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
