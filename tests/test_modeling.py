@@ -1273,3 +1273,13 @@ def test_set_user_features_needs_a_model_that_reads_user_features():
         model.set_user_features({**values, "gender": values["gender"] + 3})
     with pytest.raises(ValueError, match="age"):
         model.set_user_features({"gender": values["gender"]})
+
+
+def test_feature_bags_read_an_empty_history():
+    """A user token alone (prepend, empty history) with item fields: the bags see a (B, 0, width) input."""
+    model = make_model(user_conditioning="prepend", **SIDES)
+    set_side_features(model)
+    empty = torch.zeros(2, 0, dtype=torch.long)
+    assert model.rec_transformer.embeddings.side_vectors(empty).shape == (2, 0, model.config.hidden_size)
+    out = model.recommend(empty, user_ids=torch.tensor([1, 2]), k=3, exclude_seen=False)
+    assert out.item_ids.shape == (2, 3) and bool((out.item_ids > 0).all())

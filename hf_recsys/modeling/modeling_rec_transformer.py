@@ -136,7 +136,7 @@ class FeatureBags(nn.Module):
         """(..., sum of widths) values -> (..., H)."""
         flat = values.reshape(-1, values.shape[-1])
         x = sum(bag(v) for bag, v in zip(self.bags, flat.split(self.widths, dim=1), strict=True))
-        return x.view(*values.shape[:-1], -1)
+        return x.view(*values.shape[:-1], x.shape[-1])  # x.shape[-1], not -1: an empty batch has no rows
 
 
 class RecTransformerEmbeddings(nn.Module):
