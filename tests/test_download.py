@@ -173,6 +173,7 @@ def test_download_build_and_reload(tmp_path, server, monkeypatch) -> None:
         "protocol": "leave-one-out",
         "min_rating": None,
         "k_core": None,
+        "filters": {"filters": []},
         "archive": "ml-1m.zip",
         "archive_md5": digest,
         "download_url": url,

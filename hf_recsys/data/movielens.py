@@ -84,19 +84,10 @@ import pyarrow.csv as pacsv
 from datasets.utils.tqdm import tqdm as hf_tqdm
 from transformers.utils import logging
 
-from . import splits as _splits_module
-from .splits import (
-    PROTOCOLS,
-    ROW_FEATURES,
-    SPLITS,
-    Sequences,
-    SplitRowsBuilder,
-    check_protocol_options,
-    leave_one_out,
-    protocol_fractions,
-    seed_windows,
-    temporal,
-)
+from .filters import FilterReport
+from .interaction_log import ITEM, ROW, TIME, USER, InteractionLog, _digest
+from .log_pipeline import prepare_log
+from .splits import PROTOCOLS, ROW_FEATURES, SPLITS, SplitRowsBuilder, check_protocol_options, protocol_fractions
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
 
 __all__ = [
@@ -119,8 +110,7 @@ __all__ = [
     "Release",
     "UserMetadata",
     "age_group",
-    "chronological_order",
-    "k_core",
+    "interaction_log",
     "load_movielens",
     "parse_year",
     "push_dataset_to_hub",
@@ -560,6 +550,34 @@ def _apply_id_map(values: np.ndarray, mapping: tuple[np.ndarray, np.ndarray], pa
     return orig_sorted[pos]
 
 
+RATING = "rating"
+"""The column of the ratings in the :class:`InteractionLog` of an official release (``min_rating`` filters it)."""
+
+
+def interaction_log(inter: Interactions, inputs: _Inputs | None = None, source: str | None = None) -> InteractionLog:
+    """The generic pipeline's input (:mod:`hf_recsys.data.log_pipeline`) from interactions read here.
+
+    Columns ``user_id``, ``item_id`` (int64 original ids), ``timestamp`` (int64 seconds; all null without ratings,
+    i.e. for a SASRec-format file, whose file order is the time order), ``rating`` (when the file has ratings) and
+    ``row`` (file order, which breaks time ties as it always did).
+    """
+    has_time = inter.ratings is not None
+    columns: dict[str, pa.Array] = {
+        USER: pa.array(inter.users.astype(np.int64)),
+        ITEM: pa.array(inter.items.astype(np.int64)),
+        TIME: pa.array(inter.timestamps.astype(np.int64)) if has_time else pa.nulls(len(inter), pa.int64()),
+    }
+    if inter.ratings is not None:
+        columns[RATING] = pa.array(inter.ratings)
+    columns[ROW] = pa.array(np.arange(len(inter), dtype=np.int64))
+    files = [] if inputs is None else [str(p) for p in inputs.files()]
+    if source is None:
+        path = None if inputs is None else (inputs.ratings or inputs.sequences)
+        source = "MovieLens interactions" if path is None else str(path)
+    fmt = "movielens" if has_time else "sasrec"
+    return InteractionLog(pa.table(columns), source, fmt, _digest([files, source, fmt]), "s" if has_time else None)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Side information (small files: plain Python)
 # ---------------------------------------------------------------------------------------------------------
@@ -974,41 +992,6 @@ def _extract_zip(archive: Path, root: Path, key: str, *, force: bool = False) ->
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Interactions -> sorted sequences -> split rows
-# ---------------------------------------------------------------------------------------------------------
-def k_core(inter: Interactions, k: int) -> Interactions:
-    """Iteratively drop users and items with fewer than ``k`` interactions until none is left."""
-    _, u_codes = np.unique(inter.users, return_inverse=True)
-    _, i_codes = np.unique(inter.items, return_inverse=True)
-    keep = np.ones(len(inter), dtype=bool)
-    while True:
-        u_cnt = np.bincount(u_codes[keep], minlength=u_codes.max(initial=0) + 1)
-        i_cnt = np.bincount(i_codes[keep], minlength=i_codes.max(initial=0) + 1)
-        new_keep = keep & (u_cnt[u_codes] >= k) & (i_cnt[i_codes] >= k)
-        if np.array_equal(new_keep, keep):
-            break
-        keep = new_keep
-    return inter.take(np.flatnonzero(keep))
-
-
-def chronological_order(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
-    """Permutation sorting by (user, timestamp), ties kept in file order (a stable sort).
-
-    One stable argsort of a combined int64 key: real files are grouped by user, which the stable
-    sort (timsort/radix) exploits, so this is several times faster than ``np.lexsort`` on ML-20M.
-    """
-    if users.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    u_min, u_max = int(users.min()), int(users.max())
-    t_min, t_max = int(timestamps.min()), int(timestamps.max())
-    span = t_max - t_min + 1
-    if (u_max - u_min + 1) * span < 2**62:
-        key = (users.astype(np.int64) - u_min) * span + (timestamps.astype(np.int64) - t_min)
-        return np.argsort(key, kind="stable")
-    return np.lexsort((timestamps, users))  # lexsort is stable too
-
-
-# ---------------------------------------------------------------------------------------------------------
 # The builder
 # ---------------------------------------------------------------------------------------------------------
 @dataclass
@@ -1060,6 +1043,17 @@ class MovieLensConfig(datasets.BuilderConfig):
         """(test, validation) fractions with the protocol defaults filled in (`splits.protocol_fractions`)."""
         return protocol_fractions(self.protocol, self.test_fraction, self.validation_fraction)
 
+    def filter_spec(self) -> list[tuple[str, dict[str, Any]]]:
+        """The generic filters (:func:`~hf_recsys.data.filters.apply_filters` entries) these options ask for:
+        ``min_rating`` on the ``rating`` column, then ``k_core`` with the same k for users and items. MovieLens has
+        no ``min_history``: a user too short for a split simply gets no row there, as it always did."""
+        spec: list[tuple[str, dict[str, Any]]] = []
+        if self.min_rating is not None:
+            spec.append(("min_rating", {"column": RATING, "threshold": self.min_rating}))
+        if self.k_core:
+            spec.append(("k_core", {"user_k": int(self.k_core), "item_k": int(self.k_core)}))
+        return spec
+
     def cache_params(self) -> dict[str, Any]:
         """All option values as JSON-friendly data (for the cache key)."""
         skip = {"data_files", "description"}
@@ -1067,18 +1061,25 @@ class MovieLensConfig(datasets.BuilderConfig):
         return json.loads(json.dumps(params, sort_keys=True, default=str))
 
 
-_VERSION = datasets.Version("1.1.0")  # bump when the builder's output (rows, vocabularies, info) changes
+_VERSION = datasets.Version("1.2.0")  # bump when the builder's output (rows, vocabularies, info) changes
 _INFO_DESCRIPTION = "MovieLens ratings as tokenized next-movie examples (history -> target)."
 
 
-def _module_sources_digest() -> str:
-    """Digest of the code that shapes the prepared data: this module and the vocabulary module.
+# the modules that turn the log this module reads into rows: the shared pipeline of every builder
+_PIPELINE_MODULES = tuple(
+    f"{__package__}.{name}"
+    for name in ("log_pipeline", "filters", "interaction_log", "input_errors", "splits", "vocab")
+)
 
-    Editing the parsing, splitting or tokenization code invalidates caches; unrelated modules
+
+def _module_sources_digest() -> str:
+    """Digest of the code that shapes the prepared data: this module, the shared pipeline and the vocabularies.
+
+    Editing the parsing, filtering, splitting or tokenization code invalidates caches; unrelated modules
     (collator, models) do not.
     """
     h = hashlib.sha256()
-    for module in (__name__, _splits_module.__name__, ItemVocab.__module__):
+    for module in (__name__, *_PIPELINE_MODULES, ItemVocab.__module__):
         path = Path(sys.modules[module].__file__ or "")
         h.update(module.encode())
         h.update(path.read_bytes())
@@ -1425,36 +1426,22 @@ class MovieLensBuilder(SplitRowsBuilder):
         if cfg.min_rating is not None and inputs.ratings is None:
             raise ValueError(f"min_rating={cfg.min_rating} needs ratings; {inputs.description} has none")
         inter, movies, users_meta = self._read_inputs(inputs)
-        n_raw = len(inter)
-        if cfg.k_core:
-            inter = k_core(inter, int(cfg.k_core))
-        if len(inter) == 0:
-            raise DataFormatError("no interactions left after filtering", inputs.ratings or inputs.sequences)
-
-        inter = inter.take(chronological_order(inter.users, inter.timestamps))
-        item_vocab = self._item_vocab(np.unique(inter.items), movies)
-        user_ids, lengths = np.unique(inter.users, return_counts=True)
-        user_vocab = self._user_vocab(user_ids, users_meta)
-        seqs = Sequences(
-            user_ids=user_ids.astype(np.int64),
-            offsets=(np.cumsum(lengths) - lengths).astype(np.int64),
-            lengths=lengths.astype(np.int64),
-            tokens=item_vocab.encode_many(inter.items),
-            timestamps=inter.timestamps.astype(np.int64),
-        )
+        log = interaction_log(inter, inputs)
         del inter
-
-        test_frac, val_frac = cfg.fractions()
-        extra: dict[str, Any] = {}
-        if cfg.protocol == "leave-one-out":
-            rows = leave_one_out(seqs)
-        elif cfg.protocol == "seed-windows":
-            rows = seed_windows(seqs, cfg.window_size, cfg.window_step, test_frac, val_frac, cfg.seed)
-        else:
-            rows, extra = temporal(seqs, test_frac, val_frac)
+        # the generic pipeline from here on: sort, filters, vocabularies (with MovieLens' side information), rows
+        prep = prepare_log(
+            log,
+            cfg.filter_spec(),
+            cfg,
+            item_vocab=functools.partial(self._item_vocab, movies=movies),
+            user_vocab=functools.partial(self._user_vocab, meta=users_meta),
+            no_time_expected="the official ratings file: the SASRec-format file has no timestamps",
+        )
+        del log
+        seqs, rows, item_vocab, user_vocab = prep.seqs, prep.rows, prep.items, prep.users
 
         save_vocabs(self._output_dir, item_vocab, user_vocab)
-        data = self._describe(inputs, user_vocab.num_users, item_vocab.num_items, int(seqs.tokens.size))
+        data = self._describe(inputs, user_vocab.num_users, item_vocab.num_items, prep.num_interactions, prep.report)
         self.info.description = f"{_INFO_DESCRIPTION} Source: {data['description']}"  # saved in dataset_info.json
         summary = {
             "config_name": cfg.name,
@@ -1464,13 +1451,14 @@ class MovieLensBuilder(SplitRowsBuilder):
             "files": [str(p) for p in inputs.files()],
             "num_users": user_vocab.num_users,
             "num_items": item_vocab.num_items,
-            "num_interactions": int(seqs.tokens.size),
-            "num_interactions_before_filters": n_raw,
+            "num_interactions": prep.num_interactions,
+            "num_interactions_before_filters": prep.num_before_filters,
             "has_timestamps": bool(np.any(seqs.timestamps)),
             "num_rows": {split: len(r) for split, r in rows.items()},
             "options": cfg.cache_params(),
+            "filters": prep.report.to_dict(),
             "data": data,
-            **extra,
+            **prep.cuts,
         }
         atomic_write_json(Path(self._output_dir) / INFO_FILE, summary)
         # datasets cannot read back a split with no rows: leave it out (load_movielens adds it empty)
@@ -1483,7 +1471,9 @@ class MovieLensBuilder(SplitRowsBuilder):
             if split not in empty
         ]
 
-    def _describe(self, inputs: _Inputs, num_users: int, num_items: int, num_interactions: int) -> dict[str, Any]:
+    def _describe(
+        self, inputs: _Inputs, num_users: int, num_items: int, num_interactions: int, report: FilterReport
+    ) -> dict[str, Any]:
         """What :meth:`MovieLensData.describe` returns, from what this preparation read (stored in the info file)."""
         cfg = self.config
         if cfg.name == "sequences":
@@ -1525,15 +1515,15 @@ class MovieLensBuilder(SplitRowsBuilder):
             "protocol": cfg.protocol,
             "min_rating": cfg.min_rating,
             "k_core": cfg.k_core,
+            "filters": report.to_dict(),
             "archive": inputs.archive_name,
             "archive_md5": inputs.md5,
             "download_url": inputs.url if inputs.downloaded else None,
         }
 
     def _read_inputs(self, inputs: _Inputs) -> tuple[Interactions, MovieMetadata | None, UserMetadata | None]:
-        cfg = self.config
         if inputs.ratings is not None:
-            inter = read_ratings(inputs.ratings, min_rating=cfg.min_rating)
+            inter = read_ratings(inputs.ratings)  # min_rating: a filter of the shared pipeline
         else:
             assert inputs.sequences is not None
             inter = read_sasrec(inputs.sequences)
@@ -1551,10 +1541,10 @@ class MovieLensBuilder(SplitRowsBuilder):
         return inter, movies, users
 
     @staticmethod
-    def _item_vocab(item_ids: np.ndarray, movies: MovieMetadata | None) -> ItemVocab:
+    def _item_vocab(ids: list[int], movies: MovieMetadata | None) -> ItemVocab:
+        """The item vocabulary of the (ascending) movie ids, with titles, years and genres when there are any."""
         if movies is None:
-            return ItemVocab(item_ids.tolist())
-        ids = item_ids.tolist()
+            return ItemVocab(ids)
         return ItemVocab(
             ids,
             titles=[movies.titles.get(i) for i in ids],
@@ -1564,8 +1554,8 @@ class MovieLensBuilder(SplitRowsBuilder):
         )
 
     @staticmethod
-    def _user_vocab(user_ids: np.ndarray, meta: UserMetadata | None) -> UserVocab:
-        ids = user_ids.tolist()
+    def _user_vocab(ids: list[int], meta: UserMetadata | None) -> UserVocab:
+        """The user vocabulary of the (ascending) user ids, with gender, age group and occupation when known."""
         if meta is None:
             return UserVocab(ids)
         return UserVocab(
