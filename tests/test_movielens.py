@@ -31,6 +31,7 @@ from hf_recsys.data import (
     ItemVocab,
     MissingDataError,
     MovieLensBuilder,
+    load_interactions,
     load_movielens,
     push_dataset_to_hub,
 )
@@ -662,6 +663,72 @@ def test_real_ml_latest_small(tmp_path, real_data) -> None:
     data = load("ml-latest-small", real_data, tmp_path)
     assert (data.users.num_users, data.items.num_items, data.interactions_count) == (610, 9724, 100_836)
     _check_leave_one_out(data)
+
+
+# --------------------------------------------------------------------------------------------------------
+# One code path: load_movielens and load_interactions on the same ratings give the same splits
+# --------------------------------------------------------------------------------------------------------
+ROW_COLUMNS = ("user_id", "user_index", "input_ids", "target", "timestamp")
+SAME_PATH_CASES = [
+    ("leave-one-out", {}),
+    ("seed-windows", {"seed": 3}),
+    ("temporal", {}),
+    ("leave-one-out", {"min_rating": 4}),
+    ("seed-windows", {"min_rating": 3, "k_core": 2}),
+]
+
+
+def _as_interactions(u_data: Path, csv: Path) -> Path:
+    """ML-100K's ``u.data`` (tab-separated, no header) as a CSV that ``load_interactions`` reads."""
+    lines = ["user_id,item_id,rating,timestamp"]
+    lines += [",".join(line.split("\t")) for line in u_data.read_text().splitlines() if line.strip()]
+    return _write(csv, lines)
+
+
+def _generic_twin(csv: Path, cache: Path, protocol: str, options: dict):
+    """``load_interactions`` with the options of a ``load_movielens`` call (MovieLens has no min_history)."""
+    filters = []
+    if "min_rating" in options:
+        filters.append({"name": "min_rating", "column": "rating", "threshold": options["min_rating"]})
+    if "k_core" in options:
+        filters.append({"k_core": {"user_k": options["k_core"], "item_k": options["k_core"]}})
+    rest = {k: v for k, v in options.items() if k not in ("min_rating", "k_core")}
+    return load_interactions(
+        csv, time_column="timestamp", filters=filters, min_history=None, protocol=protocol, cache_dir=cache, **rest
+    )
+
+
+def _assert_same_splits(movielens, generic) -> None:
+    # both vocabularies give tokens 1..n (users 1..m) in ascending id order, so the token ids coincide
+    assert movielens.items.item_ids.tolist() == generic.items.item_ids.tolist()
+    assert movielens.users.user_ids.tolist() == generic.users.user_ids.tolist()
+    assert movielens.interactions_count == generic.interactions_count
+    for split in ("train", "validation", "test"):
+        a, b = movielens.dataset[split], generic.dataset[split]
+        assert a.num_rows == b.num_rows, split
+        for column in ROW_COLUMNS:
+            assert a[column] == b[column], (split, column)
+    # the filters are the same functions, reported the same way
+    assert movielens.info["filters"] == generic.info["filters"]
+
+
+@pytest.mark.parametrize(("protocol", "options"), SAME_PATH_CASES)
+def test_movielens_and_load_interactions_give_the_same_splits(tmp_path, protocol, options) -> None:
+    folder = write_ml100k(tmp_path / "d")
+    movielens = load("ml-100k", folder, tmp_path, protocol=protocol, **options)
+    csv = _as_interactions(folder / "u.data", tmp_path / "log" / "u_data.csv")
+    _assert_same_splits(movielens, _generic_twin(csv, tmp_path / "generic", protocol, options))
+    assert movielens.items.title(movielens.items.encode(1)) == "Toy Story (1995)"  # MovieLens keeps its metadata
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("protocol", "options"), SAME_PATH_CASES)
+def test_real_ml100k_movielens_and_load_interactions_give_the_same_splits(
+    tmp_path, real_data, protocol, options
+) -> None:
+    movielens = load("ml-100k", real_data, tmp_path, protocol=protocol, **options)
+    csv = _as_interactions(real_data / "movielens-100k" / "u.data", tmp_path / "log" / "u_data.csv")
+    _assert_same_splits(movielens, _generic_twin(csv, tmp_path / "generic", protocol, options))
 
 
 def _check_leave_one_out(data) -> None:
