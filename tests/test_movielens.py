@@ -33,6 +33,8 @@ from hf_recsys.data import (
     MovieLensBuilder,
     load_interactions,
     load_movielens,
+    movielens_builder,
+    movielens_releases,
     push_dataset_to_hub,
 )
 from hf_recsys.data import movielens as ml
@@ -77,7 +79,7 @@ def _write(path: Path, lines: list[str], crlf: bool = False, encoding: str = "ut
 
 def write_ml100k(folder: Path, ratings=RATINGS, crlf: bool = False) -> Path:
     _write(folder / "u.data", [f"{u}\t{m}\t{r}\t{t}" for u, m, r, t in ratings], crlf)
-    genres = list(ml._GENRES_100K)
+    genres = list(movielens_releases._GENRES_100K)
     _write(folder / "u.genre", [f"{g}|{i}" for i, g in enumerate(genres)], crlf)
     items = []
     for mid, (title, gs) in MOVIES.items():
@@ -497,7 +499,7 @@ def test_cache_reuse_and_invalidation(tmp_path, monkeypatch) -> None:
     changed = load("ml-1m", folder, tmp_path)
     assert changed.cache_dir != first.cache_dir and changed.interactions_count == len(RATINGS) + 1
     # the code changed
-    monkeypatch.setattr(ml, "_module_sources_digest", lambda: "edited")
+    monkeypatch.setattr(movielens_builder, "_module_sources_digest", lambda: "edited")
     assert load("ml-1m", folder, tmp_path).cache_dir != changed.cache_dir
 
 
