@@ -62,9 +62,10 @@ class MovieLensData:
         SASRec-format file, 3,416 items, the ML-1M of published results; ``sequences``: a user's file),
         ``source_file`` (name of the file read), ``description`` (one sentence), ``num_users``,
         ``num_items``, ``num_interactions`` (after filters), ``url`` (homepage or None), ``license`` (short
-        text or None), plus ``protocol``, ``min_rating``, ``k_core``, ``archive``, ``archive_md5`` and
-        ``download_url`` (None when not applicable). Recorded when the builder prepared the data, so it
-        costs nothing and is the same on a cached reload.
+        text or None), plus ``protocol``, ``min_rating``, ``k_core``, ``filters`` (what each filter removed: the
+        :class:`~hf_recsys.data.filters.FilterReport` as a dict, as ``load_interactions`` reports it),
+        ``archive``, ``archive_md5`` and ``download_url`` (None when not applicable). Recorded when the builder
+        prepared the data, so it costs nothing and is the same on a cached reload.
         """
         data = self.info.get("data")
         if data is None:  # an info file written before describe() existed
