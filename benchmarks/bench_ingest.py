@@ -156,8 +156,11 @@ def write_synthetic_log(path: Path, rows: int, seed: int = 0, chunk_rows: int = 
 # The measurement (in a fresh process per size)
 # ---------------------------------------------------------------------------------------------------------------
 def _instrument(mod: Any) -> dict[str, float]:
-    """Wrap the stages that ``hf_recsys.data.interactions`` calls with timers (this process only); return the
-    totals dict they fill. Only the names in that module are replaced, so each stage is counted once."""
+    """Wrap the stages that ``hf_recsys.data.interactions`` and the shared pipeline it calls
+    (``hf_recsys.data.log_pipeline``) run with timers (this process only); return the totals dict they fill. Only
+    the names in those modules are replaced, so each stage is counted once."""
+    from hf_recsys.data import log_pipeline as pipe
+
     times: dict[str, float] = defaultdict(float)
 
     def timed(stage: str, fn: Any) -> Any:
@@ -173,16 +176,16 @@ def _instrument(mod: Any) -> dict[str, float]:
 
     builder = mod.InteractionsBuilder
     mod.read_interactions = timed("read", mod.read_interactions)
-    mod.chronological = timed("sort", mod.chronological)
-    mod.apply_filters = timed("filters", mod.apply_filters)
+    pipe.chronological = timed("sort", pipe.chronological)
+    pipe.apply_filters = timed("filters", pipe.apply_filters)
     mod.save_vocabs = timed("vocabularies", mod.save_vocabs)
-    mod._splits.leave_one_out = timed("splits", mod._splits.leave_one_out)
-    builder._sequences = staticmethod(timed("ids+tokens", builder.__dict__["_sequences"].__func__))
+    pipe._splits.leave_one_out = timed("splits", pipe._splits.leave_one_out)
+    pipe.sequences = timed("ids+tokens", pipe.sequences)
     builder._prepare_split = timed("Arrow write", builder._prepare_split)
     for name in ("ItemVocab", "UserVocab"):
-        base = getattr(mod, name)
+        base = getattr(pipe, name)
         attrs = {"__init__": timed("vocabularies", base.__init__), "__module__": base.__module__}
-        setattr(mod, name, type(name, (base,), attrs))  # same NUM_SPECIAL, module and behaviour
+        setattr(pipe, name, type(name, (base,), attrs))  # same NUM_SPECIAL, module and behaviour
     return times
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from hf_recsys.data import ChecksumMismatchError, MissingDataError, load_movielens
+from hf_recsys.data import ChecksumMismatchError, MissingDataError, load_movielens, movielens_download
 from hf_recsys.data import movielens as ml
 
 # (user, movie, rating, timestamp); per user in time order: 1: 10, 20, 30, 40; 2: 20, 30, 50; 3: 40, 10, 50, 20
@@ -173,13 +173,14 @@ def test_download_build_and_reload(tmp_path, server, monkeypatch) -> None:
         "protocol": "leave-one-out",
         "min_rating": None,
         "k_core": None,
+        "filters": {"filters": []},
         "archive": "ml-1m.zip",
         "archive_md5": digest,
         "download_url": url,
     }
     assert "downloaded from" in data.info["source"]
     # the verified archive sits in the download cache under a digest of its URL, nothing else beside it
-    archive = cache / "downloads" / "movielens" / ml._url_digest(url) / "ml-1m.zip"
+    archive = cache / "downloads" / "movielens" / movielens_download._url_digest(url) / "ml-1m.zip"
     assert archive.is_file() and hashlib.md5(archive.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in archive.parent.iterdir()) == ["ml-1m.zip", "ml-1m.zip.md5"]
     assert not [p for p in cache.rglob("*") if p.name.endswith((".incomplete", ".tmp"))]
@@ -233,7 +234,14 @@ def test_corrupt_cached_archive_is_downloaded_again(tmp_path, server, monkeypatc
     monkeypatch.setenv(ml.GROUPLENS_URL_ENV, server.url)
     monkeypatch.setenv(ml.GROUPLENS_MD5_ENV, digest)
     load_movielens("ml-1m", cache_dir=tmp_path / "cache")
-    archive = tmp_path / "cache" / "downloads" / "movielens" / ml._url_digest(f"{server.url}/ml-1m.zip") / "ml-1m.zip"
+    archive = (
+        tmp_path
+        / "cache"
+        / "downloads"
+        / "movielens"
+        / movielens_download._url_digest(f"{server.url}/ml-1m.zip")
+        / "ml-1m.zip"
+    )
     archive.write_bytes(archive.read_bytes()[:100])  # e.g. a disk problem
     data = load_movielens("ml-1m", cache_dir=tmp_path / "cache", protocol="temporal")  # a new build reads it
     assert server.requests["/ml-1m.zip"] == 2 and hashlib.md5(archive.read_bytes()).hexdigest() == digest

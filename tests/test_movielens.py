@@ -31,10 +31,14 @@ from hf_recsys.data import (
     ItemVocab,
     MissingDataError,
     MovieLensBuilder,
+    load_interactions,
     load_movielens,
+    movielens_builder,
+    movielens_releases,
     push_dataset_to_hub,
 )
 from hf_recsys.data import movielens as ml
+from hf_recsys.data.interaction_log import chronological
 
 REAL_DATA = Path(os.environ.get("HF_RECSYS_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -75,7 +79,7 @@ def _write(path: Path, lines: list[str], crlf: bool = False, encoding: str = "ut
 
 def write_ml100k(folder: Path, ratings=RATINGS, crlf: bool = False) -> Path:
     _write(folder / "u.data", [f"{u}\t{m}\t{r}\t{t}" for u, m, r, t in ratings], crlf)
-    genres = list(ml._GENRES_100K)
+    genres = list(movielens_releases._GENRES_100K)
     _write(folder / "u.genre", [f"{g}|{i}" for i, g in enumerate(genres)], crlf)
     items = []
     for mid, (title, gs) in MOVIES.items():
@@ -495,7 +499,7 @@ def test_cache_reuse_and_invalidation(tmp_path, monkeypatch) -> None:
     changed = load("ml-1m", folder, tmp_path)
     assert changed.cache_dir != first.cache_dir and changed.interactions_count == len(RATINGS) + 1
     # the code changed
-    monkeypatch.setattr(ml, "_module_sources_digest", lambda: "edited")
+    monkeypatch.setattr(movielens_builder, "_module_sources_digest", lambda: "edited")
     assert load("ml-1m", folder, tmp_path).cache_dir != changed.cache_dir
 
 
@@ -663,6 +667,72 @@ def test_real_ml_latest_small(tmp_path, real_data) -> None:
     _check_leave_one_out(data)
 
 
+# --------------------------------------------------------------------------------------------------------
+# One code path: load_movielens and load_interactions on the same ratings give the same splits
+# --------------------------------------------------------------------------------------------------------
+ROW_COLUMNS = ("user_id", "user_index", "input_ids", "target", "timestamp")
+SAME_PATH_CASES = [
+    ("leave-one-out", {}),
+    ("seed-windows", {"seed": 3}),
+    ("temporal", {}),
+    ("leave-one-out", {"min_rating": 4}),
+    ("seed-windows", {"min_rating": 3, "k_core": 2}),
+]
+
+
+def _as_interactions(u_data: Path, csv: Path) -> Path:
+    """ML-100K's ``u.data`` (tab-separated, no header) as a CSV that ``load_interactions`` reads."""
+    lines = ["user_id,item_id,rating,timestamp"]
+    lines += [",".join(line.split("\t")) for line in u_data.read_text().splitlines() if line.strip()]
+    return _write(csv, lines)
+
+
+def _generic_twin(csv: Path, cache: Path, protocol: str, options: dict):
+    """``load_interactions`` with the options of a ``load_movielens`` call (MovieLens has no min_history)."""
+    filters = []
+    if "min_rating" in options:
+        filters.append({"name": "min_rating", "column": "rating", "threshold": options["min_rating"]})
+    if "k_core" in options:
+        filters.append({"k_core": {"user_k": options["k_core"], "item_k": options["k_core"]}})
+    rest = {k: v for k, v in options.items() if k not in ("min_rating", "k_core")}
+    return load_interactions(
+        csv, time_column="timestamp", filters=filters, min_history=None, protocol=protocol, cache_dir=cache, **rest
+    )
+
+
+def _assert_same_splits(movielens, generic) -> None:
+    # both vocabularies give tokens 1..n (users 1..m) in ascending id order, so the token ids coincide
+    assert movielens.items.item_ids.tolist() == generic.items.item_ids.tolist()
+    assert movielens.users.user_ids.tolist() == generic.users.user_ids.tolist()
+    assert movielens.interactions_count == generic.interactions_count
+    for split in ("train", "validation", "test"):
+        a, b = movielens.dataset[split], generic.dataset[split]
+        assert a.num_rows == b.num_rows, split
+        for column in ROW_COLUMNS:
+            assert a[column] == b[column], (split, column)
+    # the filters are the same functions, reported the same way
+    assert movielens.info["filters"] == generic.info["filters"]
+
+
+@pytest.mark.parametrize(("protocol", "options"), SAME_PATH_CASES)
+def test_movielens_and_load_interactions_give_the_same_splits(tmp_path, protocol, options) -> None:
+    folder = write_ml100k(tmp_path / "d")
+    movielens = load("ml-100k", folder, tmp_path, protocol=protocol, **options)
+    csv = _as_interactions(folder / "u.data", tmp_path / "log" / "u_data.csv")
+    _assert_same_splits(movielens, _generic_twin(csv, tmp_path / "generic", protocol, options))
+    assert movielens.items.title(movielens.items.encode(1)) == "Toy Story (1995)"  # MovieLens keeps its metadata
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("protocol", "options"), SAME_PATH_CASES)
+def test_real_ml100k_movielens_and_load_interactions_give_the_same_splits(
+    tmp_path, real_data, protocol, options
+) -> None:
+    movielens = load("ml-100k", real_data, tmp_path, protocol=protocol, **options)
+    csv = _as_interactions(real_data / "movielens-100k" / "u.data", tmp_path / "log" / "u_data.csv")
+    _assert_same_splits(movielens, _generic_twin(csv, tmp_path / "generic", protocol, options))
+
+
 def _check_leave_one_out(data) -> None:
     """Targets are the last items; inputs are everything before; no target in its own input."""
     test, val, train = (data.dataset[s] for s in ("test", "validation", "train"))
@@ -678,11 +748,17 @@ def _check_leave_one_out(data) -> None:
 
 
 def test_chronological_order_is_stable_on_both_paths() -> None:
+    """MovieLens sorts with the generic pipeline's ``chronological``: by (user, time), ties in file order."""
     rng = np.random.default_rng(1)
     users = rng.integers(1, 50, 2_000)
     stamps = rng.integers(0, 30, 2_000)  # many ties
     expected = sorted(range(users.size), key=lambda i: (users[i], stamps[i], i))
-    assert ml.chronological_order(users, stamps).tolist() == expected
+
+    def order(u: np.ndarray, t: np.ndarray) -> list[int]:
+        inter = ml.Interactions(u, np.ones_like(u), t, np.full(u.size, 4.0, dtype=np.float32))
+        return chronological(ml.interaction_log(inter)).table["row"].to_pylist()
+
+    assert order(users, stamps) == expected
     # ids too large for the combined key: the lexsort fallback gives the same order
     huge = users.astype(np.int64) * 2**40
-    assert ml.chronological_order(huge, stamps * 2**30).tolist() == expected
+    assert order(huge, stamps * 2**30) == expected

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .input_errors import InputDataError
-from .movielens import DataFormatError
+from .movielens_errors import DataFormatError
 
 
 class FeatureTableError(DataFormatError, InputDataError):

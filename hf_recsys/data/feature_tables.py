@@ -20,7 +20,7 @@ from .arrow_checks import _is_list, _is_text
 from .feature_errors import FeatureTableError, _Where
 from .feature_fields import DEFAULT_DELIMITER, KINDS
 from .feature_values import _column, _keys, _multi, _numbers, _text
-from .movielens import MissingDataError
+from .movielens_errors import MissingDataError
 
 logger = logging.getLogger(f"{__package__}.features")  # one logger for the feature modules, as before the split
 AUTO_NUMERIC_MIN_DISTINCT = 32  # kinds="auto" buckets a numeric column only with MORE distinct values than this

@@ -26,7 +26,7 @@ import numpy as np
 from .feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE, load_feature_fields, save_feature_fields
 from .features import KINDS, EncodedFeatures, FeatureTable, build_feature_fields, read_feature_table
 from .interaction_files import _stamp
-from .movielens import MissingDataError
+from .movielens_errors import MissingDataError
 from .vocab import ItemVocab, UserVocab
 
 __all__ = ["SIDES", "TableOptions", "fields_file", "load_tables", "matrices_file", "table_options", "write_tables"]

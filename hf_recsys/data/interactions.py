@@ -38,25 +38,21 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import interaction_tables as _tables
 from . import sources as _sources
-from . import splits as _splits
 from .features import EncodedFeatures
-from .filters import apply_filters
 from .interaction_options import InteractionOptions, _options, default_dataset_name
 from .interaction_summary import log_description, source_files
-from .sources import ITEM, TIME, USER, InteractionDataError, InteractionLog, chronological, read_interactions
-from .splits import SPLITS, Sequences, SplitRowsBuilder, row_features
+from .log_pipeline import prepare_log
+from .sources import ITEM, USER, InteractionDataError, InteractionLog, read_interactions
+from .splits import SPLITS, SplitRowsBuilder, row_features
 from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vocabs
 
 __all__ = ["INFO_FILE", "InteractionData", "InteractionOptions", "InteractionsBuilder", "load_interactions"]
 
 INFO_FILE = "interactions_info.json"
-_VERSION = datasets.Version("1.0.0")  # bump when the prepared output (rows, vocabularies, info) changes
+_VERSION = datasets.Version("1.1.0")  # bump when the prepared output (rows, vocabularies, info) changes
 
 
 def _code_digest(tables: bool = False) -> str:
@@ -75,7 +71,7 @@ _PIPELINE_MODULES = tuple(
     f"{__package__}.{name}"
     for name in (
         "interaction_options", "interaction_summary", "sources", "interaction_files", "interaction_log", "timestamps", "arrow_checks", "input_errors", "filters",
-        "splits",
+        "splits", "log_pipeline",
     )
     if importlib.util.find_spec(f"{__package__}.{name}") is not None
 )  # fmt: skip
@@ -158,36 +154,18 @@ class InteractionsBuilder(SplitRowsBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         opts = self.options
-        log = chronological(self._log if self._log is not None else self._read())
-        n_raw = log.num_rows
-        if opts.protocol == "temporal" and not log.has_time:
-            raise InteractionDataError(
-                "protocol='temporal' needs a time column; this source has none (its order is the time order)",
-                source=log.source,
-                expected="time_column= naming the column with the time of each interaction",
-            )
-        log, report = apply_filters(log, opts.filter_spec())
-        seqs, item_ids, user_ids = self._sequences(chronological(log))
-        items, users = ItemVocab(item_ids.to_pylist()), UserVocab(user_ids.to_pylist())
-        n = len(item_ids)
-        if items.decode(1) != item_ids[0].as_py() or items.decode(n) != item_ids[n - 1].as_py():
-            raise RuntimeError("ItemVocab did not assign tokens 1..n in ascending id order")  # vocab contract
-        test_frac, val_frac = opts.fractions()
-        extra: dict[str, Any] = {}
-        if opts.protocol == "leave-one-out":
-            rows = _splits.leave_one_out(seqs)
-        elif opts.protocol == "seed-windows":
-            rows = _splits.seed_windows(seqs, opts.window_size, opts.window_step, test_frac, val_frac, opts.seed)
-        else:
-            rows, extra = _splits.temporal(seqs, test_frac, val_frac)
+        log = self._log if self._log is not None else self._read()
+        prep = prepare_log(log, opts.filter_spec(), opts)  # sort, filter, vocabularies, the protocol's rows
+        log, report, seqs, rows, n = prep.log, prep.report, prep.seqs, prep.rows, len(prep.item_ids)
 
         tables = self._tables if self._tables is not None else self._read_tables()
-        items, prepared = _tables.write_tables(self._output_dir, tables, items, users)
+        items, prepared = _tables.write_tables(self._output_dir, tables, prep.items, prep.users)
+        users = prep.users
         save_vocabs(self._output_dir, items, users)
-        id_type = "int64" if pa.types.is_integer(user_ids.type) else "string"
+        id_type = prep.user_id_type
         self.info.features = row_features(id_type)
-        n_train_only = 0 if seqs.train_only is None else int(seqs.train_only.sum())
-        n_seen = int(seqs.tokens.size)
+        n_train_only = prep.num_train_only
+        n_seen = prep.num_interactions
         text = log_description(self.source, log, opts.time_column, users.num_users, n, n_seen, report, n_train_only)
         data = {
             "name": opts.name,
@@ -197,7 +175,7 @@ class InteractionsBuilder(SplitRowsBuilder):
             "description": text,
             "num_users": users.num_users,
             "num_items": n,
-            "num_interactions": int(seqs.tokens.size),
+            "num_interactions": n_seen,
             "url": None,
             "license": opts.license,
             "protocol": opts.protocol,
@@ -212,19 +190,19 @@ class InteractionsBuilder(SplitRowsBuilder):
             "format": log.format,
             "fingerprint": self.fingerprint,
             "user_id_type": id_type,
-            "item_id_type": "int64" if pa.types.is_integer(item_ids.type) else "string",
+            "item_id_type": prep.item_id_type,
             "time_unit": log.time_unit,
             "num_users": users.num_users,
             "num_items": n,
-            "num_interactions": int(seqs.tokens.size),
-            "num_interactions_before_filters": n_raw,
+            "num_interactions": n_seen,
+            "num_interactions_before_filters": prep.num_before_filters,
             "num_train_only_users": n_train_only,
             "num_rows": {split: len(r) for split, r in rows.items()},
             "options": opts.to_dict(),
             "filters": report.to_dict(),
             "data": data,
             "tables": {side: {"titles": p["titles"], "report": p["report"]} for side, p in prepared.items()},
-            **extra,
+            **prep.cuts,
         }
         atomic_write_json(Path(self._output_dir) / INFO_FILE, info)
         self.info.description = f"{self.info.description} Source: {data['description']}"
@@ -234,38 +212,6 @@ class InteractionsBuilder(SplitRowsBuilder):
             for split in SPLITS
             if len(rows[split])
         ]
-
-    @staticmethod
-    def _sequences(log: InteractionLog) -> tuple[Sequences, pa.Array, pa.Array]:
-        """Tokens (1..n in ascending item id order) and per-user runs of a chronological log."""
-        table = log.table
-        items_col, users_col = table[ITEM].combine_chunks(), table[USER].combine_chunks()
-        uniq = pc.unique(items_col)
-        item_ids = uniq.take(pc.sort_indices(uniq))
-        tokens = (pc.index_in(items_col, value_set=item_ids).to_numpy() + ItemVocab.NUM_SPECIAL).astype(np.int32)
-        uniq = pc.unique(users_col)
-        user_ids = uniq.take(pc.sort_indices(uniq))
-        codes = pc.index_in(users_col, value_set=user_ids).to_numpy()
-        if codes.size > 1 and np.any(codes[1:] < codes[:-1]):
-            raise RuntimeError("the log is not sorted by user (chronological() contract)")
-        lengths = np.bincount(codes, minlength=len(user_ids)).astype(np.int64)
-        train_only = None
-        if log.train_only_users is not None and len(log.train_only_users):
-            value_set = log.train_only_users.cast(user_ids.type)
-            train_only = pc.is_in(user_ids, value_set=value_set).to_numpy(zero_copy_only=False)
-        if pa.types.is_integer(user_ids.type):
-            ids = user_ids.to_numpy().astype(np.int64)
-        else:
-            ids = np.array(user_ids.to_pylist(), dtype=object)
-        seqs = Sequences(
-            user_ids=ids,
-            offsets=np.cumsum(lengths) - lengths,
-            lengths=lengths,
-            tokens=tokens,
-            timestamps=pc.fill_null(table[TIME], 0).to_numpy().astype(np.int64),
-            train_only=train_only,
-        )
-        return seqs, item_ids, user_ids
 
 
 @dataclass
