@@ -174,6 +174,7 @@ def test_download_build_and_reload(tmp_path, server, monkeypatch) -> None:
         "min_rating": None,
         "k_core": None,
         "filters": {"filters": []},
+        "repeat_consumption": {"repeat_share": 0.0, "repeats": False},
         "archive": "ml-1m.zip",
         "archive_md5": digest,
         "download_url": url,

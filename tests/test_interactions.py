@@ -25,7 +25,7 @@ from hf_recsys.data.sources import InteractionDataError, read_interactions, sour
 DATA_DIR = Path(os.environ.get("HF_RECSYS_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DESCRIBE_KEYS = {
     "name", "title", "variant", "source_file", "description", "num_users", "num_items", "num_interactions", "url",
-    "license", "protocol", "filters", "time_unit", "item_features", "user_features",
+    "license", "protocol", "filters", "time_unit", "item_features", "user_features", "repeat_consumption",
 }  # fmt: skip
 
 
@@ -79,6 +79,7 @@ def test_csv_integer_ids_leave_one_out(small_csv, tmp_path):
         "name": "shop", "title": "shop", "variant": "interactions", "source_file": "shop.csv", "description": None,
         "num_users": 2, "num_items": 5, "num_interactions": 7, "url": None, "license": None,
         "protocol": "leave-one-out", "filters": None, "time_unit": "s", "item_features": None, "user_features": None,
+        "repeat_consumption": {"repeat_share": 0.0, "repeats": False},
     }  # fmt: skip
     assert data.interactions_count == 7 and data.protocol == "leave-one-out"
     text = json.dumps(data.info) + json.dumps(info)

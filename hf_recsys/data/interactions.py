@@ -52,7 +52,7 @@ from .vocab import ItemVocab, UserVocab, atomic_write_json, load_vocabs, save_vo
 __all__ = ["INFO_FILE", "InteractionData", "InteractionOptions", "InteractionsBuilder", "load_interactions"]
 
 INFO_FILE = "interactions_info.json"
-_VERSION = datasets.Version("1.1.0")  # bump when the prepared output (rows, vocabularies, info) changes
+_VERSION = datasets.Version("1.2.0")  # bump when the prepared output (rows, vocabularies, info) changes
 
 
 def _code_digest(tables: bool = False) -> str:
@@ -180,6 +180,7 @@ class InteractionsBuilder(SplitRowsBuilder):
             "license": opts.license,
             "protocol": opts.protocol,
             "filters": report.to_dict(),
+            "repeat_consumption": prep.repeat_consumption,
             "time_unit": log.time_unit,
             **{f"{side}_features": prepared[side]["summary"] if side in prepared else None for side in _tables.SIDES},
         }

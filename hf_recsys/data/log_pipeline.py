@@ -33,6 +33,9 @@ from .vocab import ItemVocab, UserVocab
 __all__ = ["PreparedLog", "SplitOptions", "prepare_log", "sequences"]
 
 NO_TIME_EXPECTED = "time_column= naming the column with the time of each interaction"
+#: A log repeats (people come back to items) when at least this share of its interactions re-consume an item: the
+#: share of right answers that leaving seen items out of the ranking would forbid.
+REPEAT_SHARE = 0.01
 
 
 class SplitOptions(Protocol):
@@ -75,6 +78,23 @@ class PreparedLog:
     def num_train_only(self) -> int:
         """Users kept for training only (``min_history``)."""
         return 0 if self.seqs.train_only is None else int(self.seqs.train_only.sum())
+
+    @property
+    def repeat_consumption(self) -> dict[str, Any]:
+        """Whether people come back to items they already had: ``{"repeat_share", "repeats"}``.
+
+        ``repeat_share`` is the share of interactions whose item the user already had earlier (0 for ratings, where
+        each item is rated once; high for listening or groceries). ``repeats`` is ``repeat_share >=``
+        :data:`REPEAT_SHARE`: excluding seen items from the ranking would then forbid at least that share of the
+        right answers. It is the default of ``exclude_seen`` (not ``repeats``) in training, evaluation and serving.
+        """
+        seqs = self.seqs
+        if not seqs.tokens.size:
+            return {"repeat_share": 0.0, "repeats": False}
+        users = np.repeat(np.arange(seqs.num_users, dtype=np.int64), seqs.lengths)
+        pairs = users * (int(seqs.tokens.max()) + 1) + seqs.tokens.astype(np.int64)
+        share = 1.0 - np.unique(pairs).size / pairs.size
+        return {"repeat_share": round(float(share), 6), "repeats": bool(share >= REPEAT_SHARE)}
 
     @property
     def user_id_type(self) -> str:

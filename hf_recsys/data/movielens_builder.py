@@ -115,7 +115,7 @@ class MovieLensConfig(datasets.BuilderConfig):
         return json.loads(json.dumps(params, sort_keys=True, default=str))
 
 
-_VERSION = datasets.Version("1.2.0")  # bump when the builder's output (rows, vocabularies, info) changes
+_VERSION = datasets.Version("1.3.0")  # bump when the builder's output (rows, vocabularies, info) changes
 _INFO_DESCRIPTION = "MovieLens ratings as tokenized next-movie examples (history -> target)."
 
 
@@ -275,6 +275,7 @@ class MovieLensBuilder(ReleaseInputs, SplitRowsBuilder):
 
         save_vocabs(self._output_dir, item_vocab, user_vocab)
         data = self._describe(inputs, user_vocab.num_users, item_vocab.num_items, prep.num_interactions, prep.report)
+        data["repeat_consumption"] = prep.repeat_consumption
         self.info.description = f"{_INFO_DESCRIPTION} Source: {data['description']}"  # saved in dataset_info.json
         summary = {
             "config_name": cfg.name,

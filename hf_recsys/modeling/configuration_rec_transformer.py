@@ -87,6 +87,10 @@ class RecTransformerConfig(PreTrainedConfig):
             so the model need not spend capacity pushing them down; on data where people do not repeat items
             (ratings of films, say) this trains exactly the ranking that is scored. Only the full cross-entropy uses it:
             with another `loss_type` it is stored as False.
+        exclude_seen (`bool`): whether recommendations leave out the items already in the history: a property of
+            the data, set at training from whether people come back to items (`describe()["repeat_consumption"]`:
+            ratings of films do not, listening and groceries do). The default of `recommend`, the pipeline and
+            `Recommender`, as it was of the evaluation and of `exclude_seen_in_loss` in training.
         initializer_range (`float`): std of the normal initialiser.
         layer_norm_eps (`float`): epsilon of the layer norms.
         item_features_in_output (`bool`): with item feature fields, score each item with its output embedding
@@ -130,6 +134,7 @@ class RecTransformerConfig(PreTrainedConfig):
     future_decay: float = 0.5
     recency_half_life: float = 0.0
     exclude_seen_in_loss: bool = True
+    exclude_seen: bool = True
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-6
     item_features_in_output: bool = True
@@ -204,7 +209,7 @@ class RecTransformerConfig(PreTrainedConfig):
                 raise ValueError(message)
         self.pad_token_id = 0
         # settings that only apply in some setups are stored as they take effect, so a saved config says what ran
-        self.exclude_seen_in_loss = bool(self.exclude_seen_in_loss) and self.loss_type == "ce"
+        self.exclude_seen_in_loss = bool(self.exclude_seen_in_loss) and self.loss_type == "ce" and self.exclude_seen
         self.item_features_in_output = bool(self.item_features_in_output) and bool(self.item_feature_fields)
         super().__post_init__(**kwargs)
 

@@ -686,14 +686,15 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         input_ids: torch.Tensor,
         user_ids: torch.Tensor | None = None,
         k: int = 10,
-        exclude_seen: bool = True,
+        exclude_seen: bool | None = None,
         attention_mask: torch.Tensor | None = None,
         user_features: torch.Tensor | None = None,
         exclude_item_ids: torch.Tensor | None = None,
     ) -> NextItemRecommendations:
         """Top-`k` next items for each history in the batch, best first.
 
-        Never returns the padding token; with `exclude_seen` never returns an item present in the history;
+        Never returns the padding token; with `exclude_seen` (default: `config.exclude_seen`, the data's) never
+        returns an item present in the history;
         `exclude_item_ids` (B, M) removes further items per row (0 entries are ignored).
         """
         if not isinstance(k, int) or k < 1:
@@ -720,7 +721,7 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
             ).logits
         finally:
             self.train(was_training)
-        if exclude_seen:
+        if self.config.exclude_seen if exclude_seen is None else exclude_seen:
             logits = logits.scatter(1, input_ids.long(), -torch.inf)
         if exclude_item_ids is not None:
             logits = logits.scatter(1, exclude_item_ids.long(), -torch.inf)

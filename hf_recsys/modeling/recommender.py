@@ -307,7 +307,7 @@ class Recommender(RequestParser):
         user_id: int | str | None = None,
         history: Sequence[int | str] | None = None,
         k: int = 10,
-        exclude_seen: bool = True,
+        exclude_seen: bool | None = None,
         filters: Mapping[str, Any] | None = None,
         on_unknown: str = "skip",
         user_features: Mapping[str, Any] | None = None,
@@ -320,7 +320,8 @@ class Recommender(RequestParser):
             history: chronological items (oldest first) as item ids and/or titles (module docstring). Longer than
                 `max_position_embeddings`: the most recent items are read.
             k: number of items, 1..catalogue size.
-            exclude_seen: never recommend an item of the history.
+            exclude_seen: never recommend an item of the history; None: the model's `config.exclude_seen`, which
+                training set from the data (off where people come back to items, e.g. music or groceries).
             filters: score masks applied before the top-k (`item_filters.py`): item field names
                 (`{"genres": ["Comedy"]}`, numeric `{"price": {"min": 10, "max": 50}}`), `include_item_ids`,
                 `exclude_item_ids`. A narrow filter may return fewer than `k` items.
@@ -345,7 +346,7 @@ class Recommender(RequestParser):
         requests: Sequence[Mapping[str, Any]],
         batch_size: int = 256,
         k: int = 10,
-        exclude_seen: bool = True,
+        exclude_seen: bool | None = None,
         filters: Mapping[str, Any] | None = None,
         on_unknown: str = "skip",
     ) -> list[Recommendations]:

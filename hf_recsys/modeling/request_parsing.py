@@ -155,7 +155,7 @@ class RequestParser:
         user_id: Any = None,
         history: Any = None,
         k: Any = 10,
-        exclude_seen: Any = True,
+        exclude_seen: Any = None,
         filters: Mapping[str, Any] | None = None,
         on_unknown: Any = "skip",
         user_features: Mapping[str, Any] | None = None,
@@ -164,6 +164,8 @@ class RequestParser:
         k = self._check_k(k)
         if not isinstance(on_unknown, str) or on_unknown not in ON_UNKNOWN:
             raise InvalidRequestError(f"on_unknown must be one of {ON_UNKNOWN}, got {on_unknown!r}")
+        if exclude_seen is None:  # the data's setting, stored at training
+            exclude_seen = self.config.exclude_seen
         if not isinstance(exclude_seen, (bool, np.bool_)):
             raise InvalidRequestError(f"exclude_seen must be a bool, got {type(exclude_seen).__name__}")
         self._check_user(user_id)

@@ -43,6 +43,7 @@ DATA_DERIVED_FIELDS = (
     "item_feature_fields",
     "user_feature_fields",
     "max_position_embeddings",
+    "exclude_seen",
     "truncate_long_inputs",
     "pad_token_id",
 )
@@ -244,7 +245,20 @@ class DataArguments(TableArguments):
             "older behaviour: on ML-1M the most recent window tests better, see benchmarks/tuning.md)."
         },
     )
-    exclude_seen: bool = field(default=True, metadata={"help": "Never rank items already in the history."})
+    exclude_seen: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Never rank items already in the history. Default: from the data, on unless people come back "
+            "to items (a repeat share of at least 0.01, see log_pipeline.REPEAT_SHARE); stored in the model's config for serving."
+        },
+    )
+
+    def resolve_exclude_seen(self, data: Any) -> bool:
+        """`--exclude_seen`, else the data's own rule: leave seen items out unless the log repeats
+        (`describe()["repeat_consumption"]["repeats"]`, recorded when the data was prepared)."""
+        if self.exclude_seen is not None:
+            return bool(self.exclude_seen)
+        return not bool((data.describe().get("repeat_consumption") or {}).get("repeats", False))
 
     def __post_init__(self) -> None:
         if self.spec:

@@ -172,6 +172,7 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     set_seed(training_args.seed)
     with training_args.main_process_first(desc="data preparation"):  # one prepares, the others reload
         data = data_args.load(training_args.seed)
+    data_args.exclude_seen = data_args.resolve_exclude_seen(data)  # recorded as it ran, in results and the config
     splits = data.dataset
     items, users = data.items, data.users
 
@@ -205,6 +206,7 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
         prepare_model_for_finetuning(
             model, items, users, model_args.freeze_transformer, item_features=item_values, user_features=user_values
         )
+        model.config.exclude_seen = data_args.exclude_seen  # the data decides, as for a new model
         fields = {"item": item_fields, "user": user_fields}
     else:
         if model_args.freeze_transformer:
@@ -381,7 +383,7 @@ def evaluate_pretrained(
         dataset,
         None,
         max_length,
-        exclude_seen=data_args.exclude_seen,
+        exclude_seen=model.config.exclude_seen if data_args.exclude_seen is None else data_args.exclude_seen,
         ks=ks,
         rankable_items=rankable_items,
     )

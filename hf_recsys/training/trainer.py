@@ -81,6 +81,7 @@ def build_model(
         num_items=num_items,
         num_users=num_users,
         max_position_embeddings=max_length or RecTransformerConfig.max_position_embeddings,
+        exclude_seen=exclude_seen,
         item_feature_fields=_fields(item_features) if use_items else [],
         user_feature_fields=_fields(user_features) if use_users else [],
     )
