@@ -16,6 +16,18 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
+#: Exports (hf_recsys.export), imported on first use: they pull pyarrow.parquet and the data pipeline.
+_LAZY = {"export_recommendations", "item_embeddings", "export_onnx"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "NextItemPredictionOutput",
     "NextItemRecommendations",
@@ -23,4 +35,7 @@ __all__ = [
     "RecTransformerForNextItemPrediction",
     "RecTransformerModel",
     "__version__",
+    "export_onnx",
+    "export_recommendations",
+    "item_embeddings",
 ]
