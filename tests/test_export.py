@@ -194,6 +194,25 @@ def test_string_ids_keep_their_type(tmp_path):
     assert all(item.startswith("SKU-") for item in table.column("item_id").to_pylist())
 
 
+def test_newer_data_is_aligned_to_the_model_and_unknown_items_are_never_recommended(tmp_path):
+    """A model of an early log exports on the whole log: new users are served as unknown users, new items are
+    read in histories but never recommended, ids stay those of the model's vocabulary."""
+    lines = ["customer,sku"]
+    for user in range(16):
+        items = [(user + step) % 12 if user < 8 else 12 + (user + step) % 6 for step in range(6)]
+        lines += [f"C{user:02d},SKU-{item:02d}" for item in items]
+    early, full = tmp_path / "early.csv", tmp_path / "full.csv"
+    early.write_text("\n".join(lines[: 1 + 8 * 6]) + "\n")
+    full.write_text("\n".join(lines) + "\n")
+    options = {"user_column": "customer", "item_column": "sku", "cache_dir": str(tmp_path / "c")}
+    run = _model_for(DataArguments(data=str(early), **options).load(42), tmp_path / "run")
+    out = tmp_path / "recs.parquet"
+    summary = export_recommendations(run, DataArguments(data=str(full), **options), out, k=4, progress=False)
+    rows = pq.read_table(out).to_pandas()
+    assert summary.num_users == 16 and rows["user_id"].nunique() == 16
+    assert set(rows["item_id"]) <= {f"SKU-{i:02d}" for i in range(12)}
+
+
 def test_any_stream_of_histories_can_be_written(run, data, tmp_path):
     """write_recommendations reads a generator of CSR batches (a feature store, a synthetic benchmark)."""
     model = RecTransformerForNextItemPrediction.from_pretrained(run).eval()
@@ -283,3 +302,23 @@ def test_export_onnx_command_refuses_an_existing_file(run, tmp_path, capsys):
     assert cli.main(["export-onnx", "--model", str(run), "--output", str(out), "--k", "3"]) == 0
     assert cli.main(["export-onnx", "--model", str(run), "--output", str(out)]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_the_export_benchmark_runs_on_a_tiny_model(run):
+    """benchmarks/bench_export.py end to end at toy sizes (the ML-1M section needs the real data: not here)."""
+    import importlib.util
+
+    pytest.importorskip("onnxruntime")
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_export", root / "benchmarks" / "bench_export.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    threads = torch.get_num_threads()
+    try:
+        argv = ["--sections", "synthetic,similarity,onnx", "--model", str(run), "--synthetic_users", "900"]
+        argv += ["--synthetic_items", "50", "--sim_sizes", "2000", "--queries", "20", "--requests", "3"]
+        outputs = bench.main([*argv, "--history_length", "20"])
+    finally:
+        torch.set_num_threads(threads)
+    assert "| 900 | 9,000 |" in outputs[0]
+    assert "numpy exact" in outputs[1] and "| PyTorch model.recommend |" in outputs[2]
