@@ -151,6 +151,8 @@ def test_user_lists_are_parsed_strictly(tmp_path):
         read_user_list("1,x7")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_user_list(str(tmp_path / "missing" / "users.txt"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_user_list("users.txt")
 
 
 def test_the_command_refuses_an_existing_file_and_reports_bad_input_in_one_line(run, data_args, capsys, tmp_path):

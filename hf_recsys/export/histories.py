@@ -7,7 +7,7 @@ every evaluated user (the whole sequence) and the train row of a train-only user
 also its whole sequence); with the temporal protocol it is the user's last test row (else validation, else
 train). With seed-windows it is the longest window, at most the window size.
 
-Only small per-row arrays (split, row, user index, length: 13 bytes a row) are held for the whole dataset; the
+Only small per-row arrays (split, row, user index, length: 25 bytes a row) are held for the whole dataset; the
 histories themselves are read from the memory-mapped Arrow files one batch at a time, so memory stays bounded by
 the batch size, not the number of users.
 """
@@ -57,6 +57,11 @@ class HistoryBatch:
         return np.diff(self.offsets)
 
 
+def _looks_like_a_path(text: str) -> bool:
+    """A missing file, not an id: a path separator or a list-file extension (``users.txt``)."""
+    return any(sep in text for sep in "/\\") or text.lower().endswith((".txt", ".csv", ".tsv", ".list", ".ids"))
+
+
 def read_user_list(users: str | Sequence[Any] | None, id_type: str = "int") -> list[Any] | None:
     """A user selection -> original ids of the model's id type, or None for every user.
 
@@ -72,7 +77,7 @@ def read_user_list(users: str | Sequence[Any] | None, id_type: str = "int") -> l
         if path.is_file():
             raw = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
             where = f"user list {path}"
-        elif isinstance(users, str) and ("," in users or not any(sep in users for sep in "/\\")):
+        elif isinstance(users, str) and ("," in users or not _looks_like_a_path(users)):
             raw = [part.strip() for part in users.split(",")]
             where = "user list"
         else:
