@@ -17,7 +17,7 @@ ifdef HF_RECSYS_DATA_DIR
 export HF_RECSYS_DATA_DIR
 endif
 
-.PHONY: setup setup-demo test lint format demo bench bench-all bench-toys bench-lastfm bench-data bench-ingest bench-inference bench-scale bench-step app clean
+.PHONY: setup setup-demo test lint format demo bench bench-all bench-toys bench-lastfm bench-data bench-ingest bench-inference bench-export bench-scale bench-step app clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ bench-ingest: setup
 
 bench-inference: setup
 	$(PY) benchmarks/bench_inference.py
+
+# Batch export of every ML-1M user, 100k-1M synthetic users, similarity scans, ONNX vs PyTorch (benchmarks/inference.md).
+bench-export: setup
+	$(PY) -m pip install -q -e ".[export]"
+	$(PY) -m pip install -q faiss-cpu || echo "bench-export: faiss-cpu could not be installed; its rows are skipped"
+	$(PY) benchmarks/bench_export.py
 
 bench-scale: setup
 	$(PY) benchmarks/bench_scale.py

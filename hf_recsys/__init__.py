@@ -24,6 +24,18 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
+#: Exports (hf_recsys.export), imported on first use: they pull pyarrow.parquet and the data pipeline.
+_LAZY = {"export_recommendations", "item_embeddings", "export_onnx"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "EmptyCatalogueError",
     "InvalidRequestError",
@@ -38,4 +50,7 @@ __all__ = [
     "UnknownItemError",
     "UnknownItemWarning",
     "__version__",
+    "export_onnx",
+    "export_recommendations",
+    "item_embeddings",
 ]

@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train or fine-tune a model with the Trainer and write a complete run folder"),
     "evaluate": ("evaluate", "full-ranking metrics of a run folder or Hub model on one split"),
     "recommend": ("recommend", "top-k recommendations for a user and/or a history"),
+    "export": ("export", "batch top-k of every user (or a list) to Parquet, and/or the item embeddings"),
+    "export-onnx": ("export_onnx", "the scoring path as an ONNX graph (history tokens -> top-k items, scores)"),
     "push": ("push", "push a run folder to the Hugging Face Hub in one commit, with its model card"),
     "app": ("hf_recsys.app", "serve the interactive Gradio demo (needs the demo extra)"),
     "demo": ("demo", "the main job: train on ML-1M, compare with baselines, recommend (make demo)"),

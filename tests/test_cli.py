@@ -46,7 +46,7 @@ def _data(sequences_file: Path, tmp_path: Path) -> list[str]:
 def test_top_level_help_lists_every_subcommand(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name in ("train", "evaluate", "recommend", "push", "app", "demo", "bench"):
+    for name in ("train", "evaluate", "recommend", "push", "app", "demo", "bench", "export", "export-onnx"):
         assert f"  {name} " in out, name
     assert cli.main([]) == 2  # no command is a usage error, with the same help
     assert "usage: hf-recsys <command>" in capsys.readouterr().out

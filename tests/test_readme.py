@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-SUBCOMMANDS = {"train", "evaluate", "recommend", "push", "app", "demo", "bench"}
+SUBCOMMANDS = {"train", "evaluate", "recommend", "push", "app", "demo", "bench", "export", "export-onnx"}
 MAX_README_LINES = 260
 
 
