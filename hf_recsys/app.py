@@ -772,13 +772,15 @@ def build_demo(
     key = _register(loaded, pinned=True) if loaded is not None else None
     max_k = loaded.max_k if loaded else MAX_K
     intro = notice or (loaded.description if loaded else _NO_MODEL)
+    noun = loaded.noun if loaded else "movie"  # the page's wording follows the loaded run's data
+    user_source = "MovieLens user" if noun == "movie" else "user"
 
-    with gr.Blocks(title="hf-recsys movie recommender", analytics_enabled=False) as demo:
+    with gr.Blocks(title=f"hf-recsys {noun} recommender", analytics_enabled=False) as demo:
         model_key = gr.State(key)
         older = gr.State([])
         gr.Markdown(
-            "# What should I watch next?\n"
-            "Pick movies you liked, oldest first (or start from an existing MovieLens user), and compare the "
+            f"# {'What should I watch next?' if noun == 'movie' else 'What comes next?'}\n"
+            f"Pick {noun}s you liked, oldest first (or start from an existing {user_source}), and compare the "
             "model's picks with the popularity baseline."
         )
         description = gr.Markdown(intro, elem_id="model-description")
@@ -798,8 +800,8 @@ def build_demo(
                     value=[],
                     multiselect=True,
                     filterable=True,
-                    label="Movies you liked (oldest first)",
-                    info="Type to search the catalogue; the most popular movies are listed first.",
+                    label=f"{noun.capitalize()}s you liked (oldest first)",
+                    info=f"Type to search the catalogue; the most popular {noun}s are listed first.",
                     elem_id="movies",
                 )
             with gr.Column(scale=2):
@@ -808,8 +810,8 @@ def build_demo(
                     value=None,
                     allow_custom_value=True,
                     filterable=True,
-                    label="…or an existing MovieLens user",
-                    info="Loads their watch history into the picker (type any user id).",
+                    label=f"…or an existing {user_source}",
+                    info="Loads their history into the picker (type any user id).",
                     elem_id="user",
                 )
         with gr.Row():
@@ -846,7 +848,7 @@ def build_demo(
                     column_widths=["6%", "44%", "22%", "12%", "16%"],
                     elem_id="popular",
                 )
-        chart = gr.Plot(label="Genre mix: your movies vs the recommendations", elem_id="genre-mix")
+        chart = gr.Plot(label=f"Genre mix: your {noun}s vs the recommendations", elem_id="genre-mix")
 
         recommend.click(
             recommend_callback,
