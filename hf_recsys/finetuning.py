@@ -30,9 +30,10 @@ import pyarrow as pa
 from torch import nn
 from transformers.utils import logging
 
-from .data.feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE, FeatureField, load_feature_fields
+from .data.feature_fields import FeatureField, load_feature_fields
 from .data.features import EncodedFeatures
 from .modeling import RecTransformerForNextItemPrediction
+from .modeling.fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
 from .modeling.recommender import load_vocabularies
 from .modeling.vocab import ITEM_VOCAB_FILE, USER_VOCAB_FILE, ItemVocab, UserVocab
 

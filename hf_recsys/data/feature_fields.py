@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..modeling.fields import FIELDS_FORMAT  # the file format is declared once, in the model bundle
 from .feature_errors import _Where
 from .feature_values import _column, _multi, _numbers, _text
 from .vocab import atomic_write_json
@@ -24,9 +25,7 @@ from .vocab import atomic_write_json
 KINDS = ("categorical", "multi", "numeric")
 DEFAULT_DELIMITER = "|"
 MAX_BUCKETS = 16
-#: The feature fields saved beside a model and in a prepared data cache, to encode new items and users later.
-ITEM_FIELDS_FILE, USER_FIELDS_FILE = "item_fields.json", "user_fields.json"
-_FORMAT = "hf_recsys.FeatureFields"
+_FORMAT = FIELDS_FORMAT
 
 
 def _pad(parents: np.ndarray, codes: np.ndarray, n: int, width: int | None, exact: bool) -> tuple[np.ndarray, int]:

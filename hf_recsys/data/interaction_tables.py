@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE, load_feature_fields, save_feature_fields
+from ..modeling.fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
+from .feature_fields import load_feature_fields, save_feature_fields
 from .features import KINDS, EncodedFeatures, FeatureTable, build_feature_fields, read_feature_table
 from .interaction_files import _stamp
 from .movielens_errors import MissingDataError
@@ -38,7 +39,7 @@ FEATURE_MODULES = ("interaction_tables", "features", "feature_fields", "feature_
 
 def fields_file(side: str) -> str:
     """``item_fields.json`` / ``user_fields.json``: the file of the fields in the cache folder (the names a run
-    folder uses too, :data:`~hf_recsys.data.feature_fields.ITEM_FIELDS_FILE`)."""
+    folder uses too, :data:`~hf_recsys.modeling.fields.ITEM_FIELDS_FILE`)."""
     return {"item": ITEM_FIELDS_FILE, "user": USER_FIELDS_FILE}[side]
 
 

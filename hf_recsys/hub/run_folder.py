@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers.utils import logging
 
-from ..data.feature_fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
+from ..modeling.fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
 
 logger = logging.get_logger(__name__)
 
