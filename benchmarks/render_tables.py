@@ -4,8 +4,8 @@
     python benchmarks/render_tables.py --check   # exit 1 with a diff when a table is stale (what the test runs)
 
 A generated table sits between `<!-- NAME:start -->` and `<!-- NAME:end -->`; NAME is a key of
-`hf_recsys.benchmark_tables.TABLES`. Everything outside the markers is left as it is. The module is loaded from
-its file, so rendering needs neither torch nor an installed package.
+`hf_recsys.benchmark_tables.TABLES`. Everything outside the markers is left as it is. The package is loaded from
+its folder, so rendering needs neither torch nor an installed package.
 """
 
 from __future__ import annotations
@@ -19,9 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _tables_module():
-    spec = importlib.util.spec_from_file_location("_benchmark_tables", ROOT / "hf_recsys" / "benchmark_tables.py")
+def _tables_module(name: str = "_benchmark_tables"):
+    """``hf_recsys/benchmark_tables/`` loaded from its folder as the top-level package ``name``.
+
+    The package is registered in ``sys.modules`` before it runs, so its relative imports (``from .format import
+    ...``) find its own modules; neither ``hf_recsys`` nor torch is imported.
+    """
+    package = ROOT / "hf_recsys" / "benchmark_tables"
+    spec = importlib.util.spec_from_file_location(
+        name, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -1,7 +1,7 @@
 """The README is a user's guide that stays true: its results table is the rendered JSON, it is short, and every
 `hf-recsys` command it (and docs/) shows exists, with `hf-recsys train` options that the parser really offers.
 
-Also the table renderer itself (`hf_recsys/benchmark_tables.py`, `benchmarks/render_tables.py`) on small inputs.
+Also the table renderer itself (`hf_recsys/benchmark_tables/`, `benchmarks/render_tables.py`) on small inputs.
 """
 
 from __future__ import annotations
@@ -26,14 +26,20 @@ MAX_README_LINES = 260
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
+    """The module file, or the package folder, at ``path`` loaded as the top-level module ``name``."""
+    if path.is_dir():  # a package: its relative imports look its modules up under `name`
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and typing look the module up by name
     spec.loader.exec_module(module)
     return module
 
 
-tables = _load("_benchmark_tables_under_test", ROOT / "hf_recsys" / "benchmark_tables.py")
+tables = _load("_benchmark_tables_under_test", ROOT / "hf_recsys" / "benchmark_tables")
 render_tables = _load("_render_tables_under_test", ROOT / "benchmarks" / "render_tables.py")
 
 
@@ -271,10 +277,14 @@ def test_render_tables_check_detects_stale(tmp_path: Path) -> None:
 def test_benchmark_tables_imports_nothing_heavy() -> None:
     code = (
         "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('bt', {str(ROOT / 'hf_recsys' / 'benchmark_tables.py')!r})\n"
+        f"package = {str(ROOT / 'hf_recsys' / 'benchmark_tables')!r}\n"
+        "spec = importlib.util.spec_from_file_location(\n"
+        "    'bt', package + '/__init__.py', submodule_search_locations=[package]\n"
+        ")\n"
         "m = importlib.util.module_from_spec(spec); sys.modules['bt'] = m; spec.loader.exec_module(m)\n"
         "m.results_table(m.load_rows())\n"
-        "print(sorted(n for n in ('torch', 'transformers', 'datasets', 'numpy') if n in sys.modules))\n"
+        "[render(m.default_results_dir()) for render in m.TABLES.values()]\n"
+        "print(sorted(n for n in ('torch', 'transformers', 'datasets', 'numpy', 'hf_recsys') if n in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
