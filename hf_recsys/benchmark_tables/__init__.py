@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .datasets import PUBLISHED_S3REC, datasets_table
+from .datasets import PUBLISHED_S3REC, SUITE, SuiteDataset, datasets_table, suite_rows, suite_seeds_table, suite_table
 from .format import MODEL_ORDER as MODEL_ORDER  # the table order, re-exported as before the split
 from .ml1m import (
     PUBLISHED_ML1M,
@@ -47,7 +47,9 @@ __all__ = [
     "PUBLISHED_ML1M",
     "PUBLISHED_ML1M_SEED_WINDOWS",
     "PUBLISHED_S3REC",
+    "SUITE",
     "TABLES",
+    "SuiteDataset",
     "data_variant",
     "datasets_table",
     "default_results_dir",
@@ -59,6 +61,9 @@ __all__ = [
     "results_table",
     "seed_windows_table",
     "speed_table",
+    "suite_rows",
+    "suite_seeds_table",
+    "suite_table",
 ]
 
 
@@ -93,6 +98,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "ml-1m-speed": lambda d: speed_table(load_rows(d)),
     "finetune-example": lambda d: finetune_table(_read_json(d, "finetune_example.json")),
     "datasets-table": lambda d: datasets_table(load_rows(d)),
+    "suite-table": lambda d: suite_table(load_rows(d)),
+    "suite-seeds": lambda d: suite_seeds_table(load_rows(d)),
 }
 
 _MARKER = re.compile(r"(<!-- ([a-z0-9-]+):start -->\n)(.*?)(<!-- \2:end -->)", re.DOTALL)

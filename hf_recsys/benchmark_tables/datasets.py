@@ -1,4 +1,6 @@
-"""The tables of the other benchmark datasets (``benchmarks/datasets.md``) and the figures published on them.
+"""The tables of the other benchmark datasets (``benchmarks/datasets.md``), the figures published on them, and
+the every-dataset × seed suite of issue 23 (``hf-recsys bench --suite all-datasets``): :data:`SUITE`,
+:func:`suite_table`, :func:`suite_seeds_table`.
 
 Pure Python, like the whole package: no torch, transformers, datasets or numpy.
 """
@@ -6,9 +8,12 @@ Pure Python, like the whole package: no torch, transformers, datasets or numpy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from .format import _commit, _epochs, _header, _line, _mean_spread, _minutes, _model_key, _num
+from .format import _commit, _epochs, _header, _line, _mean, _mean_spread, _minutes, _model_key, _num
+from .ml1m import PUBLISHED_ML1M
+from .rows import DEFAULT_VARIANT, data_variant
 
 # Published full-ranking figures on the S3-Rec files (leave-one-out, all items ranked, seen items' scores set to 0,
 # max length 50), from the S3-Rec paper's table (CIKM 2020), by the preset name of the file.
@@ -60,4 +65,188 @@ def datasets_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = 
         for name, values in PUBLISHED_S3REC.get(dataset, {}).items():
             cells = [dataset, f"{name}, published (S3-Rec paper)", _num(values["ndcg@10"]), _num(values["hr@10"])]
             lines.append(_line(cells + [""] * (len(names) - len(cells))))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SuiteDataset:
+    """One dataset of the every-dataset benchmark (issue 23).
+
+    ``anchors``: reference figures by name, ``{"ndcg@10": x, "hr@10": y}`` (HR where known), published or measured
+    elsewhere. ``variant``: the data variant counted rows must have (``None``: any). ``fallback_minutes``: when no
+    rec-transformer row of the dataset carries a ``"recipe"``, rows trained at least this long stand in (``None``:
+    none do).
+    """
+
+    dataset: str
+    minutes: float  # CPU training budget of each rec-transformer run
+    target_ndcg: float  # test NDCG@10 the mean over seeds should reach
+    anchors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    variant: str | None = None
+    fallback_minutes: float | None = None
+
+
+#: The suite's datasets, in table order, by preset name. Every figure is declared once: the published ones come from
+#: PUBLISHED_S3REC and PUBLISHED_ML1M.
+SUITE: dict[str, SuiteDataset] = {
+    entry.dataset: entry
+    for entry in (
+        SuiteDataset("ml-100k", 5, 0.10, {"RecBole SASRec, 10 min on this CPU": {"ndcg@10": 0.053}}),
+        SuiteDataset(
+            "lastfm",
+            10,
+            0.050,
+            {f"{name} (S3-Rec paper)": PUBLISHED_S3REC["lastfm"][name] for name in ("SASRec", "S3-Rec")},
+        ),
+        SuiteDataset("amazon-toys", 20, 0.060, {"SASRec (S3-Rec paper)": PUBLISHED_S3REC["amazon-toys"]["SASRec"]}),
+        SuiteDataset(
+            "ml-1m",
+            30,
+            0.200,
+            {
+                "LRURec (converged, GPU)": {"ndcg@10": 0.193},
+                "SASRec (full CE), published": PUBLISHED_ML1M["SASRec (full CE)"],
+            },
+            variant=DEFAULT_VARIANT,
+            fallback_minutes=25,
+        ),
+    )
+}
+
+# Rows recorded before rows carried their seed came from scripts/benchmark.py, whose `--seed` defaulted to 42;
+# they count as that seed.
+LEGACY_SEED = 42
+
+SUITE_MODEL = "rec-transformer"
+
+
+def _seed(row: Mapping[str, Any]) -> int:
+    seed = row.get("seed")
+    return LEGACY_SEED if seed is None else int(seed)
+
+
+def _latest_per_seed(rows: Iterable[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+    """{seed: the last row of that seed}, by seed."""
+    latest: dict[int, Mapping[str, Any]] = {}
+    for row in rows:
+        latest[_seed(row)] = row
+    return dict(sorted(latest.items()))
+
+
+def _of(rows: Iterable[Mapping[str, Any]], entry: SuiteDataset, model: str) -> list[Mapping[str, Any]]:
+    return [
+        row
+        for row in rows
+        if row.get("model") == model
+        and row.get("dataset") == entry.dataset
+        and row.get("protocol") == "leave-one-out"
+        and (entry.variant is None or data_variant(row) == entry.variant)
+    ]
+
+
+def suite_rows(rows: Iterable[Mapping[str, Any]], dataset: str) -> dict[int, Mapping[str, Any]]:
+    """{seed: row} of the rec-transformer rows the suite counts for ``dataset`` (a key of :data:`SUITE`).
+
+    Leave-one-out rows of model ``rec-transformer`` (of the entry's data variant, if it names one) that carry a
+    ``"recipe"`` key, i.e. were trained with the data-derived recipe; the latest such row of each seed (last in
+    file order). When the dataset has no such row and its entry has ``fallback_minutes`` (ML-1M: 25), the latest
+    row of each seed trained at least that long counts instead (``train_seconds``), so the 30-minute runs of the
+    default recipe recorded before rows carried a recipe stand in. A row without a seed counts as seed 42.
+    """
+    entry = SUITE[dataset]
+    candidates = _of(rows, entry, SUITE_MODEL)
+    chosen = [row for row in candidates if "recipe" in row]
+    if not chosen and entry.fallback_minutes is not None:
+        chosen = [row for row in candidates if (row.get("train_seconds") or 0) >= entry.fallback_minutes * 60]
+    return _latest_per_seed(chosen)
+
+
+def _metric(rows: Iterable[Mapping[str, Any]], key: str) -> list[float]:
+    return [row[key] for row in rows if row.get(key) is not None]
+
+
+def _best_anchor(entry: SuiteDataset) -> str:
+    if not entry.anchors:
+        return ""
+    name, values = max(entry.anchors.items(), key=lambda item: item[1]["ndcg@10"])
+    return f"{name}: {values['ndcg@10']:g}"
+
+
+def suite_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tuple(SUITE)) -> str:
+    """The every-dataset × seed benchmark (issue 23), one line per dataset of :data:`SUITE`.
+
+    Test NDCG@10 and HR@10 of rec-transformer are the mean ± sample standard deviation over seeds of the rows
+    :func:`suite_rows` counts: on ML-100K, LastFM and Amazon Toys only rows trained with the data-derived recipe
+    (rows with a ``"recipe"`` key); on ML-1M those if there are any, else the latest row per seed on the
+    ``sasrec-benchmark`` file trained for at least 25 minutes. The latest row of each seed counts. Then the number
+    of seeds, popularity's test NDCG@10 (mean over its seeds), the best anchor figure and the target with whether
+    the mean reaches it. A dataset without rows keeps its line, with the measured cells blank.
+    """
+    names = ["dataset", "CPU budget", "test NDCG@10", "test HR@10", "seeds", "popularity NDCG@10"]
+    names += ["best published / anchor NDCG@10", "target NDCG@10", "target met"]
+    lines = _header(names, [False, True, True, True, True, True, False, True, False])
+    rows = list(rows)
+    for dataset in datasets:
+        entry = SUITE[dataset]
+        counted = list(suite_rows(rows, dataset).values())
+        ndcg = _metric(counted, "test_ndcg@10")
+        mean = _mean(ndcg)
+        popularity = _mean(_metric(_latest_per_seed(_of(rows, entry, "popularity")).values(), "test_ndcg@10"))
+        spread = _mean_spread(ndcg)
+        lines.append(
+            _line(
+                [
+                    dataset,
+                    f"{entry.minutes:g} min",
+                    f"**{spread}**" if spread else "",
+                    _mean_spread(_metric(counted, "test_hr@10")),
+                    str(len(counted)),
+                    _num(popularity),
+                    _best_anchor(entry),
+                    _num(entry.target_ndcg, 3),
+                    "" if mean is None else ("yes" if mean >= entry.target_ndcg else "no"),
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
+def _setting(row: Mapping[str, Any], key: str) -> str:
+    """``key`` of the row's ``"recipe"``, else of the row itself, else of its model ``"config"``; blank if none."""
+    for source in (row.get("recipe"), row, row.get("config")):
+        if isinstance(source, Mapping) and source.get(key) is not None:
+            value = source[key]
+            return f"{value:g}" if isinstance(value, int | float) else str(value)
+    return ""
+
+
+def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tuple(SUITE)) -> str:
+    """Every row :func:`suite_table` counts, one line per dataset and seed: the test and validation metrics,
+    popularity's test NDCG@10 on the same seed (blank if not run), epochs, minutes, and the recipe's batch size,
+    dropout and max length."""
+    names = ["dataset", "seed", "test NDCG@10", "test HR@10", "valid NDCG@10", "popularity NDCG@10", "epochs"]
+    names += ["training", "batch size", "dropout", "max length", "commit"]
+    lines = _header(names, [False] + [True] * 10 + [False])
+    rows = list(rows)
+    for dataset in datasets:
+        popularity = _latest_per_seed(_of(rows, SUITE[dataset], "popularity"))
+        for seed, row in suite_rows(rows, dataset).items():
+            lines.append(
+                _line(
+                    [
+                        dataset,
+                        str(seed),
+                        _num(row.get("test_ndcg@10")),
+                        _num(row.get("test_hr@10")),
+                        _num(row.get("valid_ndcg@10")),
+                        _num(popularity[seed].get("test_ndcg@10")) if seed in popularity else "",
+                        _epochs(row),
+                        _minutes(row),
+                        _setting(row, "per_device_train_batch_size"),
+                        _setting(row, "hidden_dropout_prob"),
+                        _setting(row, "max_length"),
+                        _commit(row),
+                    ]
+                )
+            )
     return "\n".join(lines)
