@@ -38,9 +38,24 @@ SEED_WINDOWS_MODEL = ModelArguments(user_conditioning="add", use_user_features=T
 PROG = "hf-recsys bench"
 
 
+#: `--suite all-datasets`: each dataset and its CPU budget in minutes, the budgets issue 23's targets are set at.
+SUITE_MINUTES = {"ml-100k": 5.0, "lastfm": 10.0, "amazon-toys": 20.0, "ml-1m": 30.0}
+
+
 @dataclass
 class BenchmarkArguments:
-    suite: str = field(default="default", metadata={"help": "default | all (ML-1M: adds loss and user ablations)"})
+    suite: str = field(
+        default="default",
+        metadata={
+            "help": "default | all (ML-1M: adds loss and user ablations) | all-datasets (popularity and the "
+            "default recipe on ml-100k, lastfm, amazon-toys and ml-1m, each at its budget: "
+            + ", ".join(f"{name} {minutes:g} min" for name, minutes in SUITE_MINUTES.items())
+            + "; --datasets picks some)"
+        },
+    )
+    datasets: str = field(
+        default=",".join(SUITE_MINUTES), metadata={"help": "With --suite all-datasets: comma-separated datasets."}
+    )
     dataset: str = field(
         default="ml-1m", metadata={"help": "ml-1m (the SASRec-format file), or a preset such as amazon-toys, lastfm."}
     )
@@ -90,7 +105,7 @@ def _train(
     model_args: ModelArguments,
     minutes: float,
     max_length: int | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     random_crop: bool = False,
 ) -> dict:
     data_args = _data_args(bench, protocol, max_length=max_length, random_crop=random_crop)
@@ -112,6 +127,10 @@ def _train(
         "feature_fields": results.get("feature_fields", {}),
         "train_samples_per_second": results["train_samples_per_second"],
         **results["speed"],
+        # the settings the data decided for this run (hf_recsys/training/recipe.py)
+        "recipe": {d["name"]: d["value"] for d in results.get("recipe", {}).get("derived", [])},
+        "per_device_train_batch_size": results["training"].get("per_device_train_batch_size"),
+        "max_length": results["training"].get("max_length"),
         # as trained: `exclude_seen_in_loss` resolved from the evaluation's choice, not the unset argument
         "config": {k: results["training"][k] for k in vars(model_args) if k != "model_name_or_path"},
     }
@@ -128,6 +147,8 @@ def jobs(bench: BenchmarkArguments) -> list[tuple[str, str, tuple | None]]:
     (model arguments, minutes, max length, batch size, random crop)). The rec-transformer row is the default
     recipe, `ModelArguments()`."""
     default = ModelArguments()
+    if bench.suite == "all-datasets":
+        return [("popularity", "leave-one-out", None), ("rec-transformer", "leave-one-out", (default, bench.minutes))]
     if bench.dataset != "ml-1m":
         ids_only = replace(default, use_item_features=False)
         return [
@@ -170,8 +191,22 @@ def _popularity(bench: BenchmarkArguments, seed: int, protocol: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the suite's rows for every seed, append each to `--output`, print the table of this run."""
+    """Run the suite's rows for every seed, append each to `--output`, print the table of this run. The
+    all-datasets suite runs the datasets one after the other, each at its `SUITE_MINUTES` budget."""
     (bench,) = parser().parse_args_into_dataclasses(args=argv)
+    if bench.suite != "all-datasets":
+        return _run(bench)
+    names = [name for name in bench.datasets.split(",") if name]
+    unknown = [name for name in names if name not in SUITE_MINUTES]
+    if unknown:
+        raise SystemExit(f"{PROG}: --datasets {','.join(unknown)} not in the suite ({', '.join(SUITE_MINUTES)})")
+    for name in names:
+        _run(replace(bench, dataset=name, minutes=SUITE_MINUTES[name], protocols="leave-one-out"))
+    return 0
+
+
+def _run(bench: BenchmarkArguments) -> int:
+    """One dataset's rows (see `main`)."""
     output = Path(bench.output or f"benchmarks/results/{bench.dataset}.json")
     wanted = set(bench.only.split(",")) if bench.only else None
     with_items = bench.dataset != "ml-1m" and bool(getattr(_data_args(bench, "leave-one-out"), "item_table", None))

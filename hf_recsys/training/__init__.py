@@ -3,7 +3,14 @@ Trainer, and the whole job behind `hf-recsys train` (`run_training`) and `hf-rec
 (`evaluate_pretrained`)."""
 
 from ..metrics import make_compute_metrics
-from .arguments import DATA_DERIVED_FIELDS, DataArguments, ModelArguments, RecTrainingArguments, model_option_names
+from .arguments import (
+    DATA_DERIVED_FIELDS,
+    DERIVED_MODEL_OPTIONS,
+    DataArguments,
+    ModelArguments,
+    RecTrainingArguments,
+    model_option_names,
+)
 from .callbacks import EpochReportCallback, SpeedCallback, TimeBudgetCallback
 from .run import (
     PUBLISHED_ML1M,
@@ -26,6 +33,7 @@ from .trainer import (
 
 __all__ = [
     "DATA_DERIVED_FIELDS",
+    "DERIVED_MODEL_OPTIONS",
     "PUBLISHED_ML1M",
     "DataArguments",
     "EpochReportCallback",

@@ -47,6 +47,8 @@ DATA_DERIVED_FIELDS = (
     "truncate_long_inputs",
     "pad_token_id",
 )
+#: Model options that, when unset, the data's statistics decide (`hf_recsys.training.recipe`).
+DERIVED_MODEL_OPTIONS = ("hidden_dropout_prob", "loss_type")
 _CHOICES = {
     "hidden_act": HIDDEN_ACTIVATIONS,
     "loss_type": LOSS_TYPES,
@@ -107,8 +109,10 @@ class _ModelChoices:
     )
 
     def config_kwargs(self) -> dict[str, Any]:
-        """The config fields these arguments set (every model option but the run choices above)."""
-        return {name: getattr(self, name) for name in model_option_names()}
+        """The config fields these arguments set (every model option but the run choices above); a data-derived
+        option still unset (None) is left to the config's default."""
+        values = {name: getattr(self, name) for name in model_option_names()}
+        return {k: v for k, v in values.items() if v is not None or k not in DERIVED_MODEL_OPTIONS}
 
 
 def _own_field_types(config_class: type) -> dict[str, Any]:
@@ -128,6 +132,11 @@ def _generated_fields() -> list[tuple[str, Any, Any]]:
         metadata: dict[str, Any] = {"help": docs.get(name, "")}
         if name in _CHOICES:
             metadata["choices"] = list(_CHOICES[name])
+        if name in DERIVED_MODEL_OPTIONS:
+            default = by_name[name].default
+            metadata["help"] += f" Default: from the data (hf_recsys/training/recipe.py; {default!r} on ML-1M)."
+            out.append((name, hints[name] | None, field(default=None, metadata=metadata)))
+            continue
         out.append((name, hints[name], field(default=by_name[name].default, metadata=metadata)))
     return out
 
@@ -234,8 +243,9 @@ class DataArguments(TableArguments):
     max_length: int | None = field(
         default=None,
         metadata={
-            "help": "Most recent items the model reads (the config's max_position_embeddings; default "
-            f"{RecTransformerConfig.max_position_embeddings})."
+            "help": "Most recent items the model reads (the config's max_position_embeddings). Default: from the "
+            f"data, the histories' 99th percentile, at most {RecTransformerConfig.max_position_embeddings} "
+            "(hf_recsys/training/recipe.py)."
         },
     )
     random_crop: bool = field(
@@ -338,18 +348,19 @@ class DataArguments(TableArguments):
             return self.dataset
         return self.data_name or default_dataset_name(self.data)  # the name load_interactions gives the data
 
-    @property
-    def history_window(self) -> int:
-        """`max_length`, or the config's default window when unset."""
-        return self.max_length or RecTransformerConfig.max_position_embeddings
-
 
 @dataclass
 class RecTrainingArguments(TrainingArguments):
     """`TrainingArguments` with this task's defaults, plus early stopping and a wall-clock budget."""
 
     output_dir: str = field(default="runs/rec-transformer", metadata={"help": "The run folder."})
-    per_device_train_batch_size: int = 32
+    per_device_train_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Histories per training batch. Default: from the data, at most ~2,048 next-item targets per batch "
+            "(32 on ML-1M, 256 on Amazon Toys; hf_recsys/training/recipe.py)."
+        },
+    )
     per_device_eval_batch_size: int = 256
     learning_rate: float = 1.5e-3
     warmup_steps: float = 100
@@ -378,13 +389,13 @@ class RecTrainingArguments(TrainingArguments):
         default=0.5,
         metadata={"help": "With max_train_minutes: decay the learning rate linearly to 0 over this last share of it."},
     )
-    budget_eval_interval: int = field(
-        default=5,
+    budget_eval_interval: int | None = field(
+        default=None,
         metadata={
             "help": "With max_train_minutes and budget_decay_fraction > 0: until the learning rate has decayed to "
             "half its peak, validate only every N epochs; every epoch after that, where the best epoch lies "
-            "(checkpoints: every epoch). A full-ranking validation of ML-1M costs ~7 s, a sixth of a 30-minute "
-            "budget if run every epoch."
+            "(checkpoints: every epoch). Default: measured, validations take ~5%% of the time while the rate is "
+            "high and ~25%% after (TimeBudgetCallback); a full-ranking validation of ML-1M costs ~7 s."
         },
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow replacing a different run."})

@@ -35,6 +35,7 @@ from ..modeling.pipeline_rec_transformer import save_pipeline_files
 from ..modeling.vocab import save_vocabs
 from .arguments import DataArguments, ModelArguments, RecTrainingArguments, model_option_names
 from .callbacks import EpochReportCallback, SpeedCallback
+from .recipe import DataStatistics, apply_recipe, recipe_record
 from .trainer import build_model, epoch_history, evaluate_split, make_trainer, sorted_for_eval, with_lengths
 
 logger = logging.get_logger(__name__)
@@ -175,6 +176,8 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     data_args.exclude_seen = data_args.resolve_exclude_seen(data)  # recorded as it ran, in results and the config
     splits = data.dataset
     items, users = data.items, data.users
+    stats = DataStatistics.from_train_split(splits["train"], items.num_items, users.num_users)
+    recipe = apply_recipe(stats, model_args, data_args, training_args, fine_tuning=bool(model_args.model_name_or_path))
 
     if model_args.model_name_or_path:
         # Fine-tuning: express the data in the pretrained tokens (vocabularies extended for unseen movies and
@@ -265,6 +268,8 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
         "baselines": {"popularity": popularity},
         "published": PUBLISHED_ML1M if _compares_with_published(data_args, about) else {},
         "history": epoch_history(trainer),
+        # the settings the data decided (hf_recsys/training/recipe.py), with the statistics they came from
+        "recipe": recipe_record(stats, recipe),
         # the feature fields the model reads, per table: {name: {"kind", "size", "max_values"}}
         "feature_fields": {
             table: {f.name: {"kind": f.kind, "size": f.size, "max_values": f.max_values} for f in fields[table] or []}

@@ -19,6 +19,7 @@ from ..modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from ..modeling.losses import compile_cross_entropy
 from .arguments import ModelArguments, RecTrainingArguments
 from .callbacks import TimeBudgetCallback
+from .recipe import DataStatistics, derive_batch_size
 
 
 def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
@@ -110,6 +111,9 @@ def make_trainer(
     model reads (the evaluation batches carry the histories as `seen_ids`, see `NextItemTrainer`).
     `rankable_items` limits what evaluation may recommend to tokens 1..rankable_items (see
     `make_preprocess_logits_for_metrics`)."""
+    if training_args.per_device_train_batch_size is None:  # not set and not derived by `run_training`: the rule
+        stats = DataStatistics.from_train_split(train_dataset, model.config.num_items, model.config.num_users)
+        training_args.per_device_train_batch_size = derive_batch_size(stats, max_length).value
     use_users = model.config.user_conditioning != "none"
     train_collator = NextItemCollator(max_length, True, random_crop, use_users)
     eval_collator = NextItemCollator(max_length, False, False, use_users, seen_history=exclude_seen)
