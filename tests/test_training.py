@@ -428,3 +428,24 @@ def test_evaluation_excludes_the_whole_history_also_before_the_model_window(tmp_
     assert metrics["ndcg@20"] == pytest.approx(expected["ndcg@20"]) and metrics["hr@10"] == pytest.approx(
         expected["hr@10"]
     )
+
+
+def test_bf16_autocast_trains_with_a_float32_loss_and_float32_scores(sequences_file, tmp_path):
+    """What a GPU run does by default (bf16 autocast), on the CPU's autocast: the run trains end to end, the loss and
+    the scores stay float32, and the first step's loss is the float32 one to bf16 precision."""
+    from hf_recsys.modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
+
+    config = RecTransformerConfig(num_items=40, hidden_size=16, intermediate_size=32, num_hidden_layers=2)
+    model = RecTransformerForNextItemPrediction(config)
+    ids, labels = torch.randint(1, 41, (4, 12)), torch.randint(1, 41, (4, 12))
+    reference = model(input_ids=ids, labels=labels).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(input_ids=ids, labels=labels)
+        out.loss.backward()
+        assert out.loss.dtype == torch.float32
+        with torch.no_grad():
+            assert model.eval()(input_ids=ids).logits.dtype == torch.float32
+    assert float(out.loss) == pytest.approx(float(reference), rel=2e-2)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    results = run_training(*_args(sequences_file, tmp_path / "run", epochs=2, bf16=True, use_cpu=True))
+    assert results["metrics"]["test"]["ndcg@10"] > 0

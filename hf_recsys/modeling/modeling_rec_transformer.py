@@ -249,7 +249,7 @@ class RecTransformerAttention(nn.Module):
             q,
             k,
             v,
-            attn_mask=mask,
+            attn_mask=None if mask is None else mask.to(q.dtype),  # bf16 under autocast: kernels want one dtype
             dropout_p=self.dropout_p if self.training else 0.0,
             is_causal=mask is None,
         )
@@ -575,7 +575,8 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         return hidden, weight
 
     def _score(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = F.linear(*self._scoring(hidden))
+        with torch.autocast(hidden.device.type, enabled=False):  # float32 scores also under autocast (see _loss)
+            logits = F.linear(*(t.float() for t in self._scoring(hidden)))
         logits[..., 0] = -torch.inf
         return logits
 
@@ -588,9 +589,16 @@ class RecTransformerForNextItemPrediction(RecTransformerPreTrainedModel):
         row_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Training loss at labelled positions; (N, k) `targets` with `target_weights` (future window), `seen`
-        (items to leave out of each position's softmax) and `row_weights` (recency weights) need CE."""
+        (items to leave out of each position's softmax) and `row_weights` (recency weights) need CE.
+
+        The loss runs in float32 also under bf16 autocast (a GPU run): a softmax over thousands of items in bf16
+        loses the small score differences the ranking is made of."""
+        with torch.autocast(hidden.device.type, enabled=False):
+            hidden, weight = (t.float() for t in self._scoring(hidden))
+            return self._loss_float32(hidden, weight, targets, target_weights, seen, row_weights)
+
+    def _loss_float32(self, hidden, weight, targets, target_weights, seen, row_weights) -> torch.Tensor:
         config = self.config
-        hidden, weight = self._scoring(hidden)
         if config.loss_type == "ce":
             return full_cross_entropy(
                 hidden,

@@ -379,6 +379,16 @@ class RecTrainingArguments(TrainingArguments):
     label_names: list[str] | None = field(default_factory=lambda: ["labels"])
     train_sampling_strategy: str = "group_by_length"
     dataloader_num_workers: int = 0
+    # A GPU run trains under bf16 autocast (the loss and the scores stay float32, see the model's `_loss`) with
+    # TF32 matmuls, with no option to set; a CPU run stays float32 (bf16 matmuls are slower on CPUs without AMX).
+    bf16: bool = field(
+        default_factory=lambda: torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        metadata={"help": "bf16 autocast. Default: on where a CUDA GPU supports it, off on CPU."},
+    )
+    tf32: bool | None = field(
+        default_factory=lambda: True if torch.cuda.is_available() else None,
+        metadata={"help": "TF32 matmuls on Ampere and newer GPUs. Default: on with a GPU."},
+    )
     dataloader_pin_memory: bool = field(
         default_factory=torch.cuda.is_available,
         metadata={"help": "Pin batches in page-locked memory (only helps copies to a GPU; off without one)."},
