@@ -17,7 +17,7 @@ ifdef HF_RECSYS_DATA_DIR
 export HF_RECSYS_DATA_DIR
 endif
 
-.PHONY: setup setup-demo test lint format demo bench bench-all bench-toys bench-lastfm bench-data bench-ingest bench-inference bench-export bench-scale bench-step app clean
+.PHONY: setup setup-demo test lint format demo bench bench-all bench-suite bench-toys bench-lastfm bench-data bench-ingest bench-inference bench-export bench-scale bench-step app clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: setup
 # Ablations over loss types and user conditioning (hours; not part of CI).
 bench-all: setup
 	$(VENV)/bin/hf-recsys bench --suite all
+	$(PY) benchmarks/render_tables.py
+
+# Every dataset x seed (issue 23): popularity and the default recipe, untouched, on ML-100K (5 min), LastFM (10),
+# Amazon Toys (20) and ML-1M (30), seeds 42-44 (~3.3 hours); appends to benchmarks/results/<dataset>.json.
+bench-suite: setup
+	$(VENV)/bin/hf-recsys bench --suite all-datasets --seeds 42,43,44
 	$(PY) benchmarks/render_tables.py
 
 # The S3-Rec benchmark files (../shared/data or HF_RECSYS_DATA_DIR): popularity, the default recipe untouched, and

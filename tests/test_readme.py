@@ -142,7 +142,7 @@ def test_readme_is_short() -> None:
 
 def test_generated_tables_are_current() -> None:
     """README.md and benchmarks/*.md hold exactly what the renderer makes of benchmarks/results/*.json."""
-    assert "<!-- results-table:start -->" in README.read_text(encoding="utf-8")
+    assert "<!-- suite-table:start -->" in README.read_text(encoding="utf-8")
     changes = render_tables.stale()
     assert not changes, (
         f"stale generated tables in {[str(p.relative_to(ROOT)) for p in changes]}: "

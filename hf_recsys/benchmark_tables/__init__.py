@@ -29,7 +29,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .datasets import PUBLISHED_S3REC, SUITE, SuiteDataset, datasets_table, suite_rows, suite_seeds_table, suite_table
+from .datasets import (
+    PUBLISHED_S3REC,
+    SUITE,
+    SuiteDataset,
+    datasets_table,
+    recipe_ablation_table,
+    suite_rows,
+    suite_seeds_table,
+    suite_table,
+)
 from .format import MODEL_ORDER as MODEL_ORDER  # the table order, re-exported as before the split
 from .ml1m import (
     PUBLISHED_ML1M,
@@ -57,6 +66,7 @@ __all__ = [
     "history_table",
     "latest_rows",
     "load_rows",
+    "recipe_ablation_table",
     "render_markers",
     "results_table",
     "seed_windows_table",
@@ -93,6 +103,7 @@ def _read_json(results_dir: Path, name: str) -> Any:
 #: Marker name -> renderer of the table it holds, given the results folder.
 TABLES: dict[str, Callable[[Path], str]] = {
     "results-table": lambda d: results_table(load_rows(d)),
+    "recipe-ablation": lambda d: recipe_ablation_table(_read_json(d, "recipe_ablation.json")),
     "ml-1m-seed-windows": lambda d: seed_windows_table(load_rows(d)),
     "ml-1m-history": lambda d: history_table(load_rows(d)),
     "ml-1m-speed": lambda d: speed_table(load_rows(d)),

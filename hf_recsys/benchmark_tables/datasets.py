@@ -250,3 +250,26 @@ def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str]
                 )
             )
     return "\n".join(lines)
+
+
+def recipe_ablation_table(record: Mapping[str, Any]) -> str:
+    """The runs behind the data-derived recipe (``benchmarks/results/recipe_ablation.json``, written by
+    ``benchmarks/record_recipe_runs.py``): per experiment, each run's settings, epochs and metrics, then how the
+    runs shared the machine (runs of one experiment compare with each other only)."""
+    names = ["experiment", "run", "dataset", "blocks", "dropout", "batch", "max length", "budget", "epochs"]
+    names += ["s / epoch", "valid NDCG@10", "test NDCG@10", "test HR@10"]
+    lines = _header(names, [False, False, False] + [True] * 10)
+    notes = []
+    for experiment, entry in record.get("experiments", {}).items():
+        for run in entry["runs"]:
+            settings = run["settings"]
+            minutes = f"{run['minutes']:g} min" if run.get("minutes") else ""
+            cells = [experiment, run["run"], run["dataset"], str(settings.get("num_hidden_layers", ""))]
+            cells += [str(settings.get("hidden_dropout_prob", ""))]
+            cells += [str(settings.get("per_device_train_batch_size", "")), str(settings.get("max_length", ""))]
+            cells += [minutes, f"{run['epochs']:g}", _num(run.get("epoch_seconds"), 1)]
+            cells += [_num(run["valid_ndcg@10"]), _num(run["test_ndcg@10"]), _num(run["test_hr@10"])]
+            lines.append(_line(cells))
+        if entry.get("note"):
+            notes.append(f"- `{experiment}`: {entry['note']}")
+    return "\n".join(lines + (["", *notes] if notes else []))

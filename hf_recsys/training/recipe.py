@@ -193,5 +193,5 @@ def apply_recipe(
             continue
         setattr(owner, name, setting.value)
         applied.append(setting)
-        logger.info("recipe: %s = %s (%s)", name, setting.value, setting.reason)
+        logger.info("recipe: %s = %s, since %s", name, setting.value, setting.reason)
     return applied

@@ -283,6 +283,7 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
             **{k: v for k, v in asdict(data_args).items() if k not in ("data_dir", "cache_dir")},
             "max_length": model.config.max_position_embeddings,
             "learning_rate": training_args.learning_rate,
+            "weight_decay": training_args.weight_decay,
             "per_device_train_batch_size": training_args.per_device_train_batch_size,
             "num_train_epochs": training_args.num_train_epochs,
             "epochs_run": float(trainer.state.epoch or 0),
