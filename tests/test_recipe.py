@@ -132,6 +132,8 @@ def test_a_run_records_its_derived_settings(sequences_file, tmp_path):
     assert saved["training"]["hidden_dropout_prob"] == derived["hidden_dropout_prob"]
     assert saved["training"]["per_device_train_batch_size"] == derived["per_device_train_batch_size"]
     assert saved["recipe"]["statistics"]["users"] > 0
+    card = (tmp_path / "run" / "README.md").read_text()  # the card says what the data decided, and why
+    assert f"hidden_dropout_prob = {derived['hidden_dropout_prob']} (" in card and "interactions per item" in card
 
 
 def test_measured_interval_validates_once_then_waits_for_the_phase_share():

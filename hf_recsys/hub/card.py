@@ -443,6 +443,10 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
         "item_features_text": item_features_text,
         "user_features": bool(feature_names and any((users.get("features") or {}).values())),
         "loss_text": loss_text,
+        # the settings the data's statistics decided (training/recipe.py), each with its reason
+        "recipe_text": "; ".join(
+            f"{d['name']} = {d['value']} ({d['reason']})" for d in (results.get("recipe") or {}).get("derived", [])
+        ),
         "num_items": num_items,
         "num_users": num_users,
         "weights_size": _fmt_bytes(weights_bytes),
