@@ -21,7 +21,6 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import datasets
@@ -30,11 +29,11 @@ import pyarrow as pa
 from torch import nn
 from transformers.utils import logging
 
-from .data.feature_fields import FeatureField, load_feature_fields
+from .data.feature_fields import FeatureField
 from .data.features import EncodedFeatures
 from .modeling import RecTransformerForNextItemPrediction
-from .modeling.fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
 from .modeling.recommender import load_vocabularies
+from .modeling.run_files import load_run_fields
 from .modeling.vocab import ITEM_VOCAB_FILE, USER_VOCAB_FILE, ItemVocab, UserVocab
 
 logger = logging.get_logger(__name__)
@@ -270,20 +269,14 @@ def pretrained_feature_fields(
     model_name_or_path: str | os.PathLike[str], revision: str | None = None
 ) -> tuple[list[FeatureField] | None, list[FeatureField] | None]:
     """The item and user feature fields saved beside a pretrained model (``item_fields.json`` /
-    ``user_fields.json``, local folder or Hub repo); None for a table the model has no fields of."""
-    found = []
-    for name in (ITEM_FIELDS_FILE, USER_FIELDS_FILE):
-        path = Path(model_name_or_path) / name
-        if not path.parent.is_dir():
-            from huggingface_hub import hf_hub_download
-            from huggingface_hub.errors import EntryNotFoundError
-
-            try:
-                path = Path(hf_hub_download(str(model_name_or_path), name, revision=revision))
-            except EntryNotFoundError:
-                path = None
-        found.append(load_feature_fields(path) if path is not None and path.is_file() else None)
-    return found[0], found[1]
+    ``user_fields.json``, local folder or Hub repo, read by the bundle's `load_run_fields` as serving reads them);
+    None for a table the model has no fields of."""
+    found = load_run_fields(model_name_or_path, revision=revision)
+    item, user = (
+        [FeatureField.from_dict(d) for d in found[side]] if found[side] is not None else None
+        for side in ("item", "user")
+    )
+    return item, user
 
 
 def feature_rows(

@@ -398,6 +398,28 @@ def test_pretrained_feature_fields_are_read_beside_the_model(tmp_path) -> None:
     assert item_fields == fields and user_fields is None
 
 
+def test_fields_of_a_hub_model_are_none_only_when_the_file_is_absent(monkeypatch) -> None:
+    """A Hub repo without a fields file has no fields; a network or access error is raised, not read as 'none'
+    (fine-tuning would re-encode the new data's features without the model's fields)."""
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from hf_recsys.finetuning import pretrained_feature_fields
+
+    def absent(repo_id, filename, **kwargs):
+        raise EntryNotFoundError(f"{filename} not in {repo_id}")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", absent)
+    assert pretrained_feature_fields("someone/model") == (None, None)
+
+    def unreachable(repo_id, filename, **kwargs):
+        raise ConnectionError("503 Service Unavailable")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    with pytest.raises(ConnectionError, match="503"):
+        pretrained_feature_fields("someone/model")
+
+
 def test_prepare_model_bad_input() -> None:
     model = tiny_model()
     items, users = vocabs_for(model)

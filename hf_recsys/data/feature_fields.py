@@ -5,7 +5,6 @@ fields saved beside a model (:func:`save_feature_fields`, :func:`load_feature_fi
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..modeling.fields import FIELDS_FORMAT  # the file format is declared once, in the model bundle
+from ..modeling.fields import FIELDS_FORMAT, read_fields  # the file format is declared once, in the bundle
 from .feature_errors import _Where
 from .feature_values import _column, _multi, _numbers, _text
 from .vocab import atomic_write_json
@@ -169,9 +168,6 @@ def save_feature_fields(
 
 
 def load_feature_fields(path: str | os.PathLike[str]) -> list[FeatureField]:
-    """Read the fields written by :func:`save_feature_fields` (a list, in the saved order)."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or data.get("format") != _FORMAT or data.get("version", 0) > 1:
-        raise ValueError(f"{path}: not a {_FORMAT} file of version 1")
-    return [FeatureField.from_dict(d) for d in data["fields"]]
+    """Read the fields written by :func:`save_feature_fields` (a list, in the saved order; the file is parsed and
+    checked by the model bundle's `read_fields`, which serving uses too)."""
+    return [FeatureField.from_dict(d) for d in read_fields(path)]

@@ -39,6 +39,8 @@ def read_fields(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         data = json.load(f)
     if not isinstance(data, dict) or data.get("format") != FIELDS_FORMAT or not isinstance(data.get("fields"), list):
         raise ValueError(f"{path}: not a {FIELDS_FORMAT} file")
+    if data.get("version", 0) > 1:
+        raise ValueError(f"{path}: {FIELDS_FORMAT} version {data['version']}, newer than this code reads (1)")
     return data["fields"]
 
 

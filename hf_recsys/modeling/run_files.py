@@ -93,6 +93,7 @@ def load_run_fields(
             out[side] = read_fields(file) if file.is_file() else None
             continue
         from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
 
         try:
             found = hf_hub_download(
@@ -103,7 +104,7 @@ def load_run_fields(
                 cache_dir=cache_dir,
                 local_files_only=local_files_only,
             )
-        except Exception:  # an optional file: absent (or not in the cache) means the run has none
-            found = None
+        except EntryNotFoundError:  # an optional file: not in the repo (or, offline, not in the cache) means none;
+            found = None  # a network or access error is not "no fields" and is raised
         out[side] = read_fields(found) if found else None
     return out
