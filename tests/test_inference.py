@@ -377,6 +377,15 @@ def test_pipeline_in_process(rec: Recommender, run_dir: Path) -> None:
     assert batch[2] == as_pipeline_output(rec.popular(2))
     only = pipe([1], top_k=2, filters={"include_item_ids": [7, 915, 608, 110]}, exclude_seen=True)
     assert len(only) == 2 and {r["item_id"] for r in only} <= {7, 915, 608, 110}
+    # the items most like one item, as Recommender.similar_items gives them
+    assert pipe({"similar_to": 260}, top_k=3) == as_pipeline_output(rec.similar_items(260, k=3))
+    assert pipe({"similar_to": "Heat (1995)"}, filters={"exclude_item_ids": [1]}) == as_pipeline_output(
+        rec.similar_items("Heat (1995)", k=10, filters={"exclude_item_ids": [1]})
+    )
+    with pytest.raises(ValueError, match="takes no other input keys"):
+        pipe({"similar_to": 260, "history": [1]})
+    with pytest.raises(ValueError, match="top_k and filters only"):
+        pipe({"similar_to": 260}, exclude_seen=False)
     with pytest.raises(TypeError, match="pipeline input"):
         pipe(260)
     with pytest.raises(ValueError, match="unknown input keys"):

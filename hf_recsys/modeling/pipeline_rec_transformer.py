@@ -5,6 +5,7 @@ Saved next to the model (see `save_pipeline_files`) so that anyone can run, with
     pipe = pipeline("next-item-recommendation", model="user/repo-or-folder", trust_remote_code=True)
     pipe({"user_id": 5, "history": ["Toy Story (1995)", 260]}, top_k=10)
     # -> [{"item_id": ..., "title": ..., "genres": [...], "score": ..., "rank": 1}, ...]
+    pipe({"similar_to": "Toy Story (1995)"}, top_k=5)  # the items most like one item (Recommender.similar_items)
 
 All mapping logic (ids, titles, cold start, filters, user features) is `Recommender`'s; this file only adapts the
 pipeline protocol (preprocess -> forward -> postprocess) to it. Imports: transformers, stdlib and sibling files.
@@ -31,6 +32,7 @@ __all__ = ["PIPELINE_TASK", "NextItemRecommendationPipeline", "pipeline_config_e
 
 PIPELINE_TASK = "next-item-recommendation"
 INPUT_KEYS = ("user_id", "history", "user_features")
+SIMILAR_KEY = "similar_to"
 
 
 class NextItemRecommendationPipeline(Pipeline):
@@ -40,7 +42,8 @@ class NextItemRecommendationPipeline(Pipeline):
     {field: raw value}}` (every key optional) or a bare list of item ids/titles (the history). A list of such dicts
     (or of lists) is a batch, scored one forward pass per `batch_size` (default 256) requests. Parameters (at
     construction or per call): `top_k` (default 10), `exclude_seen`, `filters`, `on_unknown` (see
-    `Recommender.recommend`).
+    `Recommender.recommend`). `{"similar_to": item id or title}` asks for the items most similar to that one
+    (`Recommender.similar_items`; `top_k` and `filters` apply).
 
     Output: `Recommender`'s result dicts, `[{"item_id", "score", "rank"[, "title"][, <item fields>]}, ...]` best
     first (a list of those per request for a batch). Errors: those of `Recommender` (errors.py).
@@ -136,7 +139,24 @@ class NextItemRecommendationPipeline(Pipeline):
             return [self.postprocess({"result": r}) for r in results]
         if isinstance(inputs, (list, tuple)):  # a bare history; the base class would treat a list as a batch
             inputs = {"history": list(inputs)}
+        if isinstance(inputs, Mapping) and SIMILAR_KEY in inputs:
+            return self._similar(inputs, **kwargs)
         return super().__call__(inputs, *args, **kwargs)
+
+    def _similar(self, inputs: Mapping[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+        """`{"similar_to": item}`: `Recommender.similar_items` with the call's `top_k` and `filters`."""
+        extra = sorted(map(str, set(inputs) - {SIMILAR_KEY}))
+        if extra:
+            raise InvalidRequestError(f"a {SIMILAR_KEY!r} request takes no other input keys, got {extra}")
+        params, _, _ = self._sanitize_parameters(**kwargs)
+        unused = sorted(set(params) - {"k", "filters"})
+        if unused:
+            raise InvalidRequestError(f"a {SIMILAR_KEY!r} request takes top_k and filters only, got {unused}")
+        params = {**self._preprocess_params, **params}
+        result = self.recommender.similar_items(
+            inputs[SIMILAR_KEY], k=params.get("k", 10), filters=params.get("filters")
+        )
+        return self.postprocess({"result": result})
 
     def preprocess(self, inputs: Any, **params: Any) -> dict[str, Any]:
         return {"request": self.recommender._prepare(**self._as_request(inputs), **params)}
