@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -152,9 +151,8 @@ def test_cache_changing_the_table_rebuilds_nothing_else_does(log_csv, items_csv,
     kwargs = {"item_table": items_csv, "item_title_column": "title"}
     first = load(log_csv, tmp_path, **kwargs)
     assert table_reads[0] == 1
-    start = time.perf_counter()
     again = load(log_csv, tmp_path, **kwargs)
-    assert time.perf_counter() - start < 2.0 and table_reads[0] == 1, "a cached reload read the table again"
+    assert table_reads[0] == 1, "a cached reload read the table again"  # counted, not timed
     assert again.cache_dir == first.cache_dir and again.describe() == first.describe()
     assert again.item_features.fields == first.item_features.fields
     assert again.item_features.titles == first.item_features.titles
