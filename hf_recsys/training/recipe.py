@@ -13,11 +13,11 @@ of the training split only (`DataStatistics`):
   epoch 10 of 60 with dropout 0.2.
 - ``per_device_train_batch_size``: the largest power of two whose batch carries at most `POSITIONS_PER_BATCH`
   next-item targets on average, clamped to [`MIN_BATCH`, `MAX_BATCH`] and to an eighth of the users. Histories
-  of ~40 targets and more (ML-1M, ML-100K, LastFM) keep the config's 32; 32 Toys histories of 5 targets are a
+  of ~40 targets and more (ML-1M, ML-100K, LastFM) keep the tuned 32 (`MIN_BATCH`); 32 Toys histories of 5 targets are a
   170-target step that pays its fixed per-step cost many times over, and 256 of them trained to a better
   validation in the same time (512 did worse again: fewer updates per epoch, no faster epochs).
 - ``loss_type``: full softmax while scoring the whole catalogue costs at most `FULL_SOFTMAX_MAX_RATIO` times the
-  backbone per position (about 25k items for the default model), sampled softmax with logQ correction above.
+  backbone per position (25-30k items for the default model, by history length), sampled softmax with logQ correction above.
 
 The validation interval of a time budget is measured, not estimated (`TimeBudgetCallback`). Depth and width are
 not derived: no measured rule gained (benchmarks/recipe.md). Every derived value is logged with its reason and
