@@ -379,6 +379,9 @@ def page(browser: Browser, served_app: str) -> Iterator[Page]:
     context.route("**/*", local_only)
     page = context.new_page()
     page.set_default_timeout(60_000)  # first events are slow on a busy 2-core CI machine
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # and so are the page's updates (expect waits 5 s by default)
     page.goto(served_app)
     page.locator("#movies input[role=combobox]").wait_for()
     yield page
