@@ -13,6 +13,7 @@ reading item ids only (`rec-transformer-ids-only`), so what the item features ad
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -80,13 +81,20 @@ def _append(path: Path, row: dict) -> None:
     tmp.replace(path)
 
 
+@functools.cache
+def _code_commit() -> str:
+    """The commit of the code this process runs: read once, at its first row (a suite runs for hours, and commits
+    made meanwhile do not change the code it imported)."""
+    return _git_commit()
+
+
 def _row(dataset: str, name: str, protocol: str, metrics: dict, extra: dict) -> dict:
     row = {"model": name, "dataset": dataset, "protocol": protocol}
     for split, values in metrics.items():
         prefix = "valid" if split == "validation" else split
         row.update({f"{prefix}_{k}": round(v, 5) for k, v in values.items() if "@" in k})
     row.update(extra)
-    row.update({"git_commit": _git_commit(), "date": datetime.now(UTC).isoformat(timespec="seconds")})
+    row.update({"git_commit": _code_commit(), "date": datetime.now(UTC).isoformat(timespec="seconds")})
     return row
 
 
@@ -194,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the suite's rows for every seed, append each to `--output`, print the table of this run. The
     all-datasets suite runs the datasets one after the other, each at its `SUITE_MINUTES` budget."""
     (bench,) = parser().parse_args_into_dataclasses(args=argv)
+    _code_commit()  # the commit at start is the one every row records
     if bench.suite != "all-datasets":
         return _run(bench)
     names = [name for name in bench.datasets.split(",") if name]
