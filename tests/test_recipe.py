@@ -156,31 +156,3 @@ def test_measured_interval_validates_once_then_waits_for_the_phase_share():
     # after the rate has halved (7.5 of 10 minutes): ~25% is a validation every 2 epochs
     low = [epoch(10.0, 500.0, e) for e in range(22, 28)]
     assert low == [False, True, False, True, False, True]
-
-
-def test_early_stopping_under_a_budget_waits_for_the_decay():
-    """At the peak learning rate a plateau is not convergence: evaluations count only once the decay has begun."""
-    from hf_recsys.training.callbacks import BudgetedEarlyStopping
-
-    args = SimpleNamespace(
-        world_size=1, device="cpu", metric_for_best_model="ndcg@10", greater_is_better=True,
-        load_best_model_at_end=True, eval_strategy="epoch", save_strategy="epoch",
-    )  # fmt: skip
-    budget = TimeBudgetCallback(minutes=10.0, decay_fraction=0.5)
-    stopping = BudgetedEarlyStopping(2, budget)
-    state = SimpleNamespace(best_metric=0.5)
-
-    def evaluate(elapsed: float) -> bool:
-        budget.start = time.monotonic() - elapsed
-        control = TrainerControl()
-        stopping.on_evaluate(args, state, control, metrics={"eval_ndcg@10": 0.1})  # no improvement
-        return control.should_training_stop
-
-    assert [evaluate(t) for t in (60, 120, 180, 240, 290)] == [False] * 5  # before minute 5: not counted
-    assert stopping.early_stopping_patience_counter == 0
-    assert [evaluate(t) for t in (310, 330)] == [False, True]  # in the decay: two without improvement stop
-    plain = BudgetedEarlyStopping(2, None)  # no budget: plain early stopping
-    controls = [TrainerControl(), TrainerControl()]
-    for control in controls:
-        plain.on_evaluate(args, state, control, metrics={"eval_ndcg@10": 0.1})
-    assert [c.should_training_stop for c in controls] == [False, True]

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers import TrainerCallback
 
 
 class TimeBudgetCallback(TrainerCallback):
@@ -91,10 +91,6 @@ class TimeBudgetCallback(TrainerCallback):
             control.should_evaluate = False
         return control
 
-    def decaying(self, args) -> bool:
-        """Whether the learning rate has begun its decay (always, without a decay phase)."""
-        return self.decay_fraction == 0 or self._elapsed(args) >= self.seconds * (1.0 - self.decay_fraction)
-
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         elapsed = self._elapsed(args)
         over = elapsed > self.seconds
@@ -108,23 +104,6 @@ class TimeBudgetCallback(TrainerCallback):
             control.should_evaluate = args.eval_strategy != "no"
             control.should_save = True
         return control
-
-
-class BudgetedEarlyStopping(EarlyStoppingCallback):
-    """Early stopping that, under a time budget whose learning rate decays, counts evaluations only once the decay
-    has begun. At the peak rate a plateau is not convergence: the decay is where a budgeted run gains most. Amazon
-    Toys (20 minutes, decay from minute 10) plateaued at its epoch-19 validation and plain early stopping ended it
-    at minute 15, halfway down the decay; LastFM (10 minutes) stopped at minute 4, before its decay began.
-    Without a budget (`budget` None) it is `EarlyStoppingCallback`."""
-
-    def __init__(self, early_stopping_patience: int, budget: TimeBudgetCallback | None = None):
-        super().__init__(early_stopping_patience)
-        self.budget = budget
-
-    def on_evaluate(self, args, state, control, metrics, **kwargs):
-        if self.budget is not None and not self.budget.decaying(args):
-            return control
-        return super().on_evaluate(args, state, control, metrics, **kwargs)
 
 
 class SpeedCallback(TrainerCallback):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import Trainer, TrainerCallback
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..data.collator import NextItemCollator
@@ -18,7 +18,7 @@ from ..metrics import KS, exclude_items, make_compute_metrics, make_preprocess_l
 from ..modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from ..modeling.losses import compile_cross_entropy
 from .arguments import ModelArguments, RecTrainingArguments
-from .callbacks import BudgetedEarlyStopping, TimeBudgetCallback
+from .callbacks import TimeBudgetCallback
 from .recipe import DataStatistics, derive_batch_size
 
 
@@ -119,15 +119,16 @@ def make_trainer(
     eval_collator = NextItemCollator(max_length, False, False, use_users, seen_history=exclude_seen)
     compile_cross_entropy(training_args.compile_loss)
     callbacks: list[TrainerCallback] = []
-    budget = None
-    if training_args.max_train_minutes:
-        budget = TimeBudgetCallback(
-            training_args.max_train_minutes, training_args.budget_decay_fraction, training_args.budget_eval_interval
-        )
     if training_args.load_best_model_at_end and training_args.early_stopping_patience:
-        callbacks.append(BudgetedEarlyStopping(training_args.early_stopping_patience, budget))
-    if budget is not None:
-        callbacks.append(budget)
+        callbacks.append(EarlyStoppingCallback(training_args.early_stopping_patience))
+    if training_args.max_train_minutes:
+        callbacks.append(
+            TimeBudgetCallback(
+                training_args.max_train_minutes,
+                training_args.budget_decay_fraction,
+                training_args.budget_eval_interval,
+            )
+        )
     return NextItemTrainer(
         model=model,
         args=training_args,
