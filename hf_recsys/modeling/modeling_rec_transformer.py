@@ -249,7 +249,8 @@ class RecTransformerAttention(nn.Module):
             q,
             k,
             v,
-            attn_mask=None if mask is None else mask.to(q.dtype),  # bf16 under autocast: kernels want one dtype
+            # a float (bias) mask follows the queries' dtype (bf16 under autocast); a boolean mask stays boolean
+            attn_mask=mask if mask is None or mask.dtype == torch.bool else mask.to(q.dtype),
             dropout_p=self.dropout_p if self.training else 0.0,
             is_causal=mask is None,
         )
