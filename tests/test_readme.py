@@ -26,21 +26,16 @@ MAX_README_LINES = 260
 
 
 def _load(name: str, path: Path):
-    """The module file, or the package folder, at ``path`` loaded as the top-level module ``name``."""
-    if path.is_dir():  # a package: its relative imports look its modules up under `name`
-        spec = importlib.util.spec_from_file_location(
-            name, path / "__init__.py", submodule_search_locations=[str(path)]
-        )
-    else:
-        spec = importlib.util.spec_from_file_location(name, path)
+    """The module file at ``path`` loaded as the top-level module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and typing look the module up by name
     spec.loader.exec_module(module)
     return module
 
 
-tables = _load("_benchmark_tables_under_test", ROOT / "hf_recsys" / "benchmark_tables")
 render_tables = _load("_render_tables_under_test", ROOT / "benchmarks" / "render_tables.py")
+tables = render_tables._tables_module("_benchmark_tables_under_test")  # the package, as the renderer loads it
 
 
 # -- the commands shown in Markdown ------------------------------------------------------------------------------

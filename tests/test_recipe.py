@@ -112,6 +112,8 @@ def test_statistics_read_the_train_split_rows():
     stats = DataStatistics.from_train_split(train, num_items=5, num_users=3)
     assert stats.num_interactions == 3 + 2 + 5 and stats.interactions_per_item == 2.0
     assert stats.mean_positions(max_length=3) == pytest.approx((2 + 1 + 3) / 3)
+    # a selection of rows (an indices mapping over the same Arrow table) is read as selected
+    assert DataStatistics.from_train_split(train.select([2, 0]), 5, 2).history_lengths == (5, 3)
 
 
 def test_a_run_records_its_derived_settings(sequences_file, tmp_path):

@@ -10,6 +10,12 @@ import torch
 from transformers import TrainerCallback
 
 
+def eval_runtime(metrics: dict | None) -> float | None:
+    """The seconds an evaluation took, from the Trainer's metrics (``eval_runtime``, whatever the prefix)."""
+    runtime = next((v for k, v in (metrics or {}).items() if k.endswith("_runtime")), None)
+    return None if runtime is None else float(runtime)
+
+
 class TimeBudgetCallback(TrainerCallback):
     """Trains for a wall-clock budget: stops once `minutes` have passed (checked after every step; the best
     epoch is still kept) and, with `decay_fraction` > 0, decays the learning rate linearly to 0 over the last
@@ -57,9 +63,9 @@ class TimeBudgetCallback(TrainerCallback):
         self._epoch_start = time.monotonic()
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        runtime = next((v for k, v in (metrics or {}).items() if k.endswith("_runtime")), None)
+        runtime = eval_runtime(metrics)
         if runtime is not None:
-            self._eval_seconds, self._train_seconds = float(runtime), 0.0
+            self._eval_seconds, self._train_seconds = runtime, 0.0
 
     def _measured_skip(self, high_rate: bool) -> bool:
         """With a measured interval: whether this epoch's validation waits (training since the last one is still
@@ -121,9 +127,9 @@ class SpeedCallback(TrainerCallback):
         self.epoch_seconds.append(time.monotonic() - self._start)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        runtime = next((v for k, v in (metrics or {}).items() if k.endswith("_runtime")), None)
+        runtime = eval_runtime(metrics)
         if runtime is not None:
-            self.eval_seconds.append(float(runtime))
+            self.eval_seconds.append(runtime)
 
     def summary(self, train_rows: int, train_positions: int) -> dict[str, float]:
         """Median epoch/evaluation time and training throughput (the first epoch, with compilation, excluded

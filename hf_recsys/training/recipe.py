@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 from datasets import Dataset
 
 from ..modeling import RecTransformerConfig
@@ -60,7 +61,8 @@ class DataStatistics:
     @classmethod
     def from_train_split(cls, train: Dataset, num_items: int, num_users: int) -> DataStatistics:
         """Statistics of `train` (rows of ``input_ids`` + ``target``: a history and its next item)."""
-        lengths = tuple(len(h) + 1 for h in train["input_ids"])
+        histories = train.with_format("arrow")["input_ids"]  # Arrow list lengths: no Python lists of every item
+        lengths = tuple((pc.list_value_length(histories).to_numpy(zero_copy_only=False) + 1).tolist())
         return cls(num_users, num_items, int(sum(lengths)), lengths)
 
     @property
