@@ -3,11 +3,16 @@ results.json, and one readable progress line per epoch."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 import torch
+from safetensors.torch import load_model
 from transformers import TrainerCallback
+from transformers.utils import SAFE_WEIGHTS_NAME, logging
+
+logger = logging.get_logger(__name__)
 
 
 def eval_runtime(metrics: dict | None) -> float | None:
@@ -36,6 +41,15 @@ class TimeBudgetCallback(TrainerCallback):
     after (~25%, where the best epoch is picked). ML-1M (epochs of ~25 s, validations of ~7 s) gets every 6th
     epoch, then every epoch; a catalogue that is dear to rank against short epochs validates less often.
 
+    With `plateau_patience` > 0 the decay may begin earlier: once that many validations in a row have not
+    improved on the best one while the rate is still at its peak, the model goes back to the best validated
+    checkpoint's weights and the decay starts from there. It lasts as long, in proportion, as the budget's own
+    (`decay_fraction / (1 - decay_fraction)` of the time used so far, at most the rest of the budget), and the
+    run ends when it reaches 0. Sparse data (few interactions per item) peaks in validation early and then
+    memorises at the peak rate: early stopping there ends the run before any decay (LastFM: best epoch ~20 at
+    minute 1-2 of 10), and a decay fixed to the budget's end starts long after the peak. Decaying from the
+    weights of the plateau instead of the best ones gained nothing (benchmarks/recipe.md).
+
     Under data parallelism the main process's clock decides and is broadcast: processes that stop after
     different steps would wait forever for each other, and different learning rates would split the replicas.
     """
@@ -43,13 +57,27 @@ class TimeBudgetCallback(TrainerCallback):
     EVAL_SHARE_HIGH_RATE = 0.05
     EVAL_SHARE_LOW_RATE = 0.25
 
-    def __init__(self, minutes: float, decay_fraction: float = 0.0, eval_interval: int | None = 1):
+    def __init__(
+        self,
+        minutes: float,
+        decay_fraction: float = 0.0,
+        eval_interval: int | None = 1,
+        plateau_patience: int = 0,
+    ):
         if not 0.0 <= decay_fraction <= 1.0:
             raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
         if eval_interval is not None and eval_interval < 1:
             raise ValueError(f"eval_interval must be >= 1 or None (measured), got {eval_interval}")
+        if plateau_patience < 0:
+            raise ValueError(f"plateau_patience must be >= 0 (0: off), got {plateau_patience}")
         self.seconds = minutes * 60
         self.decay_fraction = decay_fraction
+        self.plateau_patience = plateau_patience
+        # the decay phase, in seconds since the start: the budget's last share until a plateau moves it earlier
+        self.decay_start = self.seconds * (1.0 - decay_fraction)
+        self.decay_end = self.seconds
+        self._best: float | None = None
+        self._evaluations_without_gain = 0
         self.eval_interval = eval_interval
         self.start = time.monotonic()
         self._train_seconds = 0.0  # training time since the last validation (measured interval)
@@ -66,6 +94,39 @@ class TimeBudgetCallback(TrainerCallback):
         runtime = eval_runtime(metrics)
         if runtime is not None:
             self._eval_seconds, self._train_seconds = runtime, 0.0
+        if self.plateau_patience and self.decay_fraction > 0:
+            self._track_plateau(args, state, metrics or {}, kwargs.get("model"))
+
+    def _track_plateau(self, args, state, metrics: dict, model: torch.nn.Module | None) -> None:
+        """Counts validations without a new best (of the metric `metric_for_best_model` names) and, at
+        `plateau_patience` of them before the decay has begun, restores the best checkpoint's weights and
+        moves the decay phase to start now."""
+        name = args.metric_for_best_model or "loss"
+        value = metrics.get(name if name.startswith("eval_") else f"eval_{name}")
+        if value is None:
+            return
+        better = self._best is None or (value > self._best if args.greater_is_better else value < self._best)
+        if better:
+            self._best, self._evaluations_without_gain = value, 0
+            return
+        self._evaluations_without_gain += 1
+        elapsed = self._elapsed(args)
+        if self._evaluations_without_gain >= self.plateau_patience and elapsed < self.decay_start:
+            length = (
+                self.seconds if self.decay_fraction >= 1 else elapsed * self.decay_fraction / (1 - self.decay_fraction)
+            )
+            self.decay_start, self.decay_end = elapsed, min(self.seconds, elapsed + length)
+            best = state.best_model_checkpoint
+            weights = os.path.join(best, SAFE_WEIGHTS_NAME) if best else None
+            if model is not None and weights and os.path.isfile(weights):
+                load_model(model, weights)
+            logger.info(
+                "validation has not improved for %d validations at the peak learning rate: decaying it from %s "
+                "over the next %.0f s",
+                self._evaluations_without_gain,
+                f"the weights of {best}" if weights else "here",
+                self.decay_end - self.decay_start,
+            )
 
     def _measured_skip(self, high_rate: bool) -> bool:
         """With a measured interval: whether this epoch's validation waits (training since the last one is still
@@ -88,7 +149,7 @@ class TimeBudgetCallback(TrainerCallback):
         last = control.should_training_stop or state.global_step >= state.max_steps
         if self.eval_interval == 1 or self.decay_fraction == 0 or last:
             return control
-        high_rate = self._elapsed(args) < self.seconds * (1.0 - self.decay_fraction / 2)
+        high_rate = self._elapsed(args) < (self.decay_start + self.decay_end) / 2
         if self.eval_interval is None:
             skip = self._measured_skip(high_rate)
         else:
@@ -99,10 +160,9 @@ class TimeBudgetCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         elapsed = self._elapsed(args)
-        over = elapsed > self.seconds
-        left = 1.0 - elapsed / self.seconds
-        if self.decay_fraction > 0 and optimizer is not None and left < self.decay_fraction:
-            factor = max(left, 0.0) / self.decay_fraction
+        over = elapsed > self.decay_end
+        if self.decay_fraction > 0 and optimizer is not None and elapsed > self.decay_start:
+            factor = max(self.decay_end - elapsed, 0.0) / max(self.decay_end - self.decay_start, 1e-9)
             for group in optimizer.param_groups:  # applies to the next step; the scheduler's value is the base
                 group["lr"] = group["lr"] * factor
         if over:

@@ -127,6 +127,7 @@ def make_trainer(
                 training_args.max_train_minutes,
                 training_args.budget_decay_fraction,
                 training_args.budget_eval_interval,
+                training_args.budget_plateau_patience,
             )
         )
     return NextItemTrainer(
