@@ -149,16 +149,18 @@ def suite_rows(rows: Iterable[Mapping[str, Any]], dataset: str) -> dict[int, Map
 
     Leave-one-out rows of model ``rec-transformer`` (of the entry's data variant, if it names one) that carry a
     ``"recipe"`` key, i.e. were trained with the data-derived recipe; the latest such row of each seed (last in
-    file order). When the dataset has no such row and its entry has ``fallback_minutes`` (ML-1M: 25), the latest
-    row of each seed trained at least that long counts instead (``train_seconds``), so the 30-minute runs of the
-    default recipe recorded before rows carried a recipe stand in. A row without a seed counts as seed 42.
+    file order). For a seed with no such row, when the entry has ``fallback_minutes`` (ML-1M: 25), the latest row
+    of that seed trained at least that long counts instead (``train_seconds``), so the 30-minute runs of the
+    default recipe recorded before rows carried a recipe stand in (the rule leaves ML-1M's recipe as it was). A
+    row without a seed counts as seed 42.
     """
     entry = SUITE[dataset]
     candidates = _of(rows, entry, SUITE_MODEL)
-    chosen = [row for row in candidates if "recipe" in row]
-    if not chosen and entry.fallback_minutes is not None:
-        chosen = [row for row in candidates if (row.get("train_seconds") or 0) >= entry.fallback_minutes * 60]
-    return _latest_per_seed(chosen)
+    chosen = _latest_per_seed(row for row in candidates if "recipe" in row)
+    if entry.fallback_minutes is not None:
+        trained = (row for row in candidates if (row.get("train_seconds") or 0) >= entry.fallback_minutes * 60)
+        chosen = {**_latest_per_seed(trained), **chosen}
+    return dict(sorted(chosen.items()))
 
 
 def _metric(rows: Iterable[Mapping[str, Any]], key: str) -> list[float]:

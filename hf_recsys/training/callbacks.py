@@ -118,13 +118,14 @@ class TimeBudgetCallback(TrainerCallback):
             self.decay_start, self.decay_end = elapsed, min(self.seconds, elapsed + length)
             best = state.best_model_checkpoint
             weights = os.path.join(best, SAFE_WEIGHTS_NAME) if best else None
-            if model is not None and weights and os.path.isfile(weights):
+            restored = model is not None and weights is not None and os.path.isfile(weights)
+            if restored:
                 load_model(model, weights)
             logger.info(
                 "validation has not improved for %d validations at the peak learning rate: decaying it from %s "
                 "over the next %.0f s",
                 self._evaluations_without_gain,
-                f"the weights of {best}" if weights else "here",
+                f"the weights of {best}" if restored else "here",
                 self.decay_end - self.decay_start,
             )
 
