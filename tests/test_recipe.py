@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from datasets import Dataset
-from transformers import TrainerControl
+from transformers import EarlyStoppingCallback, TrainerControl
 
 from hf_recsys.modeling import RecTransformerConfig
 from hf_recsys.training import DataArguments, ModelArguments, RecTrainingArguments, TimeBudgetCallback
@@ -216,13 +216,16 @@ def test_the_plateau_decays_from_the_best_checkpoints_weights(tmp_path):
         world_size=1, device="cpu", eval_strategy="epoch", metric_for_best_model="ndcg@10", greater_is_better=True
     )
     state = SimpleNamespace(best_model_checkpoint=str(tmp_path / "checkpoint-4"))
-    budget = TimeBudgetCallback(minutes=10.0, decay_fraction=0.5, plateau_patience=1)
+    early_stopping = EarlyStoppingCallback(early_stopping_patience=3)
+    budget = TimeBudgetCallback(minutes=10.0, decay_fraction=0.5, plateau_patience=1, early_stopping=early_stopping)
     budget.on_evaluate(args, state, TrainerControl(), metrics={"eval_ndcg@10": 0.2}, model=model)
+    early_stopping.early_stopping_patience_counter = 2  # validations without a gain so far
     assert not torch.equal(model.state_dict()["output_embeddings.weight"], best["output_embeddings.weight"])
     budget.on_evaluate(args, state, TrainerControl(), metrics={"eval_ndcg@10": 0.1}, model=model)
     for name, value in model.state_dict().items():
         assert torch.equal(value, best[name]), name
     assert model.output_embeddings.weight is model.rec_transformer.embeddings.item_embeddings.weight  # still tied
+    assert early_stopping.early_stopping_patience_counter == 0  # the decay gets early stopping's whole patience
 
 
 def test_without_plateau_patience_the_decay_stays_at_the_budgets_end():
