@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from datasets import Dataset
-from transformers import EarlyStoppingCallback, TrainerControl
+from transformers import TrainerControl
 
 from hf_recsys.modeling import RecTransformerConfig
 from hf_recsys.training import DataArguments, ModelArguments, RecTrainingArguments, TimeBudgetCallback
@@ -158,86 +158,3 @@ def test_measured_interval_validates_once_then_waits_for_the_phase_share():
     # after the rate has halved (7.5 of 10 minutes): ~25% is a validation every 2 epochs
     low = [epoch(10.0, 500.0, e) for e in range(22, 28)]
     assert low == [False, True, False, True, False, True]
-
-
-def test_a_validation_plateau_at_the_peak_rate_starts_the_decay_there():
-    import torch
-
-    args = SimpleNamespace(
-        world_size=1, device="cpu", eval_strategy="epoch", metric_for_best_model="ndcg@10", greater_is_better=True
-    )
-    state = SimpleNamespace(best_model_checkpoint=None)
-    budget = TimeBudgetCallback(minutes=10.0, decay_fraction=0.5, plateau_patience=2)
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=1.0)
-
-    def validate(elapsed: float, ndcg: float) -> None:
-        budget.start = time.monotonic() - elapsed
-        budget.on_evaluate(args, state, TrainerControl(), metrics={"eval_ndcg@10": ndcg, "eval_runtime": 1.0})
-
-    def step(elapsed: float) -> tuple[float, bool]:
-        optimizer.param_groups[0]["lr"] = 1.0  # what the constant scheduler sets before each callback
-        budget.start = time.monotonic() - elapsed
-        control = budget.on_step_end(args, state, TrainerControl(), optimizer=optimizer)
-        return optimizer.param_groups[0]["lr"], control.should_training_stop
-
-    validate(30.0, 0.05)
-    validate(60.0, 0.06)
-    validate(90.0, 0.055)  # one validation without a gain: still the budget's decay (from 300 s)
-    assert (budget.decay_start, budget.decay_end) == (300.0, 600.0)
-    validate(120.0, 0.058)  # the second: the decay starts now and lasts as long as the time used (0.5 / 0.5)
-    assert budget.decay_start == pytest.approx(120.0, abs=1.0)
-    assert budget.decay_end == pytest.approx(240.0, abs=2.0)
-    lr, stops = step(180.0)
-    assert lr == pytest.approx(0.5, abs=0.03) and not stops
-    lr, stops = step(245.0)
-    assert lr == 0.0 and stops  # the run ends with the decay, long before the budget
-    # once the decay has begun, a later plateau does not move it
-    start, end = budget.decay_start, budget.decay_end
-    validate(200.0, 0.01)
-    validate(210.0, 0.01)
-    assert (budget.decay_start, budget.decay_end) == (start, end)
-
-
-def test_the_plateau_decays_from_the_best_checkpoints_weights(tmp_path):
-    import torch
-
-    from hf_recsys.modeling import RecTransformerForNextItemPrediction
-
-    model = RecTransformerForNextItemPrediction(
-        RecTransformerConfig(num_items=20, hidden_size=8, num_hidden_layers=1, intermediate_size=16, max_length=6)
-    )
-    model.save_pretrained(tmp_path / "checkpoint-4")  # the best validated epoch's checkpoint, tied weights and all
-    best = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(1.0)  # the weights have moved on since
-    args = SimpleNamespace(
-        world_size=1, device="cpu", eval_strategy="epoch", metric_for_best_model="ndcg@10", greater_is_better=True
-    )
-    state = SimpleNamespace(best_model_checkpoint=str(tmp_path / "checkpoint-4"))
-    early_stopping = EarlyStoppingCallback(early_stopping_patience=3)
-    budget = TimeBudgetCallback(minutes=10.0, decay_fraction=0.5, plateau_patience=1, early_stopping=early_stopping)
-    budget.on_evaluate(args, state, TrainerControl(), metrics={"eval_ndcg@10": 0.2}, model=model)
-    early_stopping.early_stopping_patience_counter = 2  # validations without a gain so far
-    assert not torch.equal(model.state_dict()["output_embeddings.weight"], best["output_embeddings.weight"])
-    budget.on_evaluate(args, state, TrainerControl(), metrics={"eval_ndcg@10": 0.1}, model=model)
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, best[name]), name
-    assert model.output_embeddings.weight is model.rec_transformer.embeddings.item_embeddings.weight  # still tied
-    assert early_stopping.early_stopping_patience_counter == 0  # the decay gets early stopping's whole patience
-
-
-def test_without_plateau_patience_the_decay_stays_at_the_budgets_end():
-    args = SimpleNamespace(
-        world_size=1, device="cpu", eval_strategy="epoch", metric_for_best_model="ndcg@10", greater_is_better=True
-    )
-    budget = TimeBudgetCallback(minutes=10.0, decay_fraction=0.5, plateau_patience=0)
-    for elapsed, ndcg in [(30.0, 0.06), (60.0, 0.05), (90.0, 0.05), (120.0, 0.05)]:
-        budget.start = time.monotonic() - elapsed
-        budget.on_evaluate(
-            args, SimpleNamespace(best_model_checkpoint=None), TrainerControl(), metrics={"eval_ndcg@10": ndcg}
-        )
-    assert (budget.decay_start, budget.decay_end) == (300.0, 600.0)
-    with pytest.raises(ValueError, match="plateau_patience"):
-        TimeBudgetCallback(10.0, decay_fraction=0.5, plateau_patience=-1)

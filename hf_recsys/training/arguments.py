@@ -399,15 +399,6 @@ class RecTrainingArguments(TrainingArguments):
         default=0.5,
         metadata={"help": "With max_train_minutes: decay the learning rate linearly to 0 over this last share of it."},
     )
-    budget_plateau_patience: int = field(
-        default=3,
-        metadata={
-            "help": "With max_train_minutes and budget_decay_fraction > 0: once this many validations in a row have "
-            "not improved on the best while the learning rate is at its peak, go back to the best checkpoint and "
-            "decay the rate from there, over decay_fraction / (1 - decay_fraction) of the time used so far "
-            "(TimeBudgetCallback). 0: off."
-        },
-    )
     budget_eval_interval: int | None = field(
         default=None,
         metadata={

@@ -3,16 +3,11 @@ results.json, and one readable progress line per epoch."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import torch
-from safetensors.torch import load_model
-from transformers import EarlyStoppingCallback, TrainerCallback
-from transformers.utils import SAFE_WEIGHTS_NAME, logging
-
-logger = logging.get_logger(__name__)
+from transformers import TrainerCallback
 
 
 def eval_runtime(metrics: dict | None) -> float | None:
@@ -23,64 +18,38 @@ def eval_runtime(metrics: dict | None) -> float | None:
 
 class TimeBudgetCallback(TrainerCallback):
     """Trains for a wall-clock budget: stops once `minutes` have passed (checked after every step; the best
-        epoch is still kept) and, with `decay_fraction` > 0, decays the learning rate linearly to 0 over the last
-        `decay_fraction` of the budget. Ending a budgeted run on a decayed learning rate is worth more than any
-        fixed schedule that does not know where training will stop (Li et al., "Budgeted Training", ICLR 2020).
+    epoch is still kept) and, with `decay_fraction` > 0, decays the learning rate linearly to 0 over the last
+    `decay_fraction` of the budget. Ending a budgeted run on a decayed learning rate is worth more than any
+    fixed schedule that does not know where training will stop (Li et al., "Budgeted Training", ICLR 2020).
 
-        With a decay phase, `eval_interval` > 1 skips the per-epoch evaluation of the epochs that end before the
-        learning rate has decayed to half its peak (the first half of the decay phase), except every
-        `eval_interval`-th: while the learning rate is high the model is still far from its best, and each skipped
-        full-ranking validation is training time won. In every 30-minute ML-1M run logged so far the best epoch
-        came later than that (benchmarks/tuning.md). Every later epoch, and the last epoch or step, is evaluated
-        as usual. Checkpoints are still written every epoch (a resumed run loses at most one epoch); an
-        unvalidated one is never taken for the best.
+    With a decay phase, `eval_interval` > 1 skips the per-epoch evaluation of the epochs that end before the
+    learning rate has decayed to half its peak (the first half of the decay phase), except every
+    `eval_interval`-th: while the learning rate is high the model is still far from its best, and each skipped
+    full-ranking validation is training time won. In every 30-minute ML-1M run logged so far the best epoch
+    came later than that (benchmarks/tuning.md). Every later epoch, and the last epoch or step, is evaluated
+    as usual. Checkpoints are still written every epoch (a resumed run loses at most one epoch); an
+    unvalidated one is never taken for the best.
 
-        With `eval_interval` None the interval is measured: the first epoch is validated, and after each validation
-        the next one waits until the epochs since it have cost `1 / EVAL_SHARE_HIGH_RATE` times the validation's time
-        while the learning rate is high (validations take ~5% of that phase) and `1 / EVAL_SHARE_LOW_RATE` times
-        after (~25%, where the best epoch is picked). ML-1M (epochs of ~25 s, validations of ~7 s) gets every 6th
-        epoch, then every epoch; a catalogue that is dear to rank against short epochs validates less often.
+    With `eval_interval` None the interval is measured: the first epoch is validated, and after each validation
+    the next one waits until the epochs since it have cost `1 / EVAL_SHARE_HIGH_RATE` times the validation's time
+    while the learning rate is high (validations take ~5% of that phase) and `1 / EVAL_SHARE_LOW_RATE` times
+    after (~25%, where the best epoch is picked). ML-1M (epochs of ~25 s, validations of ~7 s) gets every 6th
+    epoch, then every epoch; a catalogue that is dear to rank against short epochs validates less often.
 
-        With `plateau_patience` > 0 the decay may begin earlier: once that many validations in a row have not
-        improved on the best one while the rate is still at its peak, the model goes back to the best validated
-        checkpoint's weights and the decay starts from there, with early stopping's patience (`early_stopping`, the
-    run's `EarlyStoppingCallback`) counted afresh. It lasts as long, in proportion, as the budget's own
-        (`decay_fraction / (1 - decay_fraction)` of the time used so far, at most the rest of the budget), and the
-        run ends when it reaches 0. Sparse data (few interactions per item) peaks in validation early and then
-        memorises at the peak rate: early stopping there ends the run before any decay (LastFM: best epoch ~20 at
-        minute 1-2 of 10), and a decay fixed to the budget's end starts long after the peak. Decaying from the
-        weights of the plateau instead of the best ones gained nothing (benchmarks/recipe.md).
-
-        Under data parallelism the main process's clock decides and is broadcast: processes that stop after
-        different steps would wait forever for each other, and different learning rates would split the replicas.
+    Under data parallelism the main process's clock decides and is broadcast: processes that stop after
+    different steps would wait forever for each other, and different learning rates would split the replicas.
     """
 
     EVAL_SHARE_HIGH_RATE = 0.05
     EVAL_SHARE_LOW_RATE = 0.25
 
-    def __init__(
-        self,
-        minutes: float,
-        decay_fraction: float = 0.0,
-        eval_interval: int | None = 1,
-        plateau_patience: int = 0,
-        early_stopping: EarlyStoppingCallback | None = None,
-    ):
+    def __init__(self, minutes: float, decay_fraction: float = 0.0, eval_interval: int | None = 1):
         if not 0.0 <= decay_fraction <= 1.0:
             raise ValueError(f"decay_fraction must be in [0, 1], got {decay_fraction}")
         if eval_interval is not None and eval_interval < 1:
             raise ValueError(f"eval_interval must be >= 1 or None (measured), got {eval_interval}")
-        if plateau_patience < 0:
-            raise ValueError(f"plateau_patience must be >= 0 (0: off), got {plateau_patience}")
         self.seconds = minutes * 60
         self.decay_fraction = decay_fraction
-        self.plateau_patience = plateau_patience
-        self.early_stopping = early_stopping
-        # the decay phase, in seconds since the start: the budget's last share until a plateau moves it earlier
-        self.decay_start = self.seconds * (1.0 - decay_fraction)
-        self.decay_end = self.seconds
-        self._best: float | None = None
-        self._evaluations_without_gain = 0
         self.eval_interval = eval_interval
         self.start = time.monotonic()
         self._train_seconds = 0.0  # training time since the last validation (measured interval)
@@ -97,42 +66,6 @@ class TimeBudgetCallback(TrainerCallback):
         runtime = eval_runtime(metrics)
         if runtime is not None:
             self._eval_seconds, self._train_seconds = runtime, 0.0
-        if self.plateau_patience and self.decay_fraction > 0:
-            self._track_plateau(args, state, metrics or {}, kwargs.get("model"))
-
-    def _track_plateau(self, args, state, metrics: dict, model: torch.nn.Module | None) -> None:
-        """Counts validations without a new best (of the metric `metric_for_best_model` names) and, at
-        `plateau_patience` of them before the decay has begun, restores the best checkpoint's weights and
-        moves the decay phase to start now."""
-        name = args.metric_for_best_model or "loss"
-        value = metrics.get(name if name.startswith("eval_") else f"eval_{name}")
-        if value is None:
-            return
-        better = self._best is None or (value > self._best if args.greater_is_better else value < self._best)
-        if better:
-            self._best, self._evaluations_without_gain = value, 0
-            return
-        self._evaluations_without_gain += 1
-        elapsed = self._elapsed(args)
-        if self._evaluations_without_gain >= self.plateau_patience and elapsed < self.decay_start:
-            length = (
-                self.seconds if self.decay_fraction >= 1 else elapsed * self.decay_fraction / (1 - self.decay_fraction)
-            )
-            self.decay_start, self.decay_end = elapsed, min(self.seconds, elapsed + length)
-            best = state.best_model_checkpoint
-            weights = os.path.join(best, SAFE_WEIGHTS_NAME) if best else None
-            restored = model is not None and weights is not None and os.path.isfile(weights)
-            if restored:
-                load_model(model, weights)
-            if self.early_stopping is not None:  # the decay is a fresh start: it gets the whole patience
-                self.early_stopping.early_stopping_patience_counter = 0
-            logger.info(
-                "validation has not improved for %d validations at the peak learning rate: decaying it from %s "
-                "over the next %.0f s",
-                self._evaluations_without_gain,
-                f"the weights of {best}" if restored else "here",
-                self.decay_end - self.decay_start,
-            )
 
     def _measured_skip(self, high_rate: bool) -> bool:
         """With a measured interval: whether this epoch's validation waits (training since the last one is still
@@ -155,7 +88,7 @@ class TimeBudgetCallback(TrainerCallback):
         last = control.should_training_stop or state.global_step >= state.max_steps
         if self.eval_interval == 1 or self.decay_fraction == 0 or last:
             return control
-        high_rate = self._elapsed(args) < (self.decay_start + self.decay_end) / 2
+        high_rate = self._elapsed(args) < self.seconds * (1.0 - self.decay_fraction / 2)
         if self.eval_interval is None:
             skip = self._measured_skip(high_rate)
         else:
@@ -166,9 +99,10 @@ class TimeBudgetCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         elapsed = self._elapsed(args)
-        over = elapsed > self.decay_end
-        if self.decay_fraction > 0 and optimizer is not None and elapsed > self.decay_start:
-            factor = max(self.decay_end - elapsed, 0.0) / max(self.decay_end - self.decay_start, 1e-9)
+        over = elapsed > self.seconds
+        left = 1.0 - elapsed / self.seconds
+        if self.decay_fraction > 0 and optimizer is not None and left < self.decay_fraction:
+            factor = max(left, 0.0) / self.decay_fraction
             for group in optimizer.param_groups:  # applies to the next step; the scheduler's value is the base
                 group["lr"] = group["lr"] * factor
         if over:

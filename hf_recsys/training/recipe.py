@@ -19,8 +19,7 @@ of the training split only (`DataStatistics`):
 - ``loss_type``: full softmax while scoring the whole catalogue costs at most `FULL_SOFTMAX_MAX_RATIO` times the
   backbone per position (25-30k items for the default model, by history length), sampled softmax with logQ correction above.
 
-The validation interval of a time budget is measured, not estimated, and a validation plateau at the peak
-learning rate starts the decay early, from the best checkpoint (`TimeBudgetCallback`). Depth and width are
+The validation interval of a time budget is measured, not estimated (`TimeBudgetCallback`). Depth and width are
 not derived: no measured rule gained (benchmarks/recipe.md). Every derived value is logged with its reason and
 recorded in results.json (`"recipe"`). An option set on the command line, in Python or by a preset wins.
 """

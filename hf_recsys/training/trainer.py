@@ -119,18 +119,14 @@ def make_trainer(
     eval_collator = NextItemCollator(max_length, False, False, use_users, seen_history=exclude_seen)
     compile_cross_entropy(training_args.compile_loss)
     callbacks: list[TrainerCallback] = []
-    early_stopping = None
     if training_args.load_best_model_at_end and training_args.early_stopping_patience:
-        early_stopping = EarlyStoppingCallback(training_args.early_stopping_patience)
-        callbacks.append(early_stopping)
+        callbacks.append(EarlyStoppingCallback(training_args.early_stopping_patience))
     if training_args.max_train_minutes:
         callbacks.append(
             TimeBudgetCallback(
                 training_args.max_train_minutes,
                 training_args.budget_decay_fraction,
                 training_args.budget_eval_interval,
-                training_args.budget_plateau_patience,
-                early_stopping,
             )
         )
     return NextItemTrainer(
