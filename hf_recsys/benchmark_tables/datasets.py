@@ -73,9 +73,9 @@ class SuiteDataset:
     """One dataset of the every-dataset benchmark (issue 23).
 
     ``anchors``: reference figures by name, ``{"ndcg@10": x, "hr@10": y}`` (HR where known), published or measured
-    elsewhere. ``variant``: the data variant counted rows must have (``None``: any). ``fallback_minutes``: when no
-    rec-transformer row of the dataset carries a ``"recipe"``, rows trained at least this long stand in (``None``:
-    none do).
+    elsewhere. ``variant``: the data variant counted rows must have (``None``: any). ``fallback_minutes``: for a seed
+    with no rec-transformer row carrying a ``"recipe"``, its latest row trained at least this long stands in
+    (``None``: none does).
     """
 
     dataset: str
@@ -178,10 +178,8 @@ def suite_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tup
     """The every-dataset × seed benchmark (issue 23), one line per dataset of :data:`SUITE`.
 
     Test NDCG@10 and HR@10 of rec-transformer are the mean ± sample standard deviation over seeds of the rows
-    :func:`suite_rows` counts: on ML-100K, LastFM and Amazon Toys only rows trained with the data-derived recipe
-    (rows with a ``"recipe"`` key); on ML-1M those if there are any, else the latest row per seed on the
-    ``sasrec-benchmark`` file trained for at least 25 minutes. The latest row of each seed counts. Then the number
-    of seeds, popularity's test NDCG@10 (mean over its seeds), the best anchor figure and the target with whether
+    :func:`suite_rows` counts (the latest row of each seed trained with the data-derived recipe; on ML-1M a seed
+    without one keeps its long run of the default recipe). Then the number of seeds, popularity's test NDCG@10 (mean over its seeds), the best anchor figure and the target with whether
     the mean reaches it. A dataset without rows keeps its line, with the measured cells blank.
     """
     names = ["dataset", "CPU budget", "test NDCG@10", "test HR@10", "seeds", "popularity NDCG@10"]
