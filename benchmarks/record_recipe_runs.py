@@ -19,7 +19,14 @@ import os
 from pathlib import Path
 
 OUTPUT = Path(__file__).resolve().parent / "results" / "recipe_ablation.json"
-SETTINGS = ("hidden_dropout_prob", "per_device_train_batch_size", "max_length", "loss_type", "num_hidden_layers")
+SETTINGS = (
+    "hidden_dropout_prob",
+    "item_dropout_prob",
+    "per_device_train_batch_size",
+    "max_length",
+    "loss_type",
+    "num_hidden_layers",
+)
 
 
 def run_row(folder: Path, label: str | None = None) -> dict:

@@ -1090,6 +1090,25 @@ def test_byte_dropout_drops_at_the_rounded_rate_and_keeps_the_expectation(p):
     assert torch.equal(ByteDropout(0.0).train()(x), x)
 
 
+def test_item_dropout_hides_whole_items_in_training_only():
+    """With item_dropout_prob, a hidden item's embedding (side features included) is zero and only its position
+    is left; the rate is the configured one, the rest is untouched, and evaluation never hides anything."""
+    model = make_model(item_dropout_prob=0.3, **SIDES)
+    set_side_features(model)
+    embeddings = model.rec_transformer.embeddings
+    ids = torch.randint(1, NUM_ITEMS + 1, (200, 12))
+    positions = torch.arange(12).expand(200, -1)
+    full = embeddings.item_vectors(ids) * embeddings.scale + embeddings.position_embeddings(positions)
+    assert torch.equal(embeddings.eval()(ids, positions), full)
+    torch.manual_seed(0)
+    hidden = embeddings.train()(ids, positions)
+    only_position = torch.isclose(hidden, embeddings.position_embeddings(positions)).all(-1)
+    assert abs(only_position.float().mean().item() - 0.3) < 0.03
+    torch.testing.assert_close(hidden[~only_position], full[~only_position])
+    with pytest.raises(ValueError, match="item_dropout_prob"):
+        make_config(item_dropout_prob=1.0)
+
+
 # --------------------------------------------------------------------------------------------- feature fields
 
 

@@ -17,6 +17,7 @@ from hf_recsys.training import DataArguments, ModelArguments, RecTrainingArgumen
 from hf_recsys.training.recipe import (
     MAX_BATCH,
     SPARSE_DROPOUT,
+    SPARSE_ITEM_DROPOUT,
     DataStatistics,
     apply_recipe,
     derive_recipe,
@@ -36,6 +37,7 @@ def test_dense_long_histories_get_the_config_defaults():
     assert recipe == {
         "max_length": config.max_position_embeddings,
         "hidden_dropout_prob": config.hidden_dropout_prob,
+        "item_dropout_prob": config.item_dropout_prob,
         "per_device_train_batch_size": 32,
         "loss_type": "ce",
     }
@@ -46,6 +48,7 @@ def test_sparse_short_histories_get_more_dropout_a_short_window_and_big_batches(
     stats = _stats(20000, 16000, [2, 3, 4, 5, 6, 8, 12, 40] * 2500)
     recipe = derive_recipe(stats)
     assert recipe["hidden_dropout_prob"].value == SPARSE_DROPOUT
+    assert recipe["item_dropout_prob"].value == SPARSE_ITEM_DROPOUT > RecTransformerConfig().item_dropout_prob
     assert recipe["max_length"].value == 40  # the 99th percentile (40), a multiple of 8
     # 9 targets per history: the largest power of two under 2,048 targets per batch (227 histories)
     assert recipe["per_device_train_batch_size"].value == 128
@@ -59,12 +62,15 @@ def test_sparse_short_histories_get_more_dropout_a_short_window_and_big_batches(
     )
 
 
-def test_dropout_is_monotone_between_the_dense_and_the_sparse_ends():
+@pytest.mark.parametrize(
+    ("name", "sparse", "dense"),
+    [("hidden_dropout_prob", SPARSE_DROPOUT, 0.2), ("item_dropout_prob", SPARSE_ITEM_DROPOUT, 0.0)],
+)
+def test_dropout_is_monotone_between_the_dense_and_the_sparse_ends(name, sparse, dense):
     dropouts = [
-        derive_recipe(_stats(1000, 1000, [per_item] * 1000))["hidden_dropout_prob"].value
-        for per_item in (5, 15, 30, 60, 120, 250, 1000)
+        derive_recipe(_stats(1000, 1000, [per_item] * 1000))[name].value for per_item in (5, 15, 30, 60, 120, 250, 1000)
     ]
-    assert dropouts[:2] == [SPARSE_DROPOUT, SPARSE_DROPOUT] and dropouts[-2:] == [0.2, 0.2]
+    assert dropouts[:2] == [sparse, sparse] and dropouts[-2:] == [dense, dense]
     assert all(a > b for a, b in itertools.pairwise(dropouts[1:-1]))
 
 
@@ -95,8 +101,8 @@ def test_options_set_by_the_user_win_and_unset_ones_are_filled_and_reported():
     training_args.per_device_train_batch_size = 64
     applied = apply_recipe(stats, model_args, data_args, training_args)
     assert model_args.hidden_dropout_prob == 0.3 and training_args.per_device_train_batch_size == 64
-    assert {s.name for s in applied} == {"max_length", "loss_type"}
-    assert data_args.max_length == 40 and model_args.loss_type == "ce"
+    assert {s.name for s in applied} == {"max_length", "item_dropout_prob", "loss_type"}
+    assert data_args.max_length == 40 and model_args.loss_type == "ce" and model_args.item_dropout_prob > 0
 
 
 def test_fine_tuning_keeps_the_pretrained_shape_and_takes_only_the_batch():
@@ -104,7 +110,8 @@ def test_fine_tuning_keeps_the_pretrained_shape_and_takes_only_the_batch():
     model_args, data_args, training_args = _arguments()
     applied = apply_recipe(stats, model_args, data_args, training_args, fine_tuning=True)
     assert [s.name for s in applied] == ["per_device_train_batch_size"]
-    assert model_args.hidden_dropout_prob is None and data_args.max_length is None
+    assert model_args.hidden_dropout_prob is None and model_args.item_dropout_prob is None
+    assert data_args.max_length is None
 
 
 def test_statistics_read_the_train_split_rows():
@@ -129,7 +136,13 @@ def test_a_run_records_its_derived_settings(sequences_file, tmp_path):
     run_training(model_args, data_args, training_args)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     derived = {d["name"]: d["value"] for d in saved["recipe"]["derived"]}
-    assert set(derived) == {"max_length", "hidden_dropout_prob", "per_device_train_batch_size", "loss_type"}
+    assert set(derived) == {
+        "max_length",
+        "hidden_dropout_prob",
+        "item_dropout_prob",
+        "per_device_train_batch_size",
+        "loss_type",
+    }
     assert saved["training"]["max_length"] == derived["max_length"]
     assert saved["training"]["hidden_dropout_prob"] == derived["hidden_dropout_prob"]
     assert saved["training"]["per_device_train_batch_size"] == derived["per_device_train_batch_size"]

@@ -223,10 +223,10 @@ def _setting(row: Mapping[str, Any], key: str) -> str:
 def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tuple(SUITE)) -> str:
     """Every row :func:`suite_table` counts, one line per dataset and seed: the test and validation metrics,
     popularity's test NDCG@10 on the same seed (blank if not run), epochs, minutes, and the recipe's batch size,
-    dropout and max length."""
+    dropout, item dropout and max length."""
     names = ["dataset", "seed", "test NDCG@10", "test HR@10", "valid NDCG@10", "popularity NDCG@10", "epochs"]
-    names += ["training", "batch size", "dropout", "max length", "commit"]
-    lines = _header(names, [False] + [True] * 10 + [False])
+    names += ["training", "batch size", "dropout", "item dropout", "max length", "commit"]
+    lines = _header(names, [False] + [True] * 11 + [False])
     rows = list(rows)
     for dataset in datasets:
         popularity = _latest_per_seed(_of(rows, SUITE[dataset], "popularity"))
@@ -244,6 +244,7 @@ def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str]
                         _minutes(row),
                         _setting(row, "per_device_train_batch_size"),
                         _setting(row, "hidden_dropout_prob"),
+                        _setting(row, "item_dropout_prob"),
                         _setting(row, "max_length"),
                         _commit(row),
                     ]
@@ -256,16 +257,16 @@ def recipe_ablation_table(record: Mapping[str, Any]) -> str:
     """The runs behind the data-derived recipe (``benchmarks/results/recipe_ablation.json``, written by
     ``benchmarks/record_recipe_runs.py``): per experiment, each run's settings, epochs and metrics, then how the
     runs shared the machine (runs of one experiment compare with each other only)."""
-    names = ["experiment", "run", "dataset", "blocks", "dropout", "batch", "max length", "budget", "epochs"]
-    names += ["s / epoch", "valid NDCG@10", "test NDCG@10", "test HR@10"]
-    lines = _header(names, [False, False, False] + [True] * 10)
+    names = ["experiment", "run", "dataset", "blocks", "dropout", "item dropout", "batch", "max length", "budget"]
+    names += ["epochs", "s / epoch", "valid NDCG@10", "test NDCG@10", "test HR@10"]
+    lines = _header(names, [False, False, False] + [True] * 11)
     notes = []
     for experiment, entry in record.get("experiments", {}).items():
         for run in entry["runs"]:
             settings = run["settings"]
             minutes = f"{run['minutes']:g} min" if run.get("minutes") else ""
             cells = [experiment, run["run"], run["dataset"], str(settings.get("num_hidden_layers", ""))]
-            cells += [str(settings.get("hidden_dropout_prob", ""))]
+            cells += [str(settings.get(name, "")) for name in ("hidden_dropout_prob", "item_dropout_prob")]
             cells += [str(settings.get("per_device_train_batch_size", "")), str(settings.get("max_length", ""))]
             cells += [minutes, f"{run['epochs']:g}", _num(run.get("epoch_seconds"), 1)]
             cells += [_num(run["valid_ndcg@10"]), _num(run["test_ndcg@10"]), _num(run["test_hr@10"])]

@@ -45,6 +45,9 @@ class RecTransformerConfig(PreTrainedConfig):
             indirectly. Distances beyond `max_position_embeddings` share one entry.
         hidden_dropout_prob (`float`): dropout on embeddings, attention output and feed-forward output.
         attention_probs_dropout_prob (`float`): dropout on attention probabilities.
+        item_dropout_prob (`float`): during training, the probability of hiding each item of a history from the
+            model (word dropout): its embedding, side features included, is zeroed and its position stays, so
+            each target is predicted from a random part of what came before and sparse data memorises later.
         max_position_embeddings (`int`): longest history the model reads; longer inputs keep their most recent
             items (see `truncate_long_inputs`).
         position_embedding_type (`str`): `"learned"` (SASRec), `"sinusoidal"` (the original notebook) or `"none"`.
@@ -118,6 +121,7 @@ class RecTransformerConfig(PreTrainedConfig):
     relative_attention_bias: bool = True
     hidden_dropout_prob: float = 0.2
     attention_probs_dropout_prob: float = 0.0
+    item_dropout_prob: float = 0.0
     max_position_embeddings: int = 200
     position_embedding_type: str = "learned"
     truncate_long_inputs: bool = True
@@ -185,6 +189,10 @@ class RecTransformerConfig(PreTrainedConfig):
             (
                 0.0 <= self.attention_probs_dropout_prob < 1.0,
                 f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob}",
+            ),
+            (
+                0.0 <= self.item_dropout_prob < 1.0,
+                f"item_dropout_prob must be in [0, 1), got {self.item_dropout_prob}",
             ),
             (
                 0.0 <= self.user_dropout_prob <= 1.0,

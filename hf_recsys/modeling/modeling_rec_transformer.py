@@ -140,7 +140,8 @@ class FeatureBags(nn.Module):
 
 
 class RecTransformerEmbeddings(nn.Module):
-    """Item embedding (+ its feature fields) + position embedding, scaled, then dropout."""
+    """Item embedding (+ its feature fields), scaled, with whole items hidden in training (item dropout), +
+    position embedding, then dropout."""
 
     def __init__(self, config: RecTransformerConfig):
         super().__init__()
@@ -174,6 +175,8 @@ class RecTransformerEmbeddings(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         x = self.item_vectors(input_ids) * self.scale
+        if self.training and self.config.item_dropout_prob > 0:  # hide whole items (their positions stay)
+            x = x * (torch.rand(input_ids.shape, device=x.device) >= self.config.item_dropout_prob)[..., None]
         if self.config.position_embedding_type == "learned":
             x = x + self.position_embeddings(position_ids)
         elif self.config.position_embedding_type == "sinusoidal":

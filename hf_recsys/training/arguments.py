@@ -48,7 +48,7 @@ DATA_DERIVED_FIELDS = (
     "pad_token_id",
 )
 #: Model options that, when unset, the data's statistics decide (`hf_recsys.training.recipe`).
-DERIVED_MODEL_OPTIONS = ("hidden_dropout_prob", "loss_type")
+DERIVED_MODEL_OPTIONS = ("hidden_dropout_prob", "item_dropout_prob", "loss_type")
 _CHOICES = {
     "hidden_act": HIDDEN_ACTIVATIONS,
     "loss_type": LOSS_TYPES,

@@ -11,6 +11,9 @@ of the training split only (`DataStatistics`):
   `DENSE_INTERACTIONS_PER_ITEM` (and above) to `SPARSE_DROPOUT` at `SPARSE_INTERACTIONS_PER_ITEM` (and below).
   Few interactions per item embedding memorise fast: on LastFM the 4-block model reached its best validation at
   epoch 10 of 60 with dropout 0.2.
+- ``item_dropout_prob``: on the same log-linear scale, from 0 (the config's) at `DENSE_INTERACTIONS_PER_ITEM` to
+  `SPARSE_ITEM_DROPOUT` at `SPARSE_INTERACTIONS_PER_ITEM`. Hiding whole items of a history makes each target
+  predicted from a random part of its past, so a sparse log memorises later and uses more of its time budget.
 - ``per_device_train_batch_size``: the largest power of two whose batch carries at most `POSITIONS_PER_BATCH`
   next-item targets on average, clamped to [`MIN_BATCH`, `MAX_BATCH`] and to an eighth of the users. Histories
   of ~40 targets and more (ML-1M, ML-100K, LastFM) keep the tuned 32 (`MIN_BATCH`); 32 Toys histories of 5 targets are a
@@ -41,6 +44,7 @@ DENSE_INTERACTIONS_PER_ITEM = 250.0
 #: Interactions per item at and below which `SPARSE_DROPOUT` applies (S3-Rec's Toys: 11, LastFM: 14).
 SPARSE_INTERACTIONS_PER_ITEM = 15.0
 SPARSE_DROPOUT = 0.5
+SPARSE_ITEM_DROPOUT = 0.2
 #: Most next-item targets per training batch that the batch size grows to (ML-1M's 32 histories carry ~3,400).
 POSITIONS_PER_BATCH = 2048
 MIN_BATCH, MAX_BATCH = 32, 512
@@ -106,17 +110,26 @@ def derive_max_length(stats: DataStatistics, cap: int = RecTransformerConfig.max
     )
 
 
-def derive_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.hidden_dropout_prob) -> DerivedSetting:
+def _sparse_setting(stats: DataStatistics, name: str, dense: float, sparse: float) -> DerivedSetting:
+    """`dense` at `DENSE_INTERACTIONS_PER_ITEM` and above, `sparse` at `SPARSE_INTERACTIONS_PER_ITEM` and below,
+    log-linear in the interactions per item between."""
     ipi = stats.interactions_per_item
     span = math.log(DENSE_INTERACTIONS_PER_ITEM / SPARSE_INTERACTIONS_PER_ITEM)
     share = min(max(math.log(DENSE_INTERACTIONS_PER_ITEM / max(ipi, 1e-9)) / span, 0.0), 1.0)  # 0 dense, 1 sparse
-    value = round(dense + share * (SPARSE_DROPOUT - dense), 2)
     return DerivedSetting(
-        "hidden_dropout_prob",
-        value,
-        f"{ipi:.1f} interactions per item (dropout {dense} at >= {DENSE_INTERACTIONS_PER_ITEM:g}, "
-        f"{SPARSE_DROPOUT} at <= {SPARSE_INTERACTIONS_PER_ITEM:g}, log-linear between)",
+        name,
+        round(dense + share * (sparse - dense), 2),
+        f"{ipi:.1f} interactions per item ({dense} at >= {DENSE_INTERACTIONS_PER_ITEM:g}, "
+        f"{sparse} at <= {SPARSE_INTERACTIONS_PER_ITEM:g}, log-linear between)",
     )
+
+
+def derive_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.hidden_dropout_prob) -> DerivedSetting:
+    return _sparse_setting(stats, "hidden_dropout_prob", dense, SPARSE_DROPOUT)
+
+
+def derive_item_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.item_dropout_prob) -> DerivedSetting:
+    return _sparse_setting(stats, "item_dropout_prob", dense, SPARSE_ITEM_DROPOUT)
 
 
 def derive_batch_size(stats: DataStatistics, max_length: int) -> DerivedSetting:
@@ -165,6 +178,7 @@ def derive_recipe(
     derived = [
         window,
         derive_dropout(stats),
+        derive_item_dropout(stats),
         derive_batch_size(stats, window.value),
         derive_loss(stats, config, window.value),
     ]
