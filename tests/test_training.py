@@ -445,7 +445,7 @@ def test_bf16_autocast_trains_with_a_float32_loss_and_float32_scores(sequences_f
         assert out.loss.dtype == torch.float32
         with torch.no_grad():
             assert model.eval()(input_ids=ids).logits.dtype == torch.float32
-    assert float(out.loss) == pytest.approx(float(reference), rel=2e-2)
+    assert out.loss.item() == pytest.approx(reference.item(), rel=2e-2)
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
     results = run_training(*_args(sequences_file, tmp_path / "run", epochs=2, bf16=True, use_cpu=True))
     assert results["metrics"]["test"]["ndcg@10"] > 0
