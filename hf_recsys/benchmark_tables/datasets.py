@@ -179,8 +179,8 @@ def suite_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tup
 
     Test NDCG@10 and HR@10 of rec-transformer are the mean ± sample standard deviation over seeds of the rows
     :func:`suite_rows` counts (the latest row of each seed trained with the data-derived recipe; on ML-1M a seed
-    without one keeps its long run of the default recipe). Then the number of seeds, popularity's test NDCG@10 (mean over its seeds), the best anchor figure and the target with whether
-    the mean reaches it. A dataset without rows keeps its line, with the measured cells blank.
+    without one keeps its long run of the default recipe). Then the number of seeds, popularity's test NDCG@10
+    (mean over its seeds), the best anchor figure and the target with whether the mean reaches it. A dataset without rows keeps its line, with the measured cells blank.
     """
     names = ["dataset", "CPU budget", "test NDCG@10", "test HR@10", "seeds", "popularity NDCG@10"]
     names += ["best published / anchor NDCG@10", "target NDCG@10", "target met"]
