@@ -22,6 +22,7 @@ OUTPUT = Path(__file__).resolve().parent / "results" / "recipe_ablation.json"
 SETTINGS = (
     "hidden_dropout_prob",
     "item_dropout_prob",
+    "learning_rate",
     "per_device_train_batch_size",
     "max_length",
     "loss_type",

@@ -15,9 +15,11 @@ from transformers import TrainerControl
 from hf_recsys.modeling import RecTransformerConfig
 from hf_recsys.training import DataArguments, ModelArguments, RecTrainingArguments, TimeBudgetCallback
 from hf_recsys.training.recipe import (
+    LEARNING_RATE,
     MAX_BATCH,
     SPARSE_DROPOUT,
     SPARSE_ITEM_DROPOUT,
+    SPARSE_LEARNING_RATE,
     DataStatistics,
     apply_recipe,
     derive_recipe,
@@ -38,6 +40,7 @@ def test_dense_long_histories_get_the_config_defaults():
         "max_length": config.max_position_embeddings,
         "hidden_dropout_prob": config.hidden_dropout_prob,
         "item_dropout_prob": config.item_dropout_prob,
+        "learning_rate": LEARNING_RATE,
         "per_device_train_batch_size": 32,
         "loss_type": "ce",
     }
@@ -49,6 +52,7 @@ def test_sparse_short_histories_get_more_dropout_a_short_window_and_big_batches(
     recipe = derive_recipe(stats)
     assert recipe["hidden_dropout_prob"].value == SPARSE_DROPOUT
     assert recipe["item_dropout_prob"].value == SPARSE_ITEM_DROPOUT > RecTransformerConfig().item_dropout_prob
+    assert recipe["learning_rate"].value == SPARSE_LEARNING_RATE < LEARNING_RATE
     assert recipe["max_length"].value == 40  # the 99th percentile (40), a multiple of 8
     # 9 targets per history: the largest power of two under 2,048 targets per batch (227 histories)
     assert recipe["per_device_train_batch_size"].value == 128
@@ -64,14 +68,19 @@ def test_sparse_short_histories_get_more_dropout_a_short_window_and_big_batches(
 
 @pytest.mark.parametrize(
     ("name", "sparse", "dense"),
-    [("hidden_dropout_prob", SPARSE_DROPOUT, 0.2), ("item_dropout_prob", SPARSE_ITEM_DROPOUT, 0.0)],
+    [
+        ("hidden_dropout_prob", SPARSE_DROPOUT, 0.2),
+        ("item_dropout_prob", SPARSE_ITEM_DROPOUT, 0.0),
+        ("learning_rate", SPARSE_LEARNING_RATE, LEARNING_RATE),
+    ],
 )
-def test_dropout_is_monotone_between_the_dense_and_the_sparse_ends(name, sparse, dense):
-    dropouts = [
+def test_sparse_settings_are_monotone_between_the_dense_and_the_sparse_ends(name, sparse, dense):
+    values = [
         derive_recipe(_stats(1000, 1000, [per_item] * 1000))[name].value for per_item in (5, 15, 30, 60, 120, 250, 1000)
     ]
-    assert dropouts[:2] == [sparse, sparse] and dropouts[-2:] == [dense, dense]
-    assert all(a > b for a, b in itertools.pairwise(dropouts[1:-1]))
+    assert values[:2] == [sparse, sparse] and values[-2:] == [dense, dense]
+    falling = sparse > dense  # the dropouts fall from the sparse end to the dense one, the learning rate rises
+    assert all((a > b) == falling and a != b for a, b in itertools.pairwise(values[1:-1]))
 
 
 def test_a_big_catalogue_trains_with_sampled_softmax():
@@ -101,15 +110,16 @@ def test_options_set_by_the_user_win_and_unset_ones_are_filled_and_reported():
     training_args.per_device_train_batch_size = 64
     applied = apply_recipe(stats, model_args, data_args, training_args)
     assert model_args.hidden_dropout_prob == 0.3 and training_args.per_device_train_batch_size == 64
-    assert {s.name for s in applied} == {"max_length", "item_dropout_prob", "loss_type"}
+    assert {s.name for s in applied} == {"max_length", "item_dropout_prob", "learning_rate", "loss_type"}
     assert data_args.max_length == 40 and model_args.loss_type == "ce" and model_args.item_dropout_prob > 0
 
 
-def test_fine_tuning_keeps_the_pretrained_shape_and_takes_only_the_batch():
+def test_fine_tuning_keeps_the_pretrained_shape_and_takes_only_the_training_settings():
     stats = _stats(20000, 12000, [3, 5, 8, 40] * 5000)
     model_args, data_args, training_args = _arguments()
     applied = apply_recipe(stats, model_args, data_args, training_args, fine_tuning=True)
-    assert [s.name for s in applied] == ["per_device_train_batch_size"]
+    assert [s.name for s in applied] == ["learning_rate", "per_device_train_batch_size"]
+    assert SPARSE_LEARNING_RATE < training_args.learning_rate < LEARNING_RATE  # 23 interactions per item
     assert model_args.hidden_dropout_prob is None and model_args.item_dropout_prob is None
     assert data_args.max_length is None
 
@@ -140,9 +150,11 @@ def test_a_run_records_its_derived_settings(sequences_file, tmp_path):
         "max_length",
         "hidden_dropout_prob",
         "item_dropout_prob",
+        "learning_rate",
         "per_device_train_batch_size",
         "loss_type",
     }
+    assert saved["training"]["learning_rate"] == derived["learning_rate"]
     assert saved["training"]["max_length"] == derived["max_length"]
     assert saved["training"]["hidden_dropout_prob"] == derived["hidden_dropout_prob"]
     assert saved["training"]["per_device_train_batch_size"] == derived["per_device_train_batch_size"]

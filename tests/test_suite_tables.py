@@ -14,7 +14,13 @@ render_tables = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(render_tables)
 tables = render_tables._tables_module("_benchmark_tables_suite_under_test")  # the renderer's own loader
 
-RECIPE = {"max_length": 200, "hidden_dropout_prob": 0.2, "per_device_train_batch_size": 32, "loss_type": "ce"}
+RECIPE = {
+    "max_length": 200,
+    "hidden_dropout_prob": 0.2,
+    "per_device_train_batch_size": 32,
+    "loss_type": "ce",
+    "learning_rate": 7.5e-4,
+}
 
 
 def _row(dataset: str, seed: int | None, ndcg: float, hr: float = 0.1, model: str = "rec-transformer", **extra):
@@ -174,6 +180,8 @@ def test_seeds_table_settings_popularity_and_order() -> None:
     assert (one["batch size"], one["dropout"], one["max length"]) == ("128", "", "50")
     assert (two["batch size"], two["dropout"], two["max length"]) == ("32", "0.2", "200")
     assert (ml1m["batch size"], ml1m["dropout"], ml1m["max length"]) == ("", "0.2", "")
+    # a learning rate prints in its shortest form; a row recorded before the rule derived it has none
+    assert (two["learning rate"], ml1m["learning rate"]) == ("0.00075", "")
     assert (one["popularity NDCG@10"], two["popularity NDCG@10"]) == ("0.0210", "")
     assert (two["test NDCG@10"], two["valid NDCG@10"], two["epochs"], two["training"]) == (
         "0.0450",

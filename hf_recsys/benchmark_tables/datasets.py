@@ -211,22 +211,28 @@ def suite_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tup
     return "\n".join(lines)
 
 
+def _value(value: Any) -> str:
+    """A setting as a table cell: a number in its shortest form (``:g``), None blank."""
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 def _setting(row: Mapping[str, Any], key: str) -> str:
     """``key`` of the row's ``"recipe"``, else of the row itself, else of its model ``"config"``; blank if none."""
     for source in (row.get("recipe"), row, row.get("config")):
         if isinstance(source, Mapping) and source.get(key) is not None:
-            value = source[key]
-            return f"{value:g}" if isinstance(value, int | float) else str(value)
+            return _value(source[key])
     return ""
 
 
 def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tuple(SUITE)) -> str:
     """Every row :func:`suite_table` counts, one line per dataset and seed: the test and validation metrics,
     popularity's test NDCG@10 on the same seed (blank if not run), epochs, minutes, and the recipe's batch size,
-    dropout, item dropout and max length."""
+    dropout, item dropout, learning rate and max length."""
     names = ["dataset", "seed", "test NDCG@10", "test HR@10", "valid NDCG@10", "popularity NDCG@10", "epochs"]
-    names += ["training", "batch size", "dropout", "item dropout", "max length", "commit"]
-    lines = _header(names, [False] + [True] * 11 + [False])
+    names += ["training", "batch size", "dropout", "item dropout", "learning rate", "max length", "commit"]
+    lines = _header(names, [False] + [True] * 12 + [False])
     rows = list(rows)
     for dataset in datasets:
         popularity = _latest_per_seed(_of(rows, SUITE[dataset], "popularity"))
@@ -245,6 +251,7 @@ def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str]
                         _setting(row, "per_device_train_batch_size"),
                         _setting(row, "hidden_dropout_prob"),
                         _setting(row, "item_dropout_prob"),
+                        _setting(row, "learning_rate"),
                         _setting(row, "max_length"),
                         _commit(row),
                     ]
@@ -257,16 +264,18 @@ def recipe_ablation_table(record: Mapping[str, Any]) -> str:
     """The runs behind the data-derived recipe (``benchmarks/results/recipe_ablation.json``, written by
     ``benchmarks/record_recipe_runs.py``): per experiment, each run's settings, epochs and metrics, then how the
     runs shared the machine (runs of one experiment compare with each other only)."""
-    names = ["experiment", "run", "dataset", "blocks", "dropout", "item dropout", "batch", "max length", "budget"]
-    names += ["epochs", "s / epoch", "valid NDCG@10", "test NDCG@10", "test HR@10"]
-    lines = _header(names, [False, False, False] + [True] * 11)
+    names = ["experiment", "run", "dataset", "blocks", "dropout", "item dropout", "learning rate", "batch"]
+    names += ["max length", "budget", "epochs", "s / epoch", "valid NDCG@10", "test NDCG@10", "test HR@10"]
+    lines = _header(names, [False, False, False] + [True] * 12)
     notes = []
     for experiment, entry in record.get("experiments", {}).items():
         for run in entry["runs"]:
             settings = run["settings"]
             minutes = f"{run['minutes']:g} min" if run.get("minutes") else ""
             cells = [experiment, run["run"], run["dataset"], str(settings.get("num_hidden_layers", ""))]
-            cells += [str(settings.get(name, "")) for name in ("hidden_dropout_prob", "item_dropout_prob")]
+            cells += [
+                _value(settings.get(name)) for name in ("hidden_dropout_prob", "item_dropout_prob", "learning_rate")
+            ]
             cells += [str(settings.get("per_device_train_batch_size", "")), str(settings.get("max_length", ""))]
             cells += [minutes, f"{run['epochs']:g}", _num(run.get("epoch_seconds"), 1)]
             cells += [_num(run["valid_ndcg@10"]), _num(run["test_ndcg@10"]), _num(run["test_hr@10"])]

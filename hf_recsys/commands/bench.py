@@ -138,6 +138,7 @@ def _train(
         # the settings the data decided for this run (hf_recsys/training/recipe.py)
         "recipe": {d["name"]: d["value"] for d in results.get("recipe", {}).get("derived", [])},
         "per_device_train_batch_size": results["training"].get("per_device_train_batch_size"),
+        "learning_rate": results["training"].get("learning_rate"),
         "max_length": results["training"].get("max_length"),
         # as trained: `exclude_seen_in_loss` resolved from the evaluation's choice, not the unset argument
         "config": {k: results["training"][k] for k in vars(model_args) if k != "model_name_or_path"},

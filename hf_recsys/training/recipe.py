@@ -14,6 +14,10 @@ of the training split only (`DataStatistics`):
 - ``item_dropout_prob``: on the same log-linear scale, from 0 (the config's) at `DENSE_INTERACTIONS_PER_ITEM` to
   `SPARSE_ITEM_DROPOUT` at `SPARSE_INTERACTIONS_PER_ITEM`. Hiding whole items of a history makes each target
   predicted from a random part of its past, so a sparse log memorises later and uses more of its time budget.
+- ``learning_rate``: on the same log-linear scale, from `LEARNING_RATE` (tuned on ML-1M) at
+  `DENSE_INTERACTIONS_PER_ITEM` to `SPARSE_LEARNING_RATE` at `SPARSE_INTERACTIONS_PER_ITEM`. A sparse log reaches
+  its best validation while the rate is at its peak and memorises after it; at half the rate LastFM trained
+  longer before it did, to a better validation.
 - ``per_device_train_batch_size``: the largest power of two whose batch carries at most `POSITIONS_PER_BATCH`
   next-item targets on average, clamped to [`MIN_BATCH`, `MAX_BATCH`] and to an eighth of the users. Histories
   of ~40 targets and more (ML-1M, ML-100K, LastFM) keep the tuned 32 (`MIN_BATCH`); 32 Toys histories of 5 targets are a
@@ -45,6 +49,9 @@ DENSE_INTERACTIONS_PER_ITEM = 250.0
 SPARSE_INTERACTIONS_PER_ITEM = 15.0
 SPARSE_DROPOUT = 0.5
 SPARSE_ITEM_DROPOUT = 0.2
+#: The peak learning rate on dense data (tuned on ML-1M: 1e-3 and 2e-3 both scored lower), and on sparse data.
+LEARNING_RATE = 1.5e-3
+SPARSE_LEARNING_RATE = 7.5e-4
 #: Most next-item targets per training batch that the batch size grows to (ML-1M's 32 histories carry ~3,400).
 POSITIONS_PER_BATCH = 2048
 MIN_BATCH, MAX_BATCH = 32, 512
@@ -110,15 +117,15 @@ def derive_max_length(stats: DataStatistics, cap: int = RecTransformerConfig.max
     )
 
 
-def _sparse_setting(stats: DataStatistics, name: str, dense: float, sparse: float) -> DerivedSetting:
+def _sparse_setting(stats: DataStatistics, name: str, dense: float, sparse: float, digits: int = 2) -> DerivedSetting:
     """`dense` at `DENSE_INTERACTIONS_PER_ITEM` and above, `sparse` at `SPARSE_INTERACTIONS_PER_ITEM` and below,
-    log-linear in the interactions per item between."""
+    log-linear in the interactions per item between (rounded to `digits` decimals)."""
     ipi = stats.interactions_per_item
     span = math.log(DENSE_INTERACTIONS_PER_ITEM / SPARSE_INTERACTIONS_PER_ITEM)
     share = min(max(math.log(DENSE_INTERACTIONS_PER_ITEM / max(ipi, 1e-9)) / span, 0.0), 1.0)  # 0 dense, 1 sparse
     return DerivedSetting(
         name,
-        round(dense + share * (sparse - dense), 2),
+        round(dense + share * (sparse - dense), digits),
         f"{ipi:.1f} interactions per item ({dense} at >= {DENSE_INTERACTIONS_PER_ITEM:g}, "
         f"{sparse} at <= {SPARSE_INTERACTIONS_PER_ITEM:g}, log-linear between)",
     )
@@ -130,6 +137,10 @@ def derive_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.hi
 
 def derive_item_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.item_dropout_prob) -> DerivedSetting:
     return _sparse_setting(stats, "item_dropout_prob", dense, SPARSE_ITEM_DROPOUT)
+
+
+def derive_learning_rate(stats: DataStatistics) -> DerivedSetting:
+    return _sparse_setting(stats, "learning_rate", LEARNING_RATE, SPARSE_LEARNING_RATE, digits=5)
 
 
 def derive_batch_size(stats: DataStatistics, max_length: int) -> DerivedSetting:
@@ -179,6 +190,7 @@ def derive_recipe(
         window,
         derive_dropout(stats),
         derive_item_dropout(stats),
+        derive_learning_rate(stats),
         derive_batch_size(stats, window.value),
         derive_loss(stats, config, window.value),
     ]
@@ -195,17 +207,17 @@ def apply_recipe(
 ) -> list[DerivedSetting]:
     """Set every recipe option still unset (None) on the arguments from `derive_recipe`, log each with its reason
     and return those applied. Fine-tuning keeps the pretrained model's shape, window and loss: only the batch
-    size follows the new data."""
+    size and the learning rate follow the new data."""
     from transformers.utils import logging
 
     logger = logging.get_logger(__name__)
     config = RecTransformerConfig(**model_args.config_kwargs())
     derived = derive_recipe(stats, config, data_args.max_length)
-    owners = {"max_length": data_args, "per_device_train_batch_size": training_args}
+    owners = {"max_length": data_args, "per_device_train_batch_size": training_args, "learning_rate": training_args}
     applied = []
     for name, setting in derived.items():
         owner = owners.get(name, model_args)
-        if getattr(owner, name) is not None or (fine_tuning and name != "per_device_train_batch_size"):
+        if getattr(owner, name) is not None or (fine_tuning and owner is not training_args):
             continue
         setattr(owner, name, setting.value)
         applied.append(setting)

@@ -19,7 +19,7 @@ from ..modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from ..modeling.losses import compile_cross_entropy
 from .arguments import ModelArguments, RecTrainingArguments
 from .callbacks import TimeBudgetCallback
-from .recipe import DataStatistics, derive_batch_size
+from .recipe import DataStatistics, derive_batch_size, derive_learning_rate
 
 
 def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
@@ -111,9 +111,13 @@ def make_trainer(
     model reads (the evaluation batches carry the histories as `seen_ids`, see `NextItemTrainer`).
     `rankable_items` limits what evaluation may recommend to tokens 1..rankable_items (see
     `make_preprocess_logits_for_metrics`)."""
-    if training_args.per_device_train_batch_size is None:  # not set and not derived by `run_training`: the rule
+    if training_args.per_device_train_batch_size is None or training_args.learning_rate is None:
+        # not set and not derived by `run_training`: the recipe's rule
         stats = DataStatistics.from_train_split(train_dataset, model.config.num_items, model.config.num_users)
-        training_args.per_device_train_batch_size = derive_batch_size(stats, max_length).value
+        if training_args.per_device_train_batch_size is None:
+            training_args.per_device_train_batch_size = derive_batch_size(stats, max_length).value
+        if training_args.learning_rate is None:
+            training_args.learning_rate = derive_learning_rate(stats).value
     use_users = model.config.user_conditioning != "none"
     train_collator = NextItemCollator(max_length, True, random_crop, use_users)
     eval_collator = NextItemCollator(max_length, False, False, use_users, seen_history=exclude_seen)
