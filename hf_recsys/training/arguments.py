@@ -31,6 +31,7 @@ from ..modeling.configuration_rec_transformer import (
     POSITION_EMBEDDING_TYPES,
     USER_CONDITIONING_MODES,
 )
+from .recipe import LEARNING_RATE, SPARSE_LEARNING_RATE
 from .table_arguments import TableArguments
 
 logger = logging.get_logger(__name__)
@@ -365,8 +366,9 @@ class RecTrainingArguments(TrainingArguments):
     learning_rate: float | None = field(
         default=None,
         metadata={
-            "help": "Peak learning rate. Default: from the data's interactions per item (1.5e-3 on ML-1M, 7.5e-4 on "
-            "Amazon Toys and LastFM; hf_recsys/training/recipe.py)."
+            "help": f"Peak learning rate. Default: from the data's interactions per item ({LEARNING_RATE:g} on dense "
+            f"data such as ML-1M, {SPARSE_LEARNING_RATE:g} on sparse logs such as Amazon Toys and LastFM; "
+            "hf_recsys/training/recipe.py)."
         },
     )
     warmup_steps: float = 100
