@@ -180,7 +180,8 @@ def suite_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tup
     Test NDCG@10 and HR@10 of rec-transformer are the mean ± sample standard deviation over seeds of the rows
     :func:`suite_rows` counts (the latest row of each seed trained with the data-derived recipe; on ML-1M a seed
     without one keeps its long run of the default recipe). Then the number of seeds, popularity's test NDCG@10
-    (mean over its seeds), the best anchor figure and the target with whether the mean reaches it. A dataset without rows keeps its line, with the measured cells blank.
+    (mean over its seeds), the best anchor figure and the target with whether the mean reaches it. A dataset
+    without rows keeps its line, with the measured cells blank.
     """
     names = ["dataset", "CPU budget", "test NDCG@10", "test HR@10", "seeds", "popularity NDCG@10"]
     names += ["best published / anchor NDCG@10", "target NDCG@10", "target met"]
@@ -260,6 +261,17 @@ def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str]
     return "\n".join(lines)
 
 
+#: The settings columns of `recipe_ablation_table`, in order (the run records' ``"settings"`` keys).
+_ABLATION_SETTINGS = (
+    "num_hidden_layers",
+    "hidden_dropout_prob",
+    "item_dropout_prob",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "max_length",
+)
+
+
 def recipe_ablation_table(record: Mapping[str, Any]) -> str:
     """The runs behind the data-derived recipe (``benchmarks/results/recipe_ablation.json``, written by
     ``benchmarks/record_recipe_runs.py``): per experiment, each run's settings, epochs and metrics, then how the
@@ -272,11 +284,8 @@ def recipe_ablation_table(record: Mapping[str, Any]) -> str:
         for run in entry["runs"]:
             settings = run["settings"]
             minutes = f"{run['minutes']:g} min" if run.get("minutes") else ""
-            cells = [experiment, run["run"], run["dataset"], str(settings.get("num_hidden_layers", ""))]
-            cells += [
-                _value(settings.get(name)) for name in ("hidden_dropout_prob", "item_dropout_prob", "learning_rate")
-            ]
-            cells += [str(settings.get("per_device_train_batch_size", "")), str(settings.get("max_length", ""))]
+            cells = [experiment, run["run"], run["dataset"]]
+            cells += [_value(settings.get(name)) for name in _ABLATION_SETTINGS]
             cells += [minutes, f"{run['epochs']:g}", _num(run.get("epoch_seconds"), 1)]
             cells += [_num(run["valid_ndcg@10"]), _num(run["test_ndcg@10"]), _num(run["test_hr@10"])]
             lines.append(_line(cells))
