@@ -110,6 +110,7 @@ class DerivedSetting:
 
 
 def derive_max_length(stats: DataStatistics, cap: int = RecTransformerConfig.max_position_embeddings) -> DerivedSetting:
+    """The rule's ``max_length``: the histories' 99th percentile, rounded up to a multiple of 8, at most `cap`."""
     p = stats.percentile(HISTORY_PERCENTILE)
     value = int(min(cap, max(8, 8 * math.ceil(p / 8))))
     return DerivedSetting(
@@ -132,18 +133,22 @@ def _sparse_setting(stats: DataStatistics, name: str, dense: float, sparse: floa
 
 
 def derive_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.hidden_dropout_prob) -> DerivedSetting:
+    """The rule's ``hidden_dropout_prob``: `dense` (the config's) on dense data, `SPARSE_DROPOUT` on sparse data."""
     return _sparse_setting(stats, "hidden_dropout_prob", dense, SPARSE_DROPOUT)
 
 
 def derive_item_dropout(stats: DataStatistics, dense: float = RecTransformerConfig.item_dropout_prob) -> DerivedSetting:
+    """The rule's ``item_dropout_prob``: `dense` (the config's) on dense data, `SPARSE_ITEM_DROPOUT` on sparse data."""
     return _sparse_setting(stats, "item_dropout_prob", dense, SPARSE_ITEM_DROPOUT)
 
 
 def derive_learning_rate(stats: DataStatistics) -> DerivedSetting:
+    """The rule's peak ``learning_rate``: `LEARNING_RATE` on dense data, `SPARSE_LEARNING_RATE` on sparse data."""
     return _sparse_setting(stats, "learning_rate", LEARNING_RATE, SPARSE_LEARNING_RATE, digits=5)
 
 
 def derive_batch_size(stats: DataStatistics, max_length: int) -> DerivedSetting:
+    """The rule's ``per_device_train_batch_size`` from the mean targets per history within `max_length`."""
     positions = stats.mean_positions(max_length)
     value = 2 ** math.floor(math.log2(POSITIONS_PER_BATCH / positions))
     value = int(
