@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--hidden_size", type=int, default=recipe.hidden_size)
     parser.add_argument("--num_hidden_layers", type=int, default=recipe.num_hidden_layers)
     parser.add_argument("--hidden_dropout_prob", type=float, default=recipe.hidden_dropout_prob)
+    parser.add_argument("--label_smoothing", type=float, default=recipe.label_smoothing)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--min_length", type=int, default=120)
     parser.add_argument("--max_length", type=int, default=200)
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             hidden_size=args.hidden_size,
             num_hidden_layers=args.num_hidden_layers,
             hidden_dropout_prob=args.hidden_dropout_prob,
+            label_smoothing=args.label_smoothing,
         )
         # the recipe's model as training builds it (seen items masked in the softmax), no users
         model = build_model(sizes, args.num_items, 0, args.max_length, exclude_seen=True).train()
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(
         f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; batch {args.batch_size} x "
         f"{args.max_length} ({positions} target positions), hidden {args.hidden_size}, "
-        f"{args.num_hidden_layers} blocks, {args.num_items} items, dropout {args.hidden_dropout_prob}"
+        f"{args.num_hidden_layers} blocks, {args.num_items} items, dropout {args.hidden_dropout_prob}, "
+        f"label smoothing {args.label_smoothing}"
     )
     print("\n| step | dropout | ms / step |\n|---|---|---:|")
     for row in rows:

@@ -49,46 +49,72 @@ def _cross_entropy_chunk(
     weight: torch.Tensor,
     targets: torch.Tensor,
     target_weights: torch.Tensor,
-    label_smoothing: float,
     seen: SeenItems | None = None,
     row_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Summed loss of one chunk of rows and its gradients w.r.t. ``hidden`` and ``weight`` (unscaled).
+    """Summed ``log Z - sum_k w_k z_k`` of one chunk of rows and its gradients w.r.t. ``hidden`` and ``weight``.
 
     ``targets`` (n, k) are class indices and ``target_weights`` (n, k) their share of each row's target
-    distribution (rows sum to 1; k = 1 with weight 1 is the plain next-item cross-entropy). ``seen`` (for these
+    distribution (k = 1 with weight 1 is the plain next-item cross-entropy). Rows may sum to s < 1: label
+    smoothing passes (1 - eps) and adds its eps share outside (see `_mean_logit_in_softmax`). ``seen`` (for these
     n rows) leaves the classes each row has already seen out of its softmax. ``row_weights`` (n,) scales each
     row's loss (and its gradients).
     """
     logits = hidden @ weight.t()
-    excluded = None
     if seen is not None:  # computed here so that torch.compile fuses it into the pass over the logits
-        excluded = _excluded(seen, targets, target_weights)
-        logits = logits.masked_fill(excluded, -torch.inf)
-    logits = logits - logits.amax(dim=1, keepdim=True)
+        logits = logits.masked_fill(_excluded(seen, targets, target_weights), -torch.inf)
+    shift = logits.amax(dim=1, keepdim=True)
+    logits = logits - shift
     # where() rather than a product: a weight-0 filler target may be an excluded class (-inf), and -inf * 0 = nan
     target_logit = torch.where(target_weights > 0, logits.gather(1, targets) * target_weights, 0.0).sum(1)
     exp = logits.exp()
     sum_exp = exp.sum(dim=1, keepdim=True)
-    log_z = sum_exp.log().squeeze(1)
-    nll = log_z - target_logit
-    grad = exp / sum_exp
-    if label_smoothing:  # loss = (1 - eps) * nll + eps * mean_j(-log p_j) over the classes in the softmax
-        if excluded is None:
-            nll = (1 - label_smoothing) * nll + label_smoothing * (log_z - logits.mean(dim=1))
-            grad = grad - label_smoothing / weight.shape[0]
-        else:
-            allowed = (~excluded).to(logits.dtype)
-            count = allowed.sum(1)
-            mean_logit = (logits.masked_fill(excluded, 0.0)).sum(1) / count
-            nll = (1 - label_smoothing) * nll + label_smoothing * (log_z - mean_logit)
-            grad = grad - allowed * (label_smoothing / count)[:, None]
-    # d loss / d logits = softmax - smoothed target distribution
-    grad = grad.scatter_add(1, targets, target_weights * (label_smoothing - 1.0))
+    # the shift cancels only where the target weights sum to 1: add back what it took from the rest
+    nll = sum_exp.log().squeeze(1) - target_logit + (1.0 - target_weights.sum(1)) * shift.squeeze(1)
+    # d loss / d logits = softmax - target distribution
+    grad = (exp / sum_exp).scatter_add(1, targets, -target_weights)
     if row_weights is not None:
         nll = nll * row_weights
         grad = grad * row_weights[:, None]
     return nll.sum(), grad @ weight, grad.t() @ hidden
+
+
+def _mean_logit_in_softmax(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    target_weights: torch.Tensor,
+    seen: SeenItems | None,
+) -> torch.Tensor:
+    """(N,) mean logit over the classes in each row's softmax, by autograd, without the (N, C) logits.
+
+    Label smoothing's share is ``eps * (log Z - mean logit)``; the chunks compute ``log Z``. The mean is
+    ``hidden . (sum of the rows of weight in the softmax) / their count``. Without ``seen`` that sum is the
+    whole table's. With it, the classes a row has seen come off: each history's items are added up in the
+    order they first occur (a cumulative sum over positions), so row n reads its prefix sum at its position,
+    and its targets that it has seen are added back (they stay in the softmax). O(B x L x H), where masking the
+    logits costs as much as the cross-entropy itself.
+    """
+    total = weight.sum(0)
+    if seen is None:
+        return hidden @ total / weight.shape[0]
+    first = seen.first_position
+    rows = seen.row.long()
+    positions = seen.position.long()
+    num_positions = int(positions.max()) + 1
+    history, item = (first < num_positions).nonzero(as_tuple=True)
+    first_at = first[history, item].long()
+    read = hidden.new_zeros(first.shape[0], num_positions, weight.shape[1])
+    read = read.index_put((history, first_at), weight[item], accumulate=True).cumsum(1)[rows, positions]
+    count = hidden.new_zeros(first.shape[0], num_positions)
+    count = count.index_put((history, first_at), hidden.new_ones(item.shape), accumulate=True).cumsum(1)
+    count = count[rows, positions]
+    kept = (target_weights > 0) & (first[rows[:, None], targets] <= positions[:, None])
+    if targets.shape[1] > 1:  # a class listed twice among a row's targets comes back once
+        kept = kept & ~((targets[:, :, None] == targets[:, None, :]) & kept[:, None, :]).tril(-1).any(2)
+    kept = kept.to(hidden.dtype)
+    in_softmax = total - read + (kept[:, :, None] * weight[targets]).sum(1)
+    return (hidden * in_softmax).sum(1) / (weight.shape[0] - count + kept.sum(1))
 
 
 _compiled_chunk = None
@@ -116,7 +142,6 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         weight,
         targets,
         target_weights,
-        label_smoothing: float,
         chunk_size: int,
         seen=None,
         row_weights=None,
@@ -135,7 +160,6 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 weight,
                 targets[rows],
                 target_weights[rows],
-                float(label_smoothing),
                 chunk_seen,
                 chunk_row_weights,
             )
@@ -148,7 +172,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None, None, None
+        return grad_hidden * grad_output, grad_weight * grad_output, None, None, None, None, None
 
 
 def _excluded(seen: SeenItems, targets: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
@@ -204,9 +228,14 @@ def full_cross_entropy(
         return (nll if row_weights is None else nll * row_weights).mean()
     if chunk_size is None:
         chunk_size = max(64, min(1024, (1 << 22) // weight.shape[0]))
-    return _ChunkedLinearCrossEntropy.apply(
-        hidden, weight, classes, target_weights.to(hidden.dtype), label_smoothing, chunk_size, seen, row_weights
+    target_weights = target_weights.to(hidden.dtype)
+    loss = _ChunkedLinearCrossEntropy.apply(
+        hidden, weight, classes, target_weights * (1 - label_smoothing), chunk_size, seen, row_weights
     )
+    if label_smoothing:  # the smoothing's - eps * mean logit; its eps * log Z is in the chunks
+        mean_logit = _mean_logit_in_softmax(hidden, weight, classes, target_weights, seen)
+        loss = loss - label_smoothing * (mean_logit if row_weights is None else mean_logit * row_weights).mean()
+    return loss
 
 
 def future_targets(labels: torch.Tensor, window: int, decay: float) -> tuple[torch.Tensor, torch.Tensor]:
