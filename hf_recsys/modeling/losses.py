@@ -104,11 +104,11 @@ def _mean_logit_in_softmax(
     num_positions = int(positions.max()) + 1
     history, item = (first < num_positions).nonzero(as_tuple=True)
     first_at = first[history, item].long()
-    read = hidden.new_zeros(first.shape[0], num_positions, weight.shape[1])
-    read = read.index_put((history, first_at), weight[item], accumulate=True).cumsum(1)[rows, positions]
-    count = hidden.new_zeros(first.shape[0], num_positions)
-    count = count.index_put((history, first_at), hidden.new_ones(item.shape), accumulate=True).cumsum(1)
-    count = count[rows, positions]
+    # each first read adds its output row and a 1 (the count) at its position; the prefix sums are what row n read
+    added = torch.cat([weight[item], hidden.new_ones(item.shape[0], 1)], 1)
+    read = hidden.new_zeros(first.shape[0], num_positions, weight.shape[1] + 1)
+    read = read.index_put((history, first_at), added, accumulate=True).cumsum(1)[rows, positions]
+    read, count = read[:, :-1], read[:, -1]
     kept = (target_weights > 0) & (first[rows[:, None], targets] <= positions[:, None])
     if targets.shape[1] > 1:  # a class listed twice among a row's targets comes back once
         kept = kept & ~((targets[:, :, None] == targets[:, None, :]) & kept[:, None, :]).tril(-1).any(2)
