@@ -449,3 +449,49 @@ def test_bf16_autocast_trains_with_a_float32_loss_and_float32_scores(sequences_f
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
     results = run_training(*_args(sequences_file, tmp_path / "run", epochs=2, bf16=True, use_cpu=True))
     assert results["metrics"]["test"]["ndcg@10"] > 0
+
+
+def test_weight_average_is_what_validation_and_checkpoints_see_and_training_never_updates():
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    from hf_recsys.training import WeightAverageCallback
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    callback = WeightAverageCallback(epochs=1.0)
+    args = SimpleNamespace(gradient_accumulation_steps=1)
+    callback.on_train_begin(args, None, None, model=model, train_dataloader=[None] * 10)  # 10 steps per epoch
+    assert callback._decay == pytest.approx(0.9)
+    average, trained = model.weight.detach().clone(), model.weight.detach().clone()
+    for step in range(1, 31):
+        callback.on_step_begin(args, None, TrainerControl())
+        torch.testing.assert_close(model.weight.detach(), trained)  # the optimizer only sees the trained weights
+        with torch.no_grad():
+            model.weight.add_(1.0)  # a training step
+        trained += 1.0
+        evaluate = step % 10 == 0
+        callback.on_step_end(args, SimpleNamespace(global_step=step), TrainerControl(should_evaluate=evaluate))
+        decay = min(0.9, (1.0 + step) / (10.0 + step))
+        average = decay * average + (1 - decay) * trained
+        torch.testing.assert_close(model.weight.detach(), average if evaluate else trained)  # validation: the average
+    assert (model.weight.detach() < trained).all()  # the average lags the trend
+    with pytest.raises(ValueError, match="epochs"):
+        WeightAverageCallback(0)
+
+
+def test_run_with_a_weight_average_saves_the_average(sequences_file, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    run_training(*_args(sequences_file, out, epochs=2, weight_average_epochs=1.0))
+    plain = tmp_path / "plain"
+    run_training(*_args(sequences_file, plain, epochs=2))
+    averaged, trained = load_file(out / "model.safetensors"), load_file(plain / "model.safetensors")
+    # same seed, same batches, same updates: only the saved weights differ
+    assert averaged.keys() == trained.keys()
+    assert any(not torch.equal(averaged[k], trained[k]) for k in averaged)
+    # the weights kept are the ones validated: their validation score is the best one the run logged
+    results = json.loads((out / "results.json").read_text())
+    best = max(row["valid_ndcg@10"] for row in results["history"] if "valid_ndcg@10" in row)
+    assert results["metrics"]["validation"]["ndcg@10"] == pytest.approx(best, abs=1e-6)

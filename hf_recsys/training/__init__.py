@@ -11,7 +11,7 @@ from .arguments import (
     RecTrainingArguments,
     model_option_names,
 )
-from .callbacks import EpochReportCallback, SpeedCallback, TimeBudgetCallback
+from .callbacks import EpochReportCallback, SpeedCallback, TimeBudgetCallback, WeightAverageCallback
 from .run import (
     PUBLISHED_ML1M,
     _git_commit,  # noqa: F401 - used by the benchmark
@@ -42,6 +42,7 @@ __all__ = [
     "RecTrainingArguments",
     "SpeedCallback",
     "TimeBudgetCallback",
+    "WeightAverageCallback",
     "build_model",
     "check_output_dir",
     "epoch_history",

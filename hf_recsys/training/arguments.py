@@ -425,6 +425,13 @@ class RecTrainingArguments(TrainingArguments):
             "const": "last",
         },
     )
+    weight_average_epochs: float | None = field(
+        default=None,
+        metadata={
+            "help": "Validate, select and save an exponential moving average of the weights over about this many "
+            "epochs (WeightAverageCallback). Default: off."
+        },
+    )
     compile_loss: bool = field(
         default=True, metadata={"help": "torch.compile the full cross-entropy chunks (2-3x faster on CPU)."}
     )

@@ -18,7 +18,7 @@ from ..metrics import KS, exclude_items, make_compute_metrics, make_preprocess_l
 from ..modeling import RecTransformerConfig, RecTransformerForNextItemPrediction
 from ..modeling.losses import compile_cross_entropy
 from .arguments import ModelArguments, RecTrainingArguments
-from .callbacks import TimeBudgetCallback
+from .callbacks import TimeBudgetCallback, WeightAverageCallback
 from .recipe import DataStatistics, derive_batch_size, derive_learning_rate
 
 
@@ -133,6 +133,8 @@ def make_trainer(
                 training_args.budget_eval_interval,
             )
         )
+    if training_args.weight_average_epochs:
+        callbacks.append(WeightAverageCallback(training_args.weight_average_epochs))
     return NextItemTrainer(
         model=model,
         args=training_args,
