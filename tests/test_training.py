@@ -495,3 +495,4 @@ def test_run_with_a_weight_average_saves_the_average(sequences_file, tmp_path):
     results = json.loads((out / "results.json").read_text())
     best = max(row["valid_ndcg@10"] for row in results["history"] if "valid_ndcg@10" in row)
     assert results["metrics"]["validation"]["ndcg@10"] == pytest.approx(best, abs=1e-6)
+    assert results["training"]["weight_average_epochs"] == 1.0

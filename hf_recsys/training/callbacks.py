@@ -195,7 +195,8 @@ class WeightAverageCallback(TrainerCallback):
 
     The average is swapped into the model just before each validation or checkpoint, so both see it, and
     swapped back before the next training step; the optimizer only ever updates the trained weights. After
-    training the model keeps the selected (averaged) weights.
+    training the model keeps the selected (averaged) weights. A run resumed from a checkpoint trains on from the
+    averaged weights saved there, with a new average.
     """
 
     def __init__(self, epochs: float):

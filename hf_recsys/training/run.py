@@ -290,6 +290,7 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
             "best_epoch_metric": trainer.state.best_metric,
             "seed": training_args.seed,
             "max_train_minutes": training_args.max_train_minutes,
+            "weight_average_epochs": training_args.weight_average_epochs,
         },
         "train_seconds": round(train_seconds, 1),
         "speed": speed.summary(len(train_ds), int(sum(n - 1 for n in train_ds["length"]))),
