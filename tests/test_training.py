@@ -476,6 +476,11 @@ def test_weight_average_is_what_validation_and_checkpoints_see_and_training_neve
         average = decay * average + (1 - decay) * trained
         torch.testing.assert_close(model.weight.detach(), average if evaluate else trained)  # validation: the average
     assert (model.weight.detach() < trained).all()  # the average lags the trend
+    # an iterable dataset has no length: the steps per epoch come from the Trainer's plan
+    planned = SimpleNamespace(gradient_accumulation_steps=1, num_train_epochs=3.0)
+    other = WeightAverageCallback(epochs=1.0)
+    other.on_train_begin(planned, SimpleNamespace(max_steps=30), None, model=model, train_dataloader=iter([]))
+    assert other._decay == pytest.approx(0.9)
     with pytest.raises(ValueError, match="epochs"):
         WeightAverageCallback(0)
 
