@@ -212,11 +212,10 @@ class WeightAverageCallback(TrainerCallback):
         self._params = [p for p in model.parameters() if p.requires_grad]
         self._average = [p.detach().clone() for p in self._params]
         try:
-            batches = len(train_dataloader)
-        except TypeError:  # an iterable dataset: the steps per epoch the Trainer planned
-            batches = state.max_steps / max(1.0, args.num_train_epochs) * args.gradient_accumulation_steps
-        steps_per_epoch = max(1, int(batches) // max(1, args.gradient_accumulation_steps))
-        self._decay = 1.0 - 1.0 / (self.epochs * steps_per_epoch)
+            steps_per_epoch = len(train_dataloader) // max(1, args.gradient_accumulation_steps)
+        except TypeError:  # an iterable dataset: the optimizer steps per epoch the Trainer planned
+            steps_per_epoch = int(state.max_steps / max(1.0, args.num_train_epochs))
+        self._decay = 1.0 - 1.0 / (self.epochs * max(1, steps_per_epoch))
         self._swapped = False
 
     def _swap(self) -> None:
