@@ -77,13 +77,15 @@ def test_gradio_and_pyplot_are_imported_lazily() -> None:
 
     import hf_recsys.app
 
-    tree = ast.parse(Path(hf_recsys.app.__file__).read_text())
     top_level = []
-    for node in tree.body:  # module-level statements only; `if TYPE_CHECKING:` blocks never run
-        if isinstance(node, ast.Import):
-            top_level += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            top_level.append(node.module or "")
+    modules = sorted(Path(hf_recsys.app.__file__).parent.glob("*.py"))
+    assert {path.stem for path in modules} >= {"__init__", "models", "views", "page"}
+    for path in modules:
+        for node in ast.parse(path.read_text()).body:  # module level only; `if TYPE_CHECKING:` blocks never run
+            if isinstance(node, ast.Import):
+                top_level += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                top_level.append(node.module or "")
     assert not [name for name in top_level if name.split(".")[0] in {"gradio", "pandas", "matplotlib", "playwright"}]
 
 
@@ -279,9 +281,10 @@ def test_main_exits_with_a_message_for_a_missing_model(
 # --------------------------------------------------------------------------------------------------------------
 def test_callbacks(model: DemoModel, run_dir: Path) -> None:
     pytest.importorskip("gradio", reason="the demo extra is not installed")
-    from hf_recsys.app import _register, load_model_callback, pick_user_callback, recommend_callback
+    from hf_recsys.app.models import register_model
+    from hf_recsys.app.page import load_model_callback, pick_user_callback, recommend_callback
 
-    key = _register(model)
+    key = register_model(model)
     status, recs, popular, figure = recommend_callback(key, [2, 6, 608], None, [], 5, [])
     assert len(recs) == 5 and len(popular) == 5 and figure is not None and "Top 5" in status
     with pytest.warns(UserWarning, match="Pick at least one movie"):  # a toast in the page
@@ -305,12 +308,12 @@ def test_callbacks(model: DemoModel, run_dir: Path) -> None:
 
 
 def test_registry_pins_page_models_and_evicts_box_loads(model: DemoModel, run_dir: Path) -> None:
-    from hf_recsys import app
+    from hf_recsys.app import models as app
 
-    pinned = app._register(model, pinned=True)
-    loaded = [app._register(load_demo_model(run_dir, histories=None)) for _ in range(app.MAX_LOADED_MODELS + 1)]
-    assert app._lookup(pinned) is model  # never evicted by visitors loading models
-    assert app._lookup(loaded[0]) is None and all(app._lookup(key) for key in loaded[1:])
+    pinned = app.register_model(model, pinned=True)
+    loaded = [app.register_model(load_demo_model(run_dir, histories=None)) for _ in range(app.MAX_LOADED_MODELS + 1)]
+    assert app.lookup_model(pinned) is model  # never evicted by visitors loading models
+    assert app.lookup_model(loaded[0]) is None and all(app.lookup_model(key) for key in loaded[1:])
 
 
 def test_build_demo_without_a_model_shows_the_model_box() -> None:
