@@ -9,7 +9,7 @@ from typing import Any
 
 from transformers.utils import logging
 
-from .card import _finite
+from .card_text import _finite
 from .run_folder import _atomic_write_bytes
 
 logger = logging.get_logger(__name__)

@@ -13,7 +13,8 @@ from typing import Any
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 from transformers.utils import logging
 
-from .card import TEMPLATE_DIR, _finite, _template_path, write_model_card
+from .card import TEMPLATE_DIR, _template_path, write_model_card
+from .card_text import _finite
 from .curve import plot_training_curve
 from .run_folder import CARD_FILE, CURVE_FILE, HANDLER_FILE, _read_json, upload_files
 
