@@ -8,9 +8,9 @@ the genre mix of the picked movies against the genre mix of the recommendations.
 Design notes:
 
 * Three modules: `models` (loading a run folder or Hub repo, histories, the registry), `views` (what the
-  page shows) and `page` (the Gradio callbacks, layout and command line). Everything but the layout is plain Python (`load_demo_model`, `recommend_view`, `user_history_view`), so
-  the logic is unit-tested without a browser; the Gradio callbacks are thin wrappers that add toasts and
-  component updates. `gradio` is imported lazily (only by `build_demo`/`launch` and the callbacks): importing
+  page shows) and `page` (the Gradio callbacks, layout and command line). Everything but the layout is plain
+  Python (`load_demo_model`, `recommend_view`, `user_history_view`), so the logic is unit-tested without a
+  browser; the Gradio callbacks are thin wrappers that add toasts and component updates. `gradio` is imported lazily (only by `build_demo`/`launch` and the callbacks): importing
   this module, or `hf_recsys`, stays cheap and works without the `demo` extra.
 * Loaded models live in a process-wide registry (the page's own model pinned, a few loaded from the model box
   besides, reused across sessions); a browser session only keeps its model's key in a `gr.State` (Gradio
