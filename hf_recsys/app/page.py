@@ -72,14 +72,14 @@ def pick_user_callback(model_key: str | None, user_value: Any) -> tuple[dict[str
 
     view = user_history_view(lookup_model(model_key), user_value)
     _warn(view.warning)
-    if parse_user_or_none(user_value) is None:  # cleared: leave the picked movies and the status alone
+    if _parse_user_or_none(user_value) is None:  # cleared: leave the picked movies and the status alone
         return gr.update(), [], gr.update() if not view.message else view.message
     if not view.shown and not view.older:  # no known history: keep what the visitor picked
         return gr.update(), [], view.message
     return gr.update(value=view.shown), view.older, view.message
 
 
-def parse_user_or_none(value: Any) -> int | None:
+def _parse_user_or_none(value: Any) -> int | None:
     try:
         return parse_user(value)
     except ValueError:
