@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..run_layout import HISTORIES_FILE, RESULTS_FILE
+
 if TYPE_CHECKING:  # imported lazily at run time: see the package docstring
     import datasets
 
@@ -22,8 +24,6 @@ if TYPE_CHECKING:  # imported lazily at run time: see the package docstring
 
 logger = logging.getLogger(__name__)
 
-HISTORIES_FILE = "user_histories.json"  # optional file next to a model: {user_id: [movie ids, oldest first]}
-RESULTS_FILE = "results.json"
 MAX_K = 50
 MAX_USER_CHOICES = 5000  # larger user vocabularies: the first ids are listed, any id can be typed
 MAX_LOADED_MODELS = 3

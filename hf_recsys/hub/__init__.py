@@ -8,17 +8,19 @@ commit after checking everything that can be checked offline, so a bad repo id, 
 fails before anything leaves the machine.
 """
 
+from ..run_layout import CARD_FILE, CURVE_FILE, HANDLER_FILE, RESULTS_FILE
 from .card import TEMPLATE_DIR, TEMPLATE_FILE, render_model_card, write_model_card
 from .card_text import _CARD_EXCLUDED_CONFIG_FIELDS, _config_keys  # noqa: F401 - the tests' and training's
 from .curve import plot_training_curve
 from .push import _check_repo_id, _resolve_token, hub_timeouts, push_to_hub  # noqa: F401
-from .run_folder import CARD_FILE, CURVE_FILE, DATA_FILES, HANDLER_FILE, WEIGHTS_FILE, upload_files
+from .run_folder import DATA_FILES, WEIGHTS_FILE, upload_files
 
 __all__ = [
     "CARD_FILE",
     "CURVE_FILE",
     "DATA_FILES",
     "HANDLER_FILE",
+    "RESULTS_FILE",
     "TEMPLATE_DIR",
     "TEMPLATE_FILE",
     "WEIGHTS_FILE",

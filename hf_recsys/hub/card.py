@@ -12,6 +12,7 @@ from typing import Any
 from huggingface_hub import ModelCard, ModelCardData
 from transformers.utils import logging
 
+from ..run_layout import CARD_FILE, CURVE_FILE, HANDLER_FILE, RESULTS_FILE
 from .card_text import (
     _DATA_VARIANTS,
     _DATASETS,
@@ -31,7 +32,7 @@ from .card_text import (
     _results_table,
     _source_url,
 )
-from .run_folder import CARD_FILE, CURVE_FILE, HANDLER_FILE, _atomic_write_bytes, _read_json, _weights_files
+from .run_folder import _atomic_write_bytes, _read_json, _weights_files
 
 logger = logging.get_logger(__name__)
 
@@ -55,7 +56,7 @@ def _card_context(run_dir: Path, repo_id: str | None) -> tuple[ModelCardData, di
     """Everything the template shows, computed from the run folder (the template only lays it out)."""
     from .. import __version__
 
-    results = _read_json(run_dir / "results.json", "results.json")
+    results = _read_json(run_dir / RESULTS_FILE, RESULTS_FILE)
     config = _read_json(run_dir / "config.json", "config.json")
     items = _read_json(run_dir / "item_vocab.json", "item_vocab.json")
     users = _read_json(run_dir / "user_vocab.json", "user_vocab.json")

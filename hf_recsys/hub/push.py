@@ -13,10 +13,11 @@ from typing import Any
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 from transformers.utils import logging
 
+from ..run_layout import CARD_FILE, CURVE_FILE, HANDLER_FILE, RESULTS_FILE
 from .card import TEMPLATE_DIR, _template_path, write_model_card
 from .card_text import _finite
 from .curve import plot_training_curve
-from .run_folder import CARD_FILE, CURVE_FILE, HANDLER_FILE, _read_json, upload_files
+from .run_folder import _read_json, upload_files
 
 logger = logging.get_logger(__name__)
 
@@ -110,7 +111,7 @@ def _resolve_token(token: str | None) -> str:
 
 
 def _default_commit_message(run_dir: Path) -> str:
-    results = _read_json(run_dir / "results.json", "results.json")
+    results = _read_json(run_dir / RESULTS_FILE, RESULTS_FILE)
     data = results.get("data") if isinstance(results.get("data"), Mapping) else {}
     dataset = data.get("title") or results.get("dataset") or "MovieLens"
     message = f"Upload {results.get('model') or 'rec-transformer'} trained on {dataset}"
@@ -178,7 +179,7 @@ def push_to_hub(
 
     # Local artefacts: the card for this repo id, the curve if training did not draw it.
     if not (run_dir / CURVE_FILE).is_file():
-        history = _read_json(run_dir / "results.json", "results.json").get("history") or []
+        history = _read_json(run_dir / RESULTS_FILE, RESULTS_FILE).get("history") or []
         plot_training_curve(history, run_dir / CURVE_FILE)
     write_model_card(run_dir, repo_id=repo_id, template_path=template)
 

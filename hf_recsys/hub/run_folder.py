@@ -12,18 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from transformers.utils import logging
+from transformers.utils import CONFIG_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, logging
 
 from ..modeling.fields import ITEM_FIELDS_FILE, USER_FIELDS_FILE
+from ..modeling.vocab_ids import ITEM_VOCAB_FILE, USER_VOCAB_FILE
+from ..run_layout import RESULTS_FILE
 
 logger = logging.get_logger(__name__)
 
-HANDLER_FILE = "handler.py"
-CARD_FILE = "README.md"
-CURVE_FILE = "training_curve.png"
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
-DATA_FILES = ("config.json", "item_vocab.json", "user_vocab.json", "results.json")
+WEIGHTS_FILE = SAFE_WEIGHTS_NAME
+WEIGHTS_INDEX_FILE = SAFE_WEIGHTS_INDEX_NAME
+DATA_FILES = (CONFIG_NAME, ITEM_VOCAB_FILE, USER_VOCAB_FILE, RESULTS_FILE)
 #: Pushed when the run has them: the feature fields that encode new items and users (models with feature fields).
 OPTIONAL_FILES = (ITEM_FIELDS_FILE, USER_FIELDS_FILE)
 _RELATIVE_IMPORT_RE = re.compile(r"^\s*from\s+\.([A-Za-z_][\w.]*)\s+import\s", re.MULTILINE)

@@ -23,7 +23,7 @@ import torch
 from datasets.utils import logging as datasets_logging
 from transformers import EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import PrinterCallback
-from transformers.utils import logging
+from transformers.utils import SAFE_WEIGHTS_NAME, logging
 
 from ..baselines import evaluate_popularity, item_counts
 from ..benchmark_tables import PUBLISHED_ML1M
@@ -33,6 +33,7 @@ from ..metrics import KS
 from ..modeling import RecTransformerForNextItemPrediction
 from ..modeling.pipeline_rec_transformer import save_pipeline_files
 from ..modeling.vocab import save_vocabs
+from ..run_layout import CURVE_FILE, RESULTS_FILE
 from .arguments import DataArguments, ModelArguments, RecTrainingArguments, model_option_names
 from .callbacks import EpochReportCallback, SpeedCallback
 from .recipe import DataStatistics, apply_recipe, recipe_record
@@ -61,16 +62,16 @@ def check_output_dir(output_dir: str, resume: bool, overwrite: bool) -> None:
     path = Path(output_dir)
     if resume or overwrite or not path.exists():
         return
-    if (path / "results.json").exists() or (path / "model.safetensors").exists():
+    if (path / RESULTS_FILE).exists() or (path / SAFE_WEIGHTS_NAME).exists():
         raise FileExistsError(
-            f"{path} already holds a trained run (results.json / model.safetensors). Pass --overwrite_output_dir "
+            f"{path} already holds a trained run ({RESULTS_FILE} / {SAFE_WEIGHTS_NAME}). Pass --overwrite_output_dir "
             "to replace it, --resume_from_checkpoint to continue it, or choose another --output_dir."
         )
 
 
 def write_results(output_dir: str | Path, results: dict[str, Any]) -> Path:
     """Atomically write results.json into the run folder."""
-    path = Path(output_dir) / "results.json"
+    path = Path(output_dir) / RESULTS_FILE
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=False))
     os.replace(tmp, path)
@@ -317,7 +318,7 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
         try:
             from ..hub import plot_training_curve, write_model_card
 
-            plot_training_curve(results["history"], out / "training_curve.png")
+            plot_training_curve(results["history"], out / CURVE_FILE)
             write_model_card(out)
         except ImportError as exc:  # the Hub module is optional for training
             logger.warning("model card not written: %s", exc)
