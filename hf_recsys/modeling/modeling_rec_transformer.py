@@ -447,6 +447,50 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
         new_ids = new_ids[:, :max_len]
         return new_ids, new_ids != 0
 
+    def _attention_tables(
+        self, mask: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(attention mask, relative distance) of every (query, key) pair, built once per forward for all layers.
+
+        Right-padded rows (real items first) need no mask: causal attention never looks at the padding after a
+        real position. Anything else gets an explicit (B, 1, L, L) mask; each position may always see itself so
+        that fully padded rows stay finite. With the relative bias, the distance is how many real tokens the
+        query is after the key (padding not counted), clamped to the bias table, and the mask a 0 / -inf table.
+        """
+        length = mask.shape[1]
+        if bool((mask[:, 1:] <= mask[:, :-1]).all()):
+            attn_mask = None
+        else:
+            causal = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+            attn_mask = ((causal & mask[:, None, :]) | torch.eye(length, dtype=torch.bool, device=mask.device))[:, None]
+        if not self.config.relative_attention_bias:
+            return attn_mask, None
+        if attn_mask is None:  # right padding: the index difference
+            index = torch.arange(length, device=mask.device)
+            distance = index[:, None] - index
+            attn_mask = distance >= 0
+        else:
+            order = mask.long().cumsum(1)
+            distance = order[:, :, None] - order[:, None, :]
+        return _additive(attn_mask, dtype), distance.clamp(0, self.config.max_position_embeddings)
+
+    def _final_block_at_last_position(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H): the final block run from each row's last real position only (without blocks, the input
+        there). Its keys are all the row's positions; the mask and the relative distances are those of one query."""
+        last = mask.shape[1] - 1 - mask.flip(1).long().argmax(1)
+        if not self.layers:
+            return x.gather(1, last[:, None, None].expand(-1, 1, x.shape[-1]))
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last_mask = ((positions[None, :] <= last[:, None]) & mask)[:, None, None, :]
+        distance = None
+        if self.config.relative_attention_bias:
+            order = mask.long().cumsum(1)
+            distance = (order.gather(1, last[:, None])[:, :, None] - order[:, None, :]).clamp(
+                0, self.config.max_position_embeddings
+            )
+            last_mask = _additive(last_mask, x.dtype)
+        return self.layers[-1](x, last_mask, last, distance)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -483,51 +527,15 @@ class RecTransformerModel(RecTransformerPreTrainedModel):
             x = torch.cat([user[:, None, :], x], dim=1)
             mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
 
-        # Right-padded rows (real items first) need no mask: causal attention never looks at the padding after
-        # a real position. Anything else gets an explicit (B, 1, L, L) mask; each position may always see itself
-        # so that fully padded rows stay finite.
-        length = mask.shape[1]
-        if bool((mask[:, 1:] <= mask[:, :-1]).all()):
-            attn_mask = None
-        else:
-            causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-            attn_mask = (causal & mask[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
-            attn_mask = attn_mask[:, None]
-
-        # Relative attention bias: how many real tokens each query is after each key (padding not counted),
-        # clamped to the bias table, and the mask as a 0 / -inf float table; built here once, not in every layer.
-        distance = last_distance = None
-        relative = self.config.relative_attention_bias
-        if relative:
-            order = mask.long().cumsum(1)
-            if attn_mask is None:  # right padding: the index difference
-                index = torch.arange(length, device=x.device)
-                distance = index[:, None] - index
-                attn_mask = distance >= 0
-            else:
-                distance = order[:, :, None] - order[:, None, :]
-            attn_mask = _additive(attn_mask, x.dtype)
-            distance = distance.clamp(0, self.config.max_position_embeddings)
-
-        all_hidden = (x,) if output_hidden_states else None
         last_only = last_position_only and not output_hidden_states
-        if last_only:
-            last = length - 1 - mask.flip(1).long().argmax(1)  # each row's last real position
-            positions = torch.arange(length, device=x.device)
-            last_mask = ((positions[None, :] <= last[:, None]) & mask)[:, None, None, :]
-            if relative:
-                last_mask = _additive(last_mask, x.dtype)
-                last_distance = order.gather(1, last[:, None])[:, :, None] - order[:, None, :]
-                last_distance = last_distance.clamp(0, self.config.max_position_embeddings)
-        for i, layer in enumerate(self.layers):
-            final = last_only and i == len(self.layers) - 1
-            x = layer(x, last_mask, last, last_distance) if final else layer(x, attn_mask, None, distance)
+        attn_mask, distance = self._attention_tables(mask, x.dtype)
+        all_hidden = (x,) if output_hidden_states else None
+        for layer in self.layers[:-1] if last_only else self.layers:
+            x = layer(x, attn_mask, None, distance)
             if output_hidden_states:
                 all_hidden = (*all_hidden, x)
         if last_only:
-            if not self.layers:
-                x = x.gather(1, last[:, None, None].expand(-1, 1, x.shape[-1]))
-            mask = mask.new_ones(mask.shape[0], 1)
+            x, mask = self._final_block_at_last_position(x, mask), mask.new_ones(mask.shape[0], 1)
         x = self.final_norm(x)
         if mode == "concat":
             x = self.user_projection(torch.cat([x, user[:, None, :].expand_as(x)], dim=-1))
