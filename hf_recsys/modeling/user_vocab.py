@@ -14,21 +14,20 @@ from .vocab_ids import (
     _as_id_array,
     _file_version,
     _id_type_of,
-    _IdIndex,
+    _IdVocabulary,
     _new_ids,
     _ordered_ids,
     _pick,
     _py,
     _query_array,
     _read_json,
-    _scalar_key,
     _stored_id_type,
     _version_of,
     atomic_write_json,
 )
 
 
-class UserVocab:
+class UserVocab(_IdVocabulary):
     """User id <-> user index mapping (index 0 = unknown user) with optional categorical side features.
 
     Args:
@@ -44,7 +43,6 @@ class UserVocab:
     """
 
     UNKNOWN_INDEX = 0
-    NUM_SPECIAL = 1
     FEATURE_NAMES = ("gender", "age", "occupation")
 
     def __init__(
@@ -59,10 +57,7 @@ class UserVocab:
         id_type: str | None = None,
     ) -> None:
         ids, order = _ordered_ids(user_ids, "user", keep_order, id_type)
-        self._ids = ids  # index order: self._ids[i - 1] is the user of index i
-        self.id_type: str = id_type or _id_type_of(ids)
-        self._index = _IdIndex(ids, self.NUM_SPECIAL)
-        self._id_to_index: dict[int | str, int] = {u: i for i, u in enumerate(ids.tolist(), start=self.NUM_SPECIAL)}
+        self._set_ids(ids, id_type)  # index order: self._ids[i - 1] is the user of index i
         self._values: dict[str, list[str | None]] = {}
         for name, values in zip(self.FEATURE_NAMES, (gender, age, occupation)):
             if values is None:
@@ -102,10 +97,6 @@ class UserVocab:
         """Number of known users (indices ``1..num_users``)."""
         return int(self._ids.size)
 
-    def __len__(self) -> int:
-        """Number of indices including the unknown user: the user embedding table size."""
-        return self.num_users + self.NUM_SPECIAL
-
     @property
     def user_ids(self) -> np.ndarray:
         """Original user ids in index order (``user_ids[i - 1]`` is the user of index ``i``): int64 for int ids, a
@@ -117,21 +108,14 @@ class UserVocab:
         """True when indices follow ascending user id and categories are sorted (a never-extended vocabulary)."""
         return self._index.is_ascending and all(cats == sorted(cats) for cats in self._categories.values())
 
-    def __contains__(self, user_id: object) -> bool:
-        key = _scalar_key(user_id, self.id_type)
-        return key is not None and key in self._id_to_index
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, UserVocab) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         extra = ", id_type='str'" if self.id_type == "str" else ""
         return f"UserVocab(num_users={self.num_users}, features={self.feature_names}{extra})"
 
     def encode(self, user_id: int | str) -> int:
         """Index of ``user_id``; 0 (the unknown user) for an id not seen in the data (or of the other id type)."""
-        key = _scalar_key(user_id, self.id_type)
-        return self.UNKNOWN_INDEX if key is None else self._id_to_index.get(key, self.UNKNOWN_INDEX)
+        index = self._row(user_id)
+        return self.UNKNOWN_INDEX if index is None else index
 
     def encode_many(self, user_ids: Sequence[int] | Sequence[str] | np.ndarray) -> np.ndarray:
         """Vectorised :meth:`encode` (int32 array, 0 for unknown users)."""

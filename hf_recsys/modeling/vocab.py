@@ -50,7 +50,7 @@ from .vocab_ids import (
     _as_id_array,
     _file_version,
     _id_type_of,
-    _IdIndex,
+    _IdVocabulary,
     _new_ids,
     _ordered_ids,
     _pick,
@@ -58,7 +58,6 @@ from .vocab_ids import (
     _query_array,
     _raw_at,
     _read_json,
-    _scalar_key,
     _stored_id_type,
     _version_of,
     atomic_write_json,
@@ -77,7 +76,7 @@ __all__ = [
 ]
 
 
-class ItemVocab:
+class ItemVocab(_IdVocabulary):
     """Movie id <-> token id mapping with optional movie metadata (title, year, genres).
 
     Args:
@@ -93,7 +92,6 @@ class ItemVocab:
     PAD_TOKEN = "[PAD]"
     PAD_TOKEN_ID = 0
     SPECIAL_TOKENS = ("[PAD]",)
-    NUM_SPECIAL = 1
 
     def __init__(
         self,
@@ -116,8 +114,7 @@ class ItemVocab:
                 raise ValueError(f"ItemVocab: {name} has {len(values)} entries, expected {n} (one per item)")
             return [values[i] for i in order.tolist()]
 
-        self._ids = ids  # token order: self._ids[t - 1] is the movie of token t
-        self._index = _IdIndex(ids, self.NUM_SPECIAL)
+        self._set_ids(ids, id_type)  # token order: self._ids[t - 1] is the movie of token t
         self._titles: list[str | None] | None = aligned(titles, "titles")
         years_aligned = aligned(years, "years")
         self._years: list[int | None] | None = (
@@ -131,18 +128,12 @@ class ItemVocab:
         if len(set(names)) != len(names):
             raise ValueError("ItemVocab: genre_names contains duplicates")
         self.genre_names: list[str] = names
-        self.id_type: str = id_type or _id_type_of(ids)
-        self._id_to_token: dict[int | str, int] = {m: t for t, m in enumerate(ids.tolist(), start=self.NUM_SPECIAL)}
 
     # -- sizes -------------------------------------------------------------------------------------------
     @property
     def num_items(self) -> int:
         """Number of movies (tokens ``1..num_items``)."""
         return int(self._ids.size)
-
-    def __len__(self) -> int:
-        """Number of tokens including ``[PAD]``: the embedding table / logits size."""
-        return self.num_items + self.NUM_SPECIAL
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -155,13 +146,6 @@ class ItemVocab:
         """True when tokens follow ascending movie id (every vocabulary that was never extended)."""
         return self._index.is_ascending
 
-    def __contains__(self, movie_id: object) -> bool:
-        key = _scalar_key(movie_id, self.id_type)
-        return key is not None and key in self._id_to_token
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ItemVocab) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         extra = ", id_type='str'" if self.id_type == "str" else ""
         return f"ItemVocab(num_items={self.num_items}, genres={len(self.genre_names)}{extra})"
@@ -170,7 +154,7 @@ class ItemVocab:
     def encode(self, movie_id: int | str) -> int:
         """Token of ``movie_id``; raises :class:`UnknownItemError` for an id not in the vocabulary (including an id
         of the other type: ``"260"`` for an int vocabulary)."""
-        token = self._id_to_token.get(_scalar_key(movie_id, self.id_type))  # type: ignore[arg-type]
+        token = self._row(movie_id)
         if token is None:
             raise UnknownItemError(_py(movie_id), self.num_items)
         return token

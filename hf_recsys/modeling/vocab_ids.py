@@ -198,6 +198,39 @@ class _IdIndex:
         return self.positions[pos_clipped], ok
 
 
+class _IdVocabulary:
+    """What `ItemVocab` and `UserVocab` share: the original ids in row order (row `r` is the id
+    `_ids[r - NUM_SPECIAL]`; rows below `NUM_SPECIAL` are special), their type, and the lookups from an id to its
+    row. A subclass calls `_set_ids` first in `__init__` and defines `to_dict` (what equality compares)."""
+
+    NUM_SPECIAL = 1
+
+    def _set_ids(self, ids: np.ndarray, id_type: str | None) -> None:
+        self._ids = ids
+        self.id_type: str = id_type or _id_type_of(ids)
+        self._index = _IdIndex(ids, self.NUM_SPECIAL)
+        self._rows: dict[int | str, int] = {v: r for r, v in enumerate(ids.tolist(), start=self.NUM_SPECIAL)}
+
+    def __len__(self) -> int:
+        """Number of rows including the special ones: the size of the embedding table."""
+        return int(self._ids.size) + self.NUM_SPECIAL
+
+    def __contains__(self, original_id: object) -> bool:
+        key = _scalar_key(original_id, self.id_type)
+        return key is not None and key in self._rows
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self.to_dict() == other.to_dict()
+
+    def _row(self, original_id: object) -> int | None:
+        """The row of `original_id`, None when it is not in the vocabulary (or of the other id type)."""
+        key = _scalar_key(original_id, self.id_type)
+        return None if key is None else self._rows.get(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
 def _version_of(data: dict[str, Any]) -> int:
     version = data.get("version", 1)
     if not isinstance(version, int) or version > _FORMAT_VERSION:
