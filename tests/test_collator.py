@@ -57,3 +57,30 @@ def test_right_padded_lays_sequences_out_left_aligned_with_the_fill():
     assert right_padded([]).shape == (0, 1)
     with pytest.raises(ValueError):
         right_padded([["a", "b"]])
+
+
+def test_all_windows_trains_every_target_once_and_keeps_the_latest_window():
+    import datasets
+
+    from hf_recsys.training import all_windows
+
+    rows = datasets.Dataset.from_list([*ROWS, {"input_ids": [3, 4, 5, 6], "target": 7, "user_index": 3}])
+    windows = all_windows(rows, max_length=4)
+    sequences = [[*r["input_ids"], r["target"]] for r in windows]
+    # the 10-item history: its most recent window (as the collator cuts it), then the ones before it
+    assert sequences[0] == [6, 7, 8, 9, 10] and sequences[1] == [2, 3, 4, 5, 6] and sequences[2] == [1, 2]
+    assert windows["user_index"] == [1, 1, 1, 2, 3]
+    assert sequences[3:] == [[7, 8, 9], [3, 4, 5, 6, 7]]  # rows that fit the window are unchanged
+    batch = NextItemCollator(max_length=4)([windows[i] for i in range(3)])
+    targets = sorted(t for t in batch["labels"].flatten().tolist() if t != IGNORE_INDEX)
+    assert targets == list(range(2, 11))  # every item after the first is a target, exactly once
+    assert batch["input_ids"][0].tolist() == NextItemCollator(max_length=4)(ROWS[:1])["input_ids"][0].tolist()
+
+
+def test_all_windows_is_the_default_unless_random_crop():
+    from hf_recsys.training import DataArguments
+
+    assert DataArguments(dataset="ml-100k").all_windows
+    assert DataArguments(dataset="ml-100k", random_crop=True).all_windows is False
+    with pytest.raises(ValueError, match="all_windows and --random_crop"):
+        DataArguments(dataset="ml-100k", all_windows=True, random_crop=True)

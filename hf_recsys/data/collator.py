@@ -27,9 +27,10 @@ class NextItemCollator:
             `input_ids + [target]`; False builds `labels` = the target (B,) for full-ranking evaluation.
         random_crop: in training, histories longer than `max_length` are cut to a random window of
             `max_length + 1` consecutive items instead of the most recent one, so long histories contribute
-            all their items over the epochs. Off by default: on ML-1M the most recent window trains a better
-            next-item model (the targets that matter are the latest). Draws from torch's global RNG, which the
-            Trainer seeds and checkpoints, so resumed runs repeat the same crops.
+            all their items over the epochs. Off by default: training cuts long histories into all their windows
+            before the collator (`hf_recsys.training.all_windows`), and on ML-1M a random window tested worse than
+            the most recent one. Draws from torch's global RNG, which the Trainer seeds and checkpoints, so resumed
+            runs repeat the same crops.
         use_users: put `user_ids` in the batch (False for models without user conditioning).
         seen_history: evaluation only: also put each row's whole history in `seen_ids` (B, H), right-padded
             with 0, for excluding seen items from the ranking. `input_ids` keeps only the most recent

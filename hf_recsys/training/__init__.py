@@ -23,6 +23,7 @@ from .run import (
 )
 from .trainer import (
     NextItemTrainer,
+    all_windows,
     build_model,
     epoch_history,
     evaluate_split,
@@ -43,6 +44,7 @@ __all__ = [
     "SpeedCallback",
     "TimeBudgetCallback",
     "WeightAverageCallback",
+    "all_windows",
     "build_model",
     "check_output_dir",
     "epoch_history",

@@ -37,7 +37,15 @@ from ..run_layout import CURVE_FILE, RESULTS_FILE
 from .arguments import DataArguments, ModelArguments, RecTrainingArguments, model_option_names
 from .callbacks import EpochReportCallback, SpeedCallback
 from .recipe import DataStatistics, apply_recipe, recipe_record
-from .trainer import build_model, epoch_history, evaluate_split, make_trainer, sorted_for_eval, with_lengths
+from .trainer import (
+    all_windows,
+    build_model,
+    epoch_history,
+    evaluate_split,
+    make_trainer,
+    sorted_for_eval,
+    with_lengths,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -236,7 +244,18 @@ def _train(model_args, data_args, training_args, ks, resume) -> dict[str, Any]:
     model.set_item_popularity(torch.as_tensor(counts, dtype=torch.float32))
 
     max_length = model.config.max_position_embeddings
-    train_ds = with_lengths(splits["train"], max_length)
+    train_ds = splits["train"]
+    if data_args.all_windows:
+        train_ds = all_windows(train_ds, max_length)
+        if len(train_ds) > len(splits["train"]):
+            logger.info(
+                "training windows: %s histories -> %s rows, those longer than %d items cut into windows that "
+                "train every interaction (--all_windows false: the most recent window only)",
+                f"{len(splits['train']):,}",
+                f"{len(train_ds):,}",
+                max_length + 1,
+            )
+    train_ds = with_lengths(train_ds, max_length)
     valid_ds = sorted_for_eval(splits["validation"])
     test_ds = sorted_for_eval(splits["test"])
     trainer = make_trainer(

@@ -22,6 +22,29 @@ from .callbacks import TimeBudgetCallback, WeightAverageCallback
 from .recipe import DataStatistics, derive_batch_size, derive_learning_rate
 
 
+def all_windows(dataset: Dataset, max_length: int) -> Dataset:
+    """Training rows that train on every interaction: a history longer than the window (`max_length + 1` items
+    with its target) becomes consecutive windows cut from its end, each predicting its own items.
+
+    The most recent window is the row as the collator would cut it; the one before it ends where that window's
+    targets begin, and so on back to the first item (the oldest window may be short). No target is trained twice
+    and none is left out. Each window keeps its row's other columns (the user). Rows that fit are unchanged.
+    """
+
+    def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {column: [] for column in batch}
+        for i, history in enumerate(batch["input_ids"]):
+            sequence = [*history, batch["target"][i]]
+            for end in range(len(sequence), 1, -max_length):
+                window = sequence[max(0, end - max_length - 1) : end]
+                for column, values in batch.items():
+                    out[column].append(values[i])
+                out["input_ids"][-1], out["target"][-1] = window[:-1], window[-1]
+        return out
+
+    return dataset.map(cut, batched=True, desc="training windows")
+
+
 def with_lengths(dataset: Dataset, max_length: int) -> Dataset:
     """Add the `length` column the length-grouped sampler reads (training positions per row)."""
     return dataset.map(
