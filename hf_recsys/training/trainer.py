@@ -28,7 +28,8 @@ def all_windows(dataset: Dataset, max_length: int) -> Dataset:
 
     The most recent window is the row as the collator would cut it; the one before it ends where that window's
     targets begin, and so on back to the first item (the oldest window may be short). No target is trained twice
-    and none is left out. Each window keeps its row's other columns (the user). Rows that fit are unchanged.
+    and none is left out. Each window keeps its row's other columns (the user; the target's timestamp, which
+    training does not read). Rows that fit are unchanged.
     """
 
     def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
