@@ -4,8 +4,8 @@ uploads them.
 
 The names the self-contained modeling bundle reads itself (the vocabularies, the feature fields) are declared in
 the bundle (`hf_recsys.modeling.vocab_ids`, `hf_recsys.modeling.fields`), and the weights' names are
-transformers' (`SAFE_WEIGHTS_NAME`, `SAFE_WEIGHTS_INDEX_NAME`). Plain strings, no imports: the app reads these
-without loading torch.
+transformers' (`SAFE_WEIGHTS_NAME`, `SAFE_WEIGHTS_INDEX_NAME`). Plain strings and no imports, so that any layer
+can import them without an import cycle.
 """
 
 from __future__ import annotations
