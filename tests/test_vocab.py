@@ -126,6 +126,12 @@ def test_save_and_load_vocabs(tmp_path, items: ItemVocab, users: UserVocab) -> N
     (tmp_path / "bad.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match=r"not a hf_recsys\.ItemVocab"):
         ItemVocab.load(tmp_path / "bad.json")
+    # each kind refuses the other's file and dict: the shared loader checks the subclass's own format tag
+    items.save(tmp_path / ITEM_VOCAB_FILE)
+    with pytest.raises(ValueError, match=r"not a hf_recsys\.UserVocab"):
+        UserVocab.load(tmp_path / ITEM_VOCAB_FILE)
+    with pytest.raises(ValueError, match=r"not a hf_recsys\.ItemVocab vocabulary"):
+        ItemVocab.from_dict(users.to_dict())
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path) -> None:

@@ -3,16 +3,13 @@ features. The layout and the id rules are described in `vocab.py`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .vocab_ids import (
-    _USER_FORMAT,
     _as_id_array,
-    _file_version,
     _id_type_of,
     _IdVocabulary,
     _new_ids,
@@ -20,10 +17,8 @@ from .vocab_ids import (
     _pick,
     _py,
     _query_array,
-    _read_json,
     _stored_id_type,
     _version_of,
-    atomic_write_json,
 )
 
 
@@ -43,6 +38,7 @@ class UserVocab(_IdVocabulary):
     """
 
     UNKNOWN_INDEX = 0
+    FILE_FORMAT = "hf_recsys.UserVocab"
     FEATURE_NAMES = ("gender", "age", "occupation")
 
     def __init__(
@@ -227,12 +223,7 @@ class UserVocab(_IdVocabulary):
         exactly as before; an extended one as version 2, which also stores each feature's categories
         in category-id order; a string vocabulary as version 3 (``"id_type": "str"``, categories always stored).
         """
-        out: dict[str, Any] = {
-            "format": _USER_FORMAT,
-            "version": _file_version(self.is_sorted, self.id_type),
-        }
-        if self.id_type == "str":
-            out["id_type"] = self.id_type
+        out = self._header()
         out.update(
             {
                 "unknown_index": self.UNKNOWN_INDEX,
@@ -249,8 +240,7 @@ class UserVocab(_IdVocabulary):
     def from_dict(cls, data: dict[str, Any]) -> UserVocab:
         """Inverse of :meth:`to_dict` (versions 2 and 3 keep the stored index and category order exactly; files
         before version 3 hold int ids)."""
-        if data.get("format", _USER_FORMAT) != _USER_FORMAT:
-            raise ValueError(f"not a user vocabulary: format={data.get('format')!r}")
+        cls._check_format(data)
         feats = data.get("features") or {}
         version = _version_of(data)
         ordered = version >= 2
@@ -261,12 +251,3 @@ class UserVocab(_IdVocabulary):
             categories=data.get("categories") if ordered else None,
             id_type=_stored_id_type(data, version),
         )
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the vocabulary as JSON (atomic)."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> UserVocab:
-        """Read a vocabulary written by :meth:`save`."""
-        return cls.from_dict(_read_json(path, _USER_FORMAT))

@@ -43,12 +43,10 @@ import numpy as np
 from .errors import UnknownItemError
 from .user_vocab import UserVocab
 from .vocab_ids import (
-    _ITEM_FORMAT,
     ID_TYPES,
     ITEM_VOCAB_FILE,
     USER_VOCAB_FILE,
     _as_id_array,
-    _file_version,
     _id_type_of,
     _IdVocabulary,
     _new_ids,
@@ -57,7 +55,6 @@ from .vocab_ids import (
     _py,
     _query_array,
     _raw_at,
-    _read_json,
     _stored_id_type,
     _version_of,
     atomic_write_json,
@@ -92,6 +89,7 @@ class ItemVocab(_IdVocabulary):
     PAD_TOKEN = "[PAD]"
     PAD_TOKEN_ID = 0
     SPECIAL_TOKENS = ("[PAD]",)
+    FILE_FORMAT = "hf_recsys.ItemVocab"
 
     def __init__(
         self,
@@ -318,12 +316,7 @@ class ItemVocab(_IdVocabulary):
         exactly as before vocabularies could grow; an extended one as version 2; a string vocabulary as version 3
         with ``"id_type": "str"`` (see the module doc).
         """
-        out: dict[str, Any] = {
-            "format": _ITEM_FORMAT,
-            "version": _file_version(self.is_sorted, self.id_type),
-        }
-        if self.id_type == "str":
-            out["id_type"] = self.id_type
+        out = self._header()
         out.update(
             {
                 "special_tokens": list(self.SPECIAL_TOKENS),
@@ -341,8 +334,7 @@ class ItemVocab(_IdVocabulary):
     def from_dict(cls, data: dict[str, Any]) -> ItemVocab:
         """Inverse of :meth:`to_dict`: versions 2 and 3 keep the stored token order exactly; version 1 (ids
         ascending by contract) sorts, as it always did. Files before version 3 hold int ids."""
-        if data.get("format", _ITEM_FORMAT) != _ITEM_FORMAT:
-            raise ValueError(f"not an item vocabulary: format={data.get('format')!r}")
+        cls._check_format(data)
         if list(data.get("special_tokens", cls.SPECIAL_TOKENS)) != list(cls.SPECIAL_TOKENS):
             raise ValueError(f"unsupported special tokens {data.get('special_tokens')}; expected {cls.SPECIAL_TOKENS}")
         version = _version_of(data)
@@ -355,15 +347,6 @@ class ItemVocab(_IdVocabulary):
             keep_order=version >= 2,
             id_type=_stored_id_type(data, version),
         )
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the vocabulary as JSON (atomic)."""
-        atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ItemVocab:
-        """Read a vocabulary written by :meth:`save`."""
-        return cls.from_dict(_read_json(path, _ITEM_FORMAT))
 
 
 def save_vocabs(folder: str | os.PathLike[str], items: ItemVocab, users: UserVocab) -> tuple[Path, Path]:

@@ -9,14 +9,12 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
 ITEM_VOCAB_FILE = "item_vocab.json"
 USER_VOCAB_FILE = "user_vocab.json"
-_ITEM_FORMAT = "hf_recsys.ItemVocab"
-_USER_FORMAT = "hf_recsys.UserVocab"
 _FORMAT_VERSION = 3  # newest version this module reads; 1 = ids ascending, 2 = any order, 3 = + "id_type"
 ID_TYPES = ("int", "str")
 _PLURAL = {"int": "integers", "str": "strings"}
@@ -200,10 +198,13 @@ class _IdIndex:
 
 class _IdVocabulary:
     """What `ItemVocab` and `UserVocab` share: the original ids in row order (row `r` is the id
-    `_ids[r - NUM_SPECIAL]`; rows below `NUM_SPECIAL` are special), their type, and the lookups from an id to its
-    row. A subclass calls `_set_ids` first in `__init__` and defines `to_dict` (what equality compares)."""
+    `_ids[r - NUM_SPECIAL]`; rows below `NUM_SPECIAL` are special), their type, the lookups from an id to its
+    row, and the file: its header (format tag, version, id type), `save` and `load`. A subclass sets
+    `FILE_FORMAT`, calls `_set_ids` first in `__init__`, and defines `is_sorted`, `to_dict` (what equality
+    compares and `save` writes, starting with `_header()`) and `from_dict` (which starts with `_check_format`)."""
 
     NUM_SPECIAL = 1
+    FILE_FORMAT = ""  # the "format" tag of the subclass's JSON file, e.g. "hf_recsys.ItemVocab"
 
     def _set_ids(self, ids: np.ndarray, id_type: str | None) -> None:
         self._ids = ids
@@ -227,8 +228,39 @@ class _IdVocabulary:
         key = _scalar_key(original_id, self.id_type)
         return None if key is None else self._rows.get(key)
 
+    @property
+    def is_sorted(self) -> bool:
+        raise NotImplementedError
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    def _header(self) -> dict[str, Any]:
+        """The first keys of `to_dict`: the format tag, the file version, and the id type of a string vocabulary
+        (int vocabularies are written without it, exactly as before string ids existed)."""
+        header: dict[str, Any] = {"format": self.FILE_FORMAT, "version": _file_version(self.is_sorted, self.id_type)}
+        if self.id_type == "str":
+            header["id_type"] = self.id_type
+        return header
+
+    @classmethod
+    def _check_format(cls, data: dict[str, Any]) -> None:
+        """Refuse a dict of another vocabulary kind (a dict without a format tag is taken as this kind)."""
+        if data.get("format", cls.FILE_FORMAT) != cls.FILE_FORMAT:
+            raise ValueError(f"not a {cls.FILE_FORMAT} vocabulary: format={data.get('format')!r}")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the vocabulary as JSON (atomic: a reader never sees a half-written file)."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        """Read a vocabulary written by :meth:`save`; a file of another kind or a newer version is refused."""
+        return cls.from_dict(_read_json(path, cls.FILE_FORMAT))
 
 
 def _version_of(data: dict[str, Any]) -> int:
