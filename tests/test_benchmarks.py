@@ -2,6 +2,7 @@
 the original notebook's model as its baseline."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import torch
@@ -59,8 +60,9 @@ def test_benchmark_notebook_recipe_reads_movie_ids_only():
 
 def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monkeypatch, tmp_path):
     """On leave-one-out the notebook's model reads 3 movies: trained on the most recent window only (the default
-    recipe's choice), each user would give it 3 targets. Like the notebook, it trains on windows drawn from the whole
-    history; the default model keeps its most recent window."""
+    recipe's choice before `--all_windows`), each user would give it 3 targets. Like the notebook, it trains on a
+    random window of the whole history each epoch; the default model trains every window, and each row records
+    which it was."""
     from hf_recsys.commands import bench as script
 
     seen = {}
@@ -70,7 +72,8 @@ def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monk
         metrics = {"ndcg@10": 0.1, "hr@10": 0.2}
         return {
             "metrics": {"validation": metrics, "test": metrics}, "train_seconds": 1.0, "peak_mem_mb": 1.0,
-            "train_samples_per_second": 1.0, "speed": {}, "training": {"epochs_run": 1.0, **vars(model_args)},
+            "train_samples_per_second": 1.0, "speed": {},
+            "training": {"epochs_run": 1.0, "all_windows": data_args.all_windows, **vars(model_args)},
         }  # fmt: skip
 
     monkeypatch.setattr(script, "run_training", fake_run_training)
@@ -79,3 +82,6 @@ def test_benchmark_notebook_recipe_trains_on_random_windows_of_each_history(monk
     assert seen["notebook-recipe-leave-one-out-seed42"].random_crop
     assert seen["notebook-recipe-leave-one-out-seed42"].max_length == 3
     assert not seen["rec-transformer-leave-one-out-seed42"].random_crop
+    assert seen["rec-transformer-leave-one-out-seed42"].all_windows
+    rows = {row["model"]: row for row in json.loads(out.read_text())}
+    assert rows["rec-transformer"]["all_windows"] is True and rows["notebook-recipe"]["all_windows"] is False

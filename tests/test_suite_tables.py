@@ -167,7 +167,7 @@ def test_empty_datasets_keep_their_lines_without_measured_numbers() -> None:
 def test_seeds_table_settings_popularity_and_order() -> None:
     rows = [
         _row("ml-1m", 42, 0.19, train_seconds=1800.0, config={"hidden_dropout_prob": 0.2}),  # fallback row
-        _row("lastfm", 2, 0.045, recipe=RECIPE, per_device_train_batch_size=64, epochs=65.4),
+        _row("lastfm", 2, 0.045, recipe=RECIPE, per_device_train_batch_size=64, epochs=65.4, all_windows=True),
         _row("lastfm", 1, 0.044, recipe={"loss_type": "ce"}, per_device_train_batch_size=128, max_length=50),
         _row("lastfm", 1, 0.021, model="popularity"),
     ]
@@ -180,6 +180,8 @@ def test_seeds_table_settings_popularity_and_order() -> None:
     assert (one["batch size"], one["dropout"], one["max length"]) == ("128", "", "50")
     assert (two["batch size"], two["dropout"], two["max length"]) == ("32", "0.2", "200")
     assert (ml1m["batch size"], ml1m["dropout"], ml1m["max length"]) == ("", "0.2", "")
+    # a row without `all_windows` predates the option: it trained the most recent window of a long history
+    assert (one["windows"], two["windows"]) == ("most recent", "all")
     # a learning rate prints in its shortest form; a row recorded before the rule derived it has none
     assert (two["learning rate"], ml1m["learning rate"]) == ("0.00075", "")
     assert (one["popularity NDCG@10"], two["popularity NDCG@10"]) == ("0.0210", "")

@@ -227,13 +227,21 @@ def _setting(row: Mapping[str, Any], key: str) -> str:
     return ""
 
 
+def _windows(row: Mapping[str, Any]) -> str:
+    """Which windows of a history longer than the model's window a row trained: "all" (``--all_windows``, the
+    default since it was added) or "most recent". Rows recorded before they carried ``all_windows`` predate the
+    option, when the suite's recipe trained the most recent window only."""
+    return "all" if row.get("all_windows") else "most recent"
+
+
 def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str] = tuple(SUITE)) -> str:
     """Every row :func:`suite_table` counts, one line per dataset and seed: the test and validation metrics,
-    popularity's test NDCG@10 on the same seed (blank if not run), epochs, minutes, and the recipe's batch size,
-    dropout, item dropout, learning rate and max length."""
+    popularity's test NDCG@10 on the same seed (blank if not run), epochs, minutes, the recipe's batch size,
+    dropout, item dropout, learning rate and max length, and which windows of long histories it trained."""
     names = ["dataset", "seed", "test NDCG@10", "test HR@10", "valid NDCG@10", "popularity NDCG@10", "epochs"]
-    names += ["training", "batch size", "dropout", "item dropout", "learning rate", "max length", "commit"]
-    lines = _header(names, [False] + [True] * 12 + [False])
+    names += ["training", "batch size", "dropout", "item dropout", "learning rate", "max length", "windows"]
+    names += ["commit"]
+    lines = _header(names, [False] + [True] * 12 + [False, False])
     rows = list(rows)
     for dataset in datasets:
         popularity = _latest_per_seed(_of(rows, SUITE[dataset], "popularity"))
@@ -254,6 +262,7 @@ def suite_seeds_table(rows: Iterable[Mapping[str, Any]], datasets: Iterable[str]
                         _setting(row, "item_dropout_prob"),
                         _setting(row, "learning_rate"),
                         _setting(row, "max_length"),
+                        _windows(row),
                         _commit(row),
                     ]
                 )

@@ -140,6 +140,8 @@ def _train(
         "per_device_train_batch_size": results["training"].get("per_device_train_batch_size"),
         "learning_rate": results["training"].get("learning_rate"),
         "max_length": results["training"].get("max_length"),
+        # which windows of a long history were trained: all of them, or the most recent (or a random) one
+        "all_windows": results["training"].get("all_windows"),
         # as trained: `exclude_seen_in_loss` resolved from the evaluation's choice, not the unset argument
         "config": {k: results["training"][k] for k in vars(model_args) if k != "model_name_or_path"},
     }
