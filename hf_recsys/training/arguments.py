@@ -252,8 +252,9 @@ class DataArguments(TableArguments):
     random_crop: bool = field(
         default=False,
         metadata={
-            "help": "Train long histories on a random window instead of their most recent one (more data, but "
-            "older behaviour: on ML-1M the most recent window tests better, see benchmarks/tuning.md)."
+            "help": "Train a long history on one random window per epoch instead of on all its windows (turns "
+            "--all_windows off; on ML-1M it tests worse than either the most recent window or all of them, see "
+            "benchmarks/tuning.md and benchmarks/recipe.md)."
         },
     )
     all_windows: bool | None = field(
