@@ -132,6 +132,15 @@ def test_save_and_load_vocabs(tmp_path, items: ItemVocab, users: UserVocab) -> N
         UserVocab.load(tmp_path / ITEM_VOCAB_FILE)
     with pytest.raises(ValueError, match=r"not a hf_recsys\.ItemVocab vocabulary"):
         ItemVocab.from_dict(users.to_dict())
+    # a file must carry its format tag; a newer version is refused once, with the file named
+    (tmp_path / "untagged.json").write_text(json.dumps({k: v for k, v in items.to_dict().items() if k != "format"}))
+    with pytest.raises(ValueError, match=r"untagged\.json: not a hf_recsys\.ItemVocab file \(no 'format' field\)"):
+        ItemVocab.load(tmp_path / "untagged.json")
+    (tmp_path / "newer.json").write_text(json.dumps({**items.to_dict(), "version": 4}))
+    with pytest.raises(ValueError, match=r"newer\.json: vocabulary format version 4 is newer than supported \(3\)"):
+        ItemVocab.load(tmp_path / "newer.json")
+    with pytest.raises(ValueError, match=r"version must be an integer, got '2'"):
+        ItemVocab.from_dict({**items.to_dict(), "version": "2"})
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path) -> None:

@@ -41,12 +41,12 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def _read_json(path: str | os.PathLike[str], expected_format: str) -> dict[str, Any]:
+    """The JSON object of a vocabulary file. A file must carry its "format" tag (a dict passed to ``from_dict``
+    may omit it); the tag's value and the version are checked once, by ``from_dict``."""
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
-    if not isinstance(data, dict) or data.get("format") != expected_format:
-        raise ValueError(f"{path}: not a {expected_format} file (missing or wrong 'format' field)")
-    if data.get("version", 0) > _FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {data['version']} is newer than supported ({_FORMAT_VERSION})")
+    if not isinstance(data, dict) or "format" not in data:
+        raise ValueError(f"{path}: not a {expected_format} file (no 'format' field)")
     return data
 
 
@@ -259,14 +259,21 @@ class _IdVocabulary:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
-        """Read a vocabulary written by :meth:`save`; a file of another kind or a newer version is refused."""
-        return cls.from_dict(_read_json(path, cls.FILE_FORMAT))
+        """Read a vocabulary written by :meth:`save`; a file of another kind or a newer version is refused, and
+        the error names the file."""
+        data = _read_json(path, cls.FILE_FORMAT)
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
 
 
 def _version_of(data: dict[str, Any]) -> int:
     version = data.get("version", 1)
-    if not isinstance(version, int) or version > _FORMAT_VERSION:
-        raise ValueError(f"vocabulary format version {version!r} is newer than supported ({_FORMAT_VERSION})")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"vocabulary format version must be an integer, got {version!r}")
+    if version > _FORMAT_VERSION:
+        raise ValueError(f"vocabulary format version {version} is newer than supported ({_FORMAT_VERSION})")
     return version
 
 
