@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--no_compile", action="store_true", help="Eager cross-entropy chunks (no torch.compile).")
     args = parser.parse_args(argv)
 
+    from hf_recsys.modeling.layers import ByteDropout
     from hf_recsys.modeling.losses import compile_cross_entropy
-    from hf_recsys.modeling.modeling_rec_transformer import ByteDropout
 
     compile_cross_entropy(not args.no_compile)
     ids, labels = _batch(args)

@@ -72,8 +72,8 @@ def _category(op: str, shapes: str, num_items: int) -> str:
 
 def main(argv: list[str] | None = None) -> list[tuple[str, float]]:
     from hf_recsys.data.collator import NextItemCollator
+    from hf_recsys.modeling.layers import _additive
     from hf_recsys.modeling.losses import SeenItems, compile_cross_entropy, full_cross_entropy
-    from hf_recsys.modeling.modeling_rec_transformer import _additive
     from hf_recsys.training import ModelArguments, build_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

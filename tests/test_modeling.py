@@ -1037,7 +1037,7 @@ def test_ligr_block_gates_residuals_and_uses_swiglu():
 
 
 def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
-    from hf_recsys.modeling.modeling_rec_transformer import _additive
+    from hf_recsys.modeling.layers import _additive
 
     """Attention logits are q.k / sqrt(d) + b[head, i - j] for keys j <= i; distances past the table share its
     last entry; a zero table is plain causal attention."""
@@ -1069,7 +1069,7 @@ def test_relative_attention_bias_adds_a_learnt_score_per_query_key_distance():
 
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
 def test_byte_dropout_drops_at_the_rounded_rate_and_keeps_the_expectation(p):
-    from hf_recsys.modeling.modeling_rec_transformer import ByteDropout
+    from hf_recsys.modeling.layers import ByteDropout
 
     drop = ByteDropout(p).train()
     x = torch.full((1000, 999), 2.0, requires_grad=True)  # an odd size: the last int64 is only partly used

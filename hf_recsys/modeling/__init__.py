@@ -1,4 +1,4 @@
-"""Self-contained modeling package (config, model, losses).
+"""Self-contained modeling package (config, model, its layers, losses, serving).
 
 Only same-level relative imports live here: `save_pretrained` copies these files next to the weights so that
 `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without `hf_recsys` installed.
@@ -10,12 +10,12 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_rec_transformer import RecTransformerConfig
 from .modeling_rec_transformer import (
     NextItemPredictionOutput,
-    NextItemRecommendations,
     RecTransformerForNextItemPrediction,
     RecTransformerModel,
     RecTransformerPreTrainedModel,
 )
 from .pipeline_rec_transformer import PIPELINE_TASK, NextItemRecommendationPipeline
+from .recommending import NextItemRecommendations
 
 # In-process Auto classes: AutoModel gives the full recommender (backbone + scoring head), which is what every
 # user of a next-item model wants. Saved models carry the same mapping in config.json's auto_map.
