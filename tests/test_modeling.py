@@ -23,7 +23,15 @@ MODES = ("none", "add", "prepend", "concat")
 BLOCKS = ({}, {"hidden_act": "swiglu", "residual_gating": True}, {"relative_attention_bias": True})
 BLOCK_IDS = ("pre-ln", "ligr", "relative-bias")
 USER_MODES = ("add", "prepend", "concat")
-CODE_FILES = ("configuration_rec_transformer.py", "modeling_rec_transformer.py", "losses.py")
+# the auto_map files and every sibling they import (save_pretrained follows the relative imports)
+CODE_FILES = (
+    "configuration_rec_transformer.py",
+    "modeling_rec_transformer.py",
+    "layers.py",
+    "losses.py",
+    "recommending.py",
+    "catalogue_editing.py",
+)
 
 
 def make_config(**overrides):
