@@ -1,10 +1,10 @@
 """The user-conditioned next-item recommender: a causal (SASRec-style) transformer over item histories.
 
 Layout follows transformers' modeling files: embeddings -> blocks (both in `layers.py`) -> backbone
-(`RecTransformerModel`) -> head (`RecTransformerForNextItemPrediction`), whose catalogue editing (resizing, the
-popularity and feature tables) is a mixin in `catalogue_editing.py`, as `generate` is for a language model. This
-package is copied next to every saved model for ``trust_remote_code`` loading, so it imports only torch,
-transformers and its own sibling files.
+(`RecTransformerModel`) -> head (`RecTransformerForNextItemPrediction`). The head's top-k API, `recommend`, is a
+mixin in `recommending.py`, as `generate` is a language model's; its catalogue editing (resizing, the popularity
+and feature tables) one in `catalogue_editing.py`. This package is copied next to every saved model for
+``trust_remote_code`` loading, so it imports only torch, transformers and its own sibling files.
 
 Shapes: B = batch, L = history length, H = hidden size, V = num_items + 1 (token 0 is padding).
 Histories may be right- or left-padded with token 0; positions are counted from each user's first real item,
